@@ -1,0 +1,48 @@
+"""Server events: every type has a schema, and nothing is sent before the transaction commits.
+
+Consumers subscribe to groups (``call.<id>``, ``establishment.<id>``...). Actions call
+``send_event`` inside their transaction; delivery happens after commit, so nobody
+ever hears of a change that was rolled back.
+"""
+
+import logging
+from typing import Any
+
+import jsonschema
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+EVENT_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+def register(event_type: str, properties: dict[str, Any], required: list[str]) -> None:
+    EVENT_SCHEMAS[event_type] = {
+        "type": "object",
+        "properties": {"type": {"const": event_type}, **properties},
+        "required": ["type", *required],
+        "additionalProperties": False,
+    }
+
+
+def validate(event: dict[str, Any]) -> None:
+    schema = EVENT_SCHEMAS.get(event.get("type", ""))
+    if schema is None:
+        raise ValueError(f"Unknown event type {event.get('type')!r}")
+    jsonschema.validate(event, schema)
+
+
+def send_event(groups: list[str], event: dict[str, Any]) -> None:
+    """Queue ``event`` for ``groups``; it is validated now and sent after commit."""
+    validate(event)
+
+    def deliver() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for group in groups:
+            async_to_sync(layer.group_send)(group, {"type": "server.event", "event": event})
+
+    transaction.on_commit(deliver, robust=True)

@@ -1,0 +1,3 @@
+"""WebSocket routes, one consumer per audience (portal, kiosk, console)."""
+
+websocket_urlpatterns: list = []

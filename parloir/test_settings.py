@@ -1,0 +1,15 @@
+"""Settings for the test suite: the real settings, with test-only secrets and a scratch var dir."""
+
+import os
+import tempfile
+
+os.environ.setdefault("PARLOIR_SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("PARLOIR_VAR_DIR", tempfile.mkdtemp(prefix="parloir-test-"))
+
+from parloir.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in prod
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+WHITENOISE_AUTOREFRESH = True
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from www import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("console/", include("www.console.urls")),
+]

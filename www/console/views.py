@@ -1,0 +1,26 @@
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from notify.models import Message
+from parloir import access
+from www.console.decorators import staff_required
+
+
+@staff_required()
+def index(request):
+    return render(
+        request,
+        "console/index.html",
+        {"establishments": access.establishments(request.user)},
+    )
+
+
+@staff_required(access.Can.READ_MESSAGES)
+def outbox(request):
+    messages = access.scope(
+        Message.objects.select_related("establishment", "contact"),
+        request.user,
+        access.Can.READ_MESSAGES,
+    )
+    page = Paginator(messages, 50).get_page(request.GET.get("page"))
+    return render(request, "console/outbox.html", {"page": page})
