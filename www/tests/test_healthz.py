@@ -22,7 +22,8 @@ def test_it_answers_503_when_the_database_is_down(tmp_path):
     code = (
         "import django, json; django.setup();"
         "from django.test import Client;"
-        "r = Client().get('/healthz', HTTP_HOST='localhost'); print(r.status_code, json.dumps(r.json()))"
+        "r = Client().get('/healthz', HTTP_HOST='localhost');"
+        "print(r.status_code, json.dumps(r.json()))"
     )
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(

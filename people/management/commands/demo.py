@@ -213,7 +213,7 @@ class Command(BaseCommand):
 
     def _staff(self, establishment: Establishment, password: str) -> StaffUser:
         users = {}
-        for username, role, first_name, scope in STAFF:
+        for username, _role, first_name, _scope in STAFF:
             user, created = StaffUser.objects.get_or_create(
                 username=username, defaults={"first_name": first_name, "is_staff": True}
             )
