@@ -1,3 +1,9 @@
-"""WebSocket routes, one consumer per audience (portal, kiosk, console)."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from calls.consumers import CallConsumer
+
+websocket_urlpatterns = [
+    path("ws/call/", CallConsumer.as_asgi()),
+]

@@ -8,4 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("console/", include("www.console.urls")),
+    path("b/", include("bookings.urls")),
+    path("kiosk/", include("www.kiosk.urls")),
+    path("", include("www.portal.urls")),
 ]

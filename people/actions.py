@@ -284,3 +284,61 @@ def do_revoke_role(role: Role, *, actor: StaffUser | None) -> None:
     )
     role.delete()
     access.forget_roles(role.user)
+
+
+PIN_MAX_FAILURES = 5
+PIN_LOCKOUT_MINUTES = 15
+
+
+class SignInRefused(Exception):
+    """Same text whatever was wrong, so a kiosk cannot be used to probe prison numbers."""
+
+
+def do_kiosk_sign_in(establishment_id: int, prison_number: str, pin: str) -> Detainee:
+    """Check a prison number and PIN typed at a kiosk, with lockout after repeated failures.
+
+    Failures are committed before raising, so the lockout holds.
+    """
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    now = timezone.now()
+    with transaction.atomic():
+        account = (
+            PhoneAccount.objects.select_for_update()
+            .select_related("detainee")
+            .filter(
+                detainee__establishment_id=establishment_id,
+                detainee__prison_number=(prison_number or "").strip(),
+            )
+            .first()
+        )
+        if account is None:
+            ok = False
+        elif account.locked_until and account.locked_until > now:
+            ok = False
+        else:
+            ok = bool(PIN_RE.match(pin or "")) and account.check_pin(pin)
+            if ok:
+                account.failed_pin_attempts = 0
+                account.locked_until = None
+                account.save(update_fields=["failed_pin_attempts", "locked_until"])
+            else:
+                PhoneAccount.objects.filter(pk=account.pk).update(
+                    failed_pin_attempts=F("failed_pin_attempts") + 1
+                )
+                account.refresh_from_db(fields=["failed_pin_attempts"])
+                if account.failed_pin_attempts >= PIN_MAX_FAILURES:
+                    account.locked_until = now + timedelta(minutes=PIN_LOCKOUT_MINUTES)
+                    account.failed_pin_attempts = 0
+                    account.save(update_fields=["locked_until", "failed_pin_attempts"])
+                    record(
+                        "phone_account.locked",
+                        establishment=establishment_id,
+                        target=account,
+                        actor_label="kiosk",
+                    )
+    if not ok:
+        raise SignInRefused
+    return account.detainee

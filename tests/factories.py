@@ -61,6 +61,7 @@ class DetaineeFactory(factory.django.DjangoModelFactory):
 class PhoneAccountFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = PhoneAccount
+        skip_postgeneration_save = True
 
     detainee = factory.SubFactory(DetaineeFactory)
     active = True

@@ -1,0 +1,96 @@
+"""Who is on the other end of a request or a WebSocket: a kiosk, a relative, or staff.
+
+Shared by the HTTP views and the WebSocket consumers, so both apply the same rules.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from calls.models import Call
+from establishments.models import KioskDevice
+from people.models import Detainee
+
+KIOSK_COOKIE = "parloir_kiosk"
+KIOSK_SESSION_DETAINEE = "kiosk_detainee"
+KIOSK_SESSION_DEVICE = "kiosk_device"
+PORTAL_SESSION_CALL = "portal_call"
+PORTAL_SESSION_CONSENTS = "portal_consents"
+
+
+def new_kiosk_credential() -> tuple[str, str, str]:
+    """(credential given to the device once, prefix kept to find it, hash kept to check it)."""
+    prefix = secrets.token_hex(5)
+    secret = secrets.token_urlsafe(32)
+    return f"{prefix}.{secret}", prefix, hashlib.sha256(secret.encode()).hexdigest()
+
+
+def kiosk_device(cookie_value: str | None) -> KioskDevice | None:
+    """The authorized, unrevoked device whose credential this is, or None."""
+    if not cookie_value or "." not in cookie_value:
+        return None
+    prefix, secret = cookie_value.split(".", 1)
+    device = (
+        KioskDevice.objects.select_related("room__quarter__establishment")
+        .filter(credential_prefix=prefix)
+        .first()
+    )
+    if device is None or not device.is_active:
+        return None
+    expected = hashlib.sha256(secret.encode()).hexdigest()
+    if not hmac.compare_digest(expected, device.credential_hash):
+        return None
+    return device
+
+
+@dataclass
+class KioskPrincipal:
+    device: KioskDevice
+    detainee: Detainee | None
+
+
+def kiosk_principal(cookies: dict, session) -> KioskPrincipal | None:
+    device = kiosk_device(cookies.get(KIOSK_COOKIE))
+    if device is None:
+        return None
+    detainee = None
+    detainee_id = session.get(KIOSK_SESSION_DETAINEE)
+    if detainee_id and session.get(KIOSK_SESSION_DEVICE) == device.pk:
+        # A detainee signed in at this kiosk may only be one of this room's quarter.
+        detainee = Detainee.objects.filter(
+            pk=detainee_id,
+            quarter=device.room.quarter,
+            status=Detainee.Status.PRESENT,
+        ).first()
+    return KioskPrincipal(device=device, detainee=detainee)
+
+
+def kiosk_call(principal: KioskPrincipal, call_id: int) -> Call | None:
+    """A call the signed-in detainee may act on from this kiosk's room."""
+    if principal.detainee is None:
+        return None
+    return (
+        Call.objects.select_related("booking__room__quarter__establishment", "contact", "detainee")
+        .filter(pk=call_id, detainee=principal.detainee, booking__room=principal.device.room)
+        .first()
+    )
+
+
+def portal_call(session) -> Call | None:
+    """The call a relative's browser was let into by a code, while that call is open."""
+    call_id = session.get(PORTAL_SESSION_CALL)
+    if not call_id:
+        return None
+    call = (
+        Call.objects.select_related("booking__room__quarter__establishment", "contact", "detainee")
+        .filter(pk=call_id)
+        .first()
+    )
+    return call
+
+
+def touch_device(device: KioskDevice) -> None:
+    KioskDevice.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())

@@ -1,0 +1,446 @@
+"""The only write path for calls: the state machine, codes, consents, ends and charges.
+
+Every function runs in a transaction; events and messages leave after commit.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from audit.log import record
+from bookings.actions import do_complete_booking
+from bookings.availability import call_deadline, can_start_call
+from bookings.models import Booking
+from calls import codes
+from calls.events import broadcast_state, call_group, send_event
+from calls.models import Call, CallCode, CallTransition, CodeAttempt, Consent, Participant
+from notify.actions import do_send_message
+from notify.models import Message
+from people.models import AuthorizedContact, Detainee, LedgerEntry
+
+CONSENT_VERSIONS = {
+    Consent.Kind.TERMS: "2026-11",
+    Consent.Kind.PRIVACY: "2026-11",
+    Consent.Kind.MONITORING: "2026-11",
+}
+
+S = Call.State
+R = Call.EndReason
+
+# Which final state each end reason leads to.
+FINAL_STATE_FOR = {
+    R.TIME_UP: S.ENDED,
+    R.HUNG_UP_DETAINEE: S.ENDED,
+    R.HUNG_UP_RELATIVE: S.ENDED,
+    R.STAFF: S.INTERRUPTED,
+    R.SUSPENDED: S.INTERRUPTED,
+    R.NO_ANSWER: S.NO_ANSWER,
+    R.CANCELLED: S.NO_ANSWER,
+    R.REFUSED_MONITORING: S.REFUSED,
+    R.MEDIA_FAILURE: S.MEDIA_FAILED,
+}
+
+
+class CallRefused(ValidationError):
+    """The kiosk cannot start this call; the message says why, for the detainee."""
+
+
+def _lock(call: Call) -> Call:
+    return Call.objects.select_for_update().select_related("booking__room__quarter").get(pk=call.pk)
+
+
+def _establishment_id(call: Call) -> int:
+    return call.booking.room.quarter.establishment_id
+
+
+def _transition(call: Call, to_state: str, *, by: str, staff=None, detail: str = "") -> Call:
+    """Move a locked call to ``to_state`` and log it; the caller holds the row lock."""
+    if to_state not in Call.TRANSITIONS[call.state]:
+        raise ValidationError(
+            f"Call {call.pk}: {call.state} -> {to_state} is not allowed", code="transition"
+        )
+    CallTransition.objects.create(
+        call=call,
+        from_state=call.state,
+        to_state=to_state,
+        by_staff=staff,
+        by_label=by,
+        detail=detail[:300],
+    )
+    call.state = to_state
+    return call
+
+
+def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> None:
+    """Everything the kiosk checks before "Appeler"; raises CallRefused with the reason."""
+    at = at or timezone.now()
+    detainee: Detainee = booking.detainee
+    establishment = booking.room.quarter.establishment
+    account = getattr(detainee, "account", None)
+    if detainee.status != Detainee.Status.PRESENT:
+        raise CallRefused(_("Votre compte ne permet plus d'appeler."), code="not_present")
+    if account is None or not account.active:
+        raise CallRefused(_("Votre compte téléphonique n'est pas actif."), code="account_inactive")
+    if detainee.active_suspension(at) is not None:
+        raise CallRefused(_("Votre accès aux appels vidéo est suspendu."), code="suspended")
+    if contact.detainee_id != detainee.pk or contact.status != AuthorizedContact.Status.APPROVED:
+        raise CallRefused(_("Ce contact n'est pas autorisé."), code="contact_not_approved")
+    if not booking.room.in_service:
+        raise CallRefused(_("Le local de visiophonie est hors service."), code="room_closed")
+    if booking.status != Booking.Status.BOOKED or not can_start_call(booking, at):
+        raise CallRefused(_("Aucune réservation ne commence maintenant."), code="not_now")
+    if not establishment.calls_are_free:
+        # At least one minute must be payable; the call is then cut when credit runs out.
+        if account.balance_cents() < establishment.price_per_minute_cents:
+            raise CallRefused(_("Votre crédit est insuffisant."), code="balance")
+
+
+def _code_text(call: Call, code: str, minutes: int) -> str:
+    link = f"{settings.SITE_URL}/j/{call.link_token}#{code}"
+    with translation.override(call.contact.language):
+        return _(
+            "parloir : pour l'appel vidéo avec %(name)s, ouvrez %(link)s "
+            "et entrez ce code dans les %(minutes)s minutes : %(code)s"
+        ) % {"name": call.detainee.first_name, "link": link, "minutes": minutes, "code": code}
+
+
+def _issue_code(call: Call) -> tuple[CallCode, str]:
+    now = timezone.now()
+    call.codes.filter(voided_at__isnull=True).update(voided_at=now)
+    establishment = call.booking.room.quarter.establishment
+    minutes = establishment.code_validity_minutes
+    while True:
+        code = codes.new_code()
+        code_hash = codes.hash_code(code)
+        # Two live calls must never share a code: a typed code has to name one call.
+        if not CallCode.objects.filter(
+            code_hash=code_hash, voided_at__isnull=True, expires_at__gt=now
+        ).exists():
+            break
+    call_code = CallCode.objects.create(
+        call=call, code_hash=code_hash, created_at=now, expires_at=now + timedelta(minutes=minutes)
+    )
+    message = do_send_message(
+        call.contact,
+        purpose=Message.Purpose.CALL_CODE,
+        text=_code_text(call, code, minutes),
+        establishment=establishment,
+    )
+    call_code.message = message
+    call_code.save(update_fields=["message"])
+    send_event(
+        [call_group(call.pk)],
+        {
+            "type": "call.code",
+            "call": call.pk,
+            "expires_at": call_code.expires_at.isoformat(),
+            "message_status": message.status,
+            "channel": message.channel,
+        },
+    )
+    return call_code, code
+
+
+@transaction.atomic
+def do_start_call(booking: Booking, *, device_label: str) -> Call:
+    """The detainee pressed "Appeler": check everything, open the call and send the code."""
+    booking = (
+        Booking.objects.select_for_update()
+        .select_related("room__quarter__establishment", "detainee__account", "contact")
+        .get(pk=booking.pk)
+    )
+    contact = booking.contact
+    check_can_call(booking, contact)
+    call = Call.objects.select_for_update().filter(booking=booking).first()
+    if call is not None and not call.is_open:
+        raise CallRefused(_("L'appel de ce créneau est terminé."), code="call_over")
+    if call is None:
+        call = Call.objects.create(
+            booking=booking,
+            contact=contact,
+            detainee=booking.detainee,
+            link_token=codes.new_token()[:16],
+            recorded=not booking.room.for_lawyers,
+            # Until the conversation starts, only the slot's end bounds the call.
+            deadline=booking.ends_at,
+        )
+    if call.state in (S.RELATIVE_JOINED, S.LIVE):
+        return call
+    if call.state == S.BOOKED:
+        _transition(call, S.CALLING, by=device_label)
+    _issue_code(call)
+    _transition(call, S.CODE_SENT, by=device_label)
+    call.save(update_fields=["state"])
+    record(
+        "call.started",
+        establishment=booking.room.quarter.establishment_id,
+        target=call,
+        actor_label=f"kiosk:{device_label}",
+        data={"booking": booking.pk, "contact": contact.pk},
+    )
+    broadcast_state(call, booking.room.quarter.establishment_id)
+    return call
+
+
+@transaction.atomic
+def do_send_new_code(call: Call, *, device_label: str) -> CallCode:
+    call = _lock(call)
+    if call.state not in (S.CALLING, S.CODE_SENT):
+        raise CallRefused(_("Un nouveau code ne peut plus être envoyé."), code="too_late")
+    check_can_call(call.booking, call.contact)
+    call_code, _code = _issue_code(call)
+    _transition(call, S.CODE_SENT, by=device_label, detail="new code")
+    call.save(update_fields=["state"])
+    return call_code
+
+
+@dataclass
+class Redeemed:
+    call: Call | None
+    rejoin: bool = False
+
+
+class CodeRejected(Exception):
+    """Always the same message, whatever was wrong, so nothing leaks."""
+
+
+def _failed(client: str, call_code: CallCode | None) -> None:
+    CodeAttempt.objects.create(client=client, succeeded=False)
+    if call_code is not None:
+        CallCode.objects.filter(pk=call_code.pk).update(failed_attempts=F("failed_attempts") + 1)
+        CallCode.objects.filter(
+            pk=call_code.pk,
+            failed_attempts__gte=codes.MAX_FAILED_ATTEMPTS_PER_CALL,
+            voided_at__isnull=True,
+        ).update(voided_at=timezone.now())
+
+
+def do_redeem_code(raw_code: str, *, client: str, link_token: str | None = None) -> Call:
+    """Check a code typed by a relative; return its call or raise CodeRejected.
+
+    Failed attempts are committed even though the caller sees an exception: that is
+    what makes the limits hold.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        window = now - timedelta(minutes=codes.CLIENT_WINDOW_MINUTES)
+        recent_failures = CodeAttempt.objects.filter(
+            client=client, succeeded=False, at__gte=window
+        ).count()
+        code = codes.normalize(raw_code)
+        call_code = None
+        if link_token:
+            call_code = (
+                CallCode.objects.select_for_update()
+                .filter(call__link_token=link_token)
+                .order_by("-created_at")
+                .first()
+            )
+        elif code is not None:
+            call_code = (
+                CallCode.objects.select_for_update()
+                .filter(code_hash=codes.hash_code(code), voided_at__isnull=True)
+                .order_by("-created_at")
+                .first()
+            )
+        if recent_failures >= codes.MAX_FAILED_ATTEMPTS_PER_CLIENT:
+            _failed(client, None)
+            ok = False
+        else:
+            ok = (
+                code is not None
+                and call_code is not None
+                and call_code.voided_at is None
+                and codes.matches(code, call_code.code_hash)
+            )
+            if ok:
+                call = Call.objects.get(pk=call_code.call_id)
+                first_use = call_code.used_at is None
+                if first_use:
+                    ok = call_code.expires_at > now and call.state == S.CODE_SENT
+                else:
+                    # Re-entry after a drop: the same code works until the call is over.
+                    ok = call.is_open and call.deadline is not None and call.deadline > now
+            if not ok:
+                _failed(client, call_code)
+    if not ok:
+        raise CodeRejected
+    with transaction.atomic():
+        CodeAttempt.objects.create(client=client, succeeded=True)
+        CallCode.objects.filter(pk=call_code.pk, used_at__isnull=True).update(used_at=now)
+    return call
+
+
+@transaction.atomic
+def do_record_consent(
+    call: Call, kind: str, *, accepted: bool, client_ip: str | None, user_agent: str, language: str
+) -> Call:
+    call = _lock(call)
+    Consent.objects.create(
+        call=call,
+        kind=kind,
+        text_version=CONSENT_VERSIONS[kind],
+        accepted=accepted,
+        client_ip=client_ip,
+        user_agent=user_agent[:300],
+        language=language,
+    )
+    if not accepted and call.is_open:
+        _end_locked(call, R.REFUSED_MONITORING, by="relative", detail=f"refused {kind}")
+    return call
+
+
+def has_all_consents(call: Call) -> bool:
+    accepted = set(
+        call.consents.filter(accepted=True, text_version__in=CONSENT_VERSIONS.values()).values_list(
+            "kind", flat=True
+        )
+    )
+    return accepted >= set(CONSENT_VERSIONS)
+
+
+@transaction.atomic
+def do_relative_waiting(call: Call) -> Call:
+    """The relative has given every consent and waits for the detainee."""
+    call = _lock(call)
+    if call.state == S.CODE_SENT and has_all_consents(call):
+        _transition(call, S.RELATIVE_JOINED, by="relative")
+        call.save(update_fields=["state"])
+        broadcast_state(call, _establishment_id(call))
+    return call
+
+
+@transaction.atomic
+def do_mark_media_up(call: Call, role: str) -> Call:
+    """One side's media reached Janus; when both have, the conversation starts."""
+    call = _lock(call)
+    Participant.objects.filter(call=call, role=role, left_at__isnull=True).update(media_up=True)
+    both_up = (
+        Participant.objects.filter(
+            call=call, role__in=["kiosk", "relative"], left_at__isnull=True, media_up=True
+        ).count()
+        == 2
+    )
+    if both_up and call.state == S.RELATIVE_JOINED:
+        now = timezone.now()
+        _transition(call, S.LIVE, by="media")
+        call.started_at = now
+        call.deadline = call_deadline(call.booking, started_at=now)
+        call.save(update_fields=["state", "started_at", "deadline"])
+        broadcast_state(call, _establishment_id(call))
+    return call
+
+
+def _charge(call: Call) -> None:
+    establishment = call.booking.room.quarter.establishment
+    if establishment.calls_are_free or call.started_at is None:
+        return
+    used_seconds = max(0, (call.ended_at - call.started_at).total_seconds())
+    minutes = math.ceil(used_seconds / 60)
+    if minutes <= 0:
+        return
+    amount = minutes * establishment.price_per_minute_cents
+    LedgerEntry.objects.create(
+        account=call.detainee.account,
+        amount_cents=-amount,
+        kind=LedgerEntry.Kind.CALL_CHARGE,
+        label=f"Appel vidéo #{call.pk} ({minutes} min)",
+    )
+    call.charged_cents = amount
+
+
+def _end_locked(call: Call, reason: str, *, by: str, staff=None, detail: str = "") -> Call:
+    now = timezone.now()
+    to_state = FINAL_STATE_FOR[reason]
+    _transition(call, to_state, by=by, staff=staff, detail=detail)
+    call.end_reason = reason
+    call.end_detail = detail[:300]
+    call.ended_at = now
+    if reason == R.MEDIA_FAILURE and call.deadline and call.deadline > now:
+        # The platform failed: the minutes that were left are not the family's loss.
+        call.lost_seconds = int((call.deadline - now).total_seconds())
+    _charge(call)
+    call.save(
+        update_fields=[
+            "state",
+            "end_reason",
+            "end_detail",
+            "ended_at",
+            "lost_seconds",
+            "charged_cents",
+        ]
+    )
+    CallCode.objects.filter(call=call, voided_at__isnull=True).update(voided_at=now)
+    Participant.objects.filter(call=call, left_at__isnull=True).update(left_at=now)
+    if call.started_at is not None and call.booking.status == Booking.Status.BOOKED:
+        do_complete_booking(call.booking)
+    record(
+        "call.ended",
+        actor=staff,
+        actor_label=None if staff else by,
+        establishment=_establishment_id(call),
+        target=call,
+        data={"state": to_state, "reason": reason, "detail": detail},
+    )
+    broadcast_state(call, _establishment_id(call))
+    return call
+
+
+@transaction.atomic
+def do_end_call(call: Call, reason: str, *, by: str, staff=None, detail: str = "") -> Call:
+    """End an open call; ending one that is already over does nothing."""
+    call = _lock(call)
+    if not call.is_open:
+        return call
+    return _end_locked(call, reason, by=by, staff=staff, detail=detail)
+
+
+@transaction.atomic
+def do_assign_room(call: Call, *, node, room_id: int, pin: str, secret: str) -> Call:
+    call = _lock(call)
+    if call.janus_room is not None:
+        return call
+    call.media_node = node
+    call.janus_room = room_id
+    call.janus_room_pin = pin
+    call.janus_room_secret = secret
+    call.save(update_fields=["media_node", "janus_room", "janus_room_pin", "janus_room_secret"])
+    return call
+
+
+@transaction.atomic
+def do_join(call: Call, role: str, *, staff=None) -> tuple[Participant, str]:
+    """A side (or a monitor) attaches; an earlier attachment of the same side is closed."""
+    call = _lock(call)
+    now = timezone.now()
+    if role in (Participant.Role.KIOSK, Participant.Role.RELATIVE):
+        Participant.objects.filter(call=call, role=role, left_at__isnull=True).update(left_at=now)
+    token = codes.new_token()
+    participant = Participant.objects.create(
+        call=call, role=role, staff=staff, resume_token_hash=codes.hash_token(token)
+    )
+    return participant, token
+
+
+def end_overdue(now=None) -> list[int]:
+    """Open calls past their persisted deadline end now, whatever any browser does."""
+    now = now or timezone.now()
+    ended = []
+    for call_id in Call.objects.filter(state__in=Call.OPEN_STATES, deadline__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(pk=call_id)
+            if not call.is_open or call.deadline is None or call.deadline > now:
+                continue
+            reason = R.TIME_UP if call.state == S.LIVE else R.NO_ANSWER
+            _end_locked(call, reason, by="worker")
+            ended.append(call.pk)
+    return ended

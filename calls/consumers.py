@@ -1,0 +1,414 @@
+"""The call WebSocket: browsers speak docs/signaling.md to parloir, parloir drives Janus.
+
+One consumer per browser tab. The kiosk and the relative each publish one stream and
+subscribe to the other's; staff monitors only subscribe, to both. Janus sessions are
+not destroyed when the WebSocket drops: the browser re-attaches with its resume token
+(or another process claims the session) while media keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from calls import access as call_access
+from calls import actions, codes
+from calls.events import call_group
+from calls.media import hub
+from calls.models import Call, Participant
+from calls.protocol import BadFrame, TokenBucket, parse
+from media import rooms
+from media.janus import CONNECTION_LOST, SESSION_LOST, Handle, JanusEvent, JanusException
+from media.turn import ice_servers
+from parloir import access
+from parloir.events import register, send_event
+
+log = logging.getLogger(__name__)
+
+register(
+    "call.peer",
+    {
+        "call": {"type": "integer"},
+        "role": {"enum": ["kiosk", "relative"]},
+        "status": {"enum": ["media_up", "left"]},
+        "feed": {"type": ["integer", "null"]},
+    },
+    ["call", "role", "status", "feed"],
+)
+
+SIDES = ("kiosk", "relative")
+
+
+@dataclass
+class Principal:
+    call: Call
+    role: str
+    staff: Any = None
+
+
+def resolve_principal(scope, call_id: int) -> Principal | None:
+    """Who this socket speaks for, by the same helpers as the HTTP views."""
+    session = scope.get("session")
+    cookies = scope.get("cookies", {})
+    if session is not None:
+        kiosk = call_access.kiosk_principal(cookies, session)
+        if kiosk is not None:
+            call = call_access.kiosk_call(kiosk, call_id)
+            return Principal(call, "kiosk") if call else None
+        call = call_access.portal_call(session)
+        if call is not None and call.pk == call_id:
+            return Principal(call, "relative") if actions.has_all_consents(call) else None
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        call = Call.objects.select_related("booking__room__quarter").filter(pk=call_id).first()
+        if (
+            call is not None
+            and call.recorded  # calls with lawyers are never monitored
+            and access.can(user, access.Can.WATCH, call.booking.room.quarter.establishment_id)
+        ):
+            return Principal(call, "monitor", staff=user)
+    return None
+
+
+def _resume(call: Call, role: str, token: str | None) -> Participant | None:
+    if not token:
+        return None
+    return Participant.objects.filter(
+        call=call, role=role, left_at__isnull=True, resume_token_hash=codes.hash_token(token)
+    ).first()
+
+
+def _save_janus(participant: Participant, **fields) -> None:
+    for name, value in fields.items():
+        setattr(participant, name, value)
+    participant.last_seen_at = timezone.now()
+    participant.save(update_fields=[*fields, "last_seen_at"])
+
+
+def _peer_feed(call: Call, role: str) -> int | None:
+    other = "relative" if role == "kiosk" else "kiosk"
+    return (
+        Participant.objects.filter(
+            call=call, role=other, left_at__isnull=True, media_up=True, feed_id__isnull=False
+        )
+        .values_list("feed_id", flat=True)
+        .first()
+    )
+
+
+def _live_feeds(call: Call) -> list[int]:
+    return list(
+        Participant.objects.filter(
+            call=call, role__in=SIDES, left_at__isnull=True, media_up=True, feed_id__isnull=False
+        ).values_list("feed_id", flat=True)
+    )
+
+
+def _state_frame(call: Call) -> dict[str, Any]:
+    from calls.events import state_event
+
+    return {**state_event(call), "type": "state", "final": not call.is_open}
+
+
+class CallConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.bucket = TokenBucket()
+        self.principal: Principal | None = None
+        self.participant: Participant | None = None
+        self.publisher: Handle | None = None
+        self.subscriber: Handle | None = None
+        self.room: rooms.Room | None = None
+        self.janus_session = None
+        self.subscribed_feeds: tuple[int, ...] = ()
+        self._unlisten: list = []
+        self._tasks: set[asyncio.Task] = set()
+        await self.accept()
+
+    # --- frames in -------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if not self.bucket.take(time.monotonic()):
+            await self._error("rate_limited", "Too many frames: slow down.")
+            return
+        try:
+            frame = parse(text_data, bytes_data)
+        except BadFrame as exc:
+            await self._error(exc.code, exc.message)
+            return
+        if frame["type"] == "ping":
+            await self._send({"type": "pong", "id": frame.get("id", 0)})
+            return
+        if frame["type"] != "hello" and self.principal is None:
+            await self._error("not_joined", "Send hello first.")
+            return
+        handler = getattr(self, f"on_{frame['type']}")
+        try:
+            await handler(frame)
+        except JanusException as exc:
+            log.warning("Janus failed for call %s: %s", self._call_id(), exc)
+            await self._error("media_error", "The media server did not answer. Retrying may help.")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug must cost one frame an error, never the connection or the process.
+            log.exception("Frame %s failed for call %s", frame["type"], self._call_id())
+            await self._error("internal_error", "The server could not handle this frame.")
+
+    async def on_hello(self, frame: dict) -> None:
+        if self.principal is not None:
+            await self._error("already_joined", "This connection has already joined.")
+            return
+        principal = await database_sync_to_async(resolve_principal)(self.scope, frame["call"])
+        if principal is None:
+            await self._error("forbidden", "You may not join this call.", fatal=True)
+            await self.close(code=4403)
+            return
+        call = principal.call
+        if not call.is_open:
+            await self._send(await database_sync_to_async(_state_frame)(call))
+            await self.close(code=4404)
+            return
+        self.principal = principal
+        await self.channel_layer.group_add(call_group(call.pk), self.channel_name)
+        node, self.room = await hub.ensure_room(call)
+        link = await hub.link(node)
+        participant = await database_sync_to_async(_resume)(
+            call, principal.role, frame.get("resume")
+        )
+        token = frame.get("resume") if participant else None
+        if participant is None:
+            participant, token = await database_sync_to_async(actions.do_join)(
+                call, principal.role, staff=principal.staff
+            )
+        self.participant = participant
+        reuse = bool(frame.get("media_alive")) and participant.janus_session is not None
+        if reuse:
+            try:
+                await self._reattach(link, participant)
+            except JanusException:
+                reuse = False
+        if not reuse:
+            await self._fresh_session(link)
+        fresh_call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
+        welcome = {
+            "type": "welcome",
+            "call": call.pk,
+            "role": principal.role,
+            "resume": token,
+            "ice_servers": ice_servers(f"p{participant.pk}"),
+            "server_time": timezone.now().isoformat(),
+            "publish": principal.role in SIDES and not reuse,
+            "state": await database_sync_to_async(_state_frame)(fresh_call),
+        }
+        await self._send(welcome)
+        await self._subscribe_if_ready()
+
+    async def _fresh_session(self, link) -> None:
+        self.janus_session = await link.client.create_session()
+        fields = {"janus_session": self.janus_session.id, "media_up": False, "feed_id": None}
+        if self.principal.role in SIDES:
+            self.publisher = await self.janus_session.attach()
+            self._listen(self.publisher, self._on_publisher_event)
+            fields["janus_publisher_handle"] = self.publisher.id
+        fields["janus_subscriber_handle"] = None
+        await database_sync_to_async(_save_janus)(self.participant, **fields)
+
+    async def _reattach(self, link, participant: Participant) -> None:
+        """The browser's media survived a dropped WebSocket: take its Janus objects back."""
+        session = link.client.sessions.get(participant.janus_session)
+        if session is None:
+            session = await link.client.claim_session(participant.janus_session)
+        self.janus_session = session
+        if participant.janus_publisher_handle:
+            self.publisher = session.adopt_handle(participant.janus_publisher_handle)
+            self._listen(self.publisher, self._on_publisher_event)
+        if participant.janus_subscriber_handle:
+            self.subscriber = session.adopt_handle(participant.janus_subscriber_handle)
+            self._listen(self.subscriber, self._on_subscriber_event)
+            feeds = await database_sync_to_async(_live_feeds)(self.principal.call)
+            own = participant.feed_id
+            self.subscribed_feeds = tuple(f for f in feeds if f != own)
+
+    async def on_publish(self, frame: dict) -> None:
+        if self.publisher is None:
+            await self._error("not_a_publisher", "This participant does not publish.")
+            return
+        publication = await rooms.publish(
+            self.publisher,
+            self.room,
+            {"type": "offer", "sdp": frame["sdp"]},
+            display=self.principal.role,
+        )
+        await database_sync_to_async(_save_janus)(self.participant, feed_id=publication.feed_id)
+        self.participant.feed_id = publication.feed_id
+        await self._send({"type": "publish_answer", "sdp": publication.answer["sdp"]})
+
+    async def on_answer(self, frame: dict) -> None:
+        if self.subscriber is None:
+            await self._error("no_subscription", "There is no offer to answer.")
+            return
+        await rooms.start(self.subscriber, {"type": "answer", "sdp": frame["sdp"]})
+
+    async def on_candidate(self, frame: dict) -> None:
+        handle = self.publisher if frame["pc"] == "publisher" else self.subscriber
+        if handle is None:
+            await self._error("no_such_pc", f"No {frame['pc']} connection.")
+            return
+        await rooms.trickle(handle, frame["candidate"])
+
+    async def on_leave(self, frame: dict) -> None:
+        role = self.principal.role
+        if role in SIDES:
+            reason = (
+                Call.EndReason.HUNG_UP_RELATIVE
+                if role == "relative"
+                else Call.EndReason.HUNG_UP_DETAINEE
+            )
+            await database_sync_to_async(actions.do_end_call)(self.principal.call, reason, by=role)
+        await self._teardown(destroy=True)
+        await self.close(code=1000)
+
+    # --- Janus events ------------------------------------------------------------------
+
+    def _listen(self, handle: Handle, callback) -> None:
+        self._unlisten.append(handle.on_event(callback))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_publisher_event(self, event: JanusEvent) -> None:
+        if event.kind == "webrtcup":
+            self._spawn(self._media_up())
+        elif event.kind in ("hangup", SESSION_LOST):
+            self._spawn(self._announce("left"))
+        elif event.kind == CONNECTION_LOST:
+            log.info("Janus connection lost under call %s", self._call_id())
+
+    def _on_subscriber_event(self, event: JanusEvent) -> None:
+        if event.kind == "event" and event.data.get("videoroom") == "updated" and event.jsep:
+            # Janus renegotiates when a feed comes back: pass its new offer on.
+            self._spawn(self._send({"type": "subscribe_offer", "sdp": event.jsep["sdp"]}))
+
+    async def _media_up(self) -> None:
+        await database_sync_to_async(actions.do_mark_media_up)(
+            self.principal.call, self.principal.role
+        )
+        await self._announce("media_up")
+
+    async def _announce(self, status: str) -> None:
+        await database_sync_to_async(self._announce_sync)(status)
+
+    def _announce_sync(self, status: str) -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            send_event(
+                [call_group(self.principal.call.pk)],
+                {
+                    "type": "call.peer",
+                    "call": self.principal.call.pk,
+                    "role": self.principal.role,
+                    "status": status,
+                    "feed": self.participant.feed_id if self.participant else None,
+                },
+            )
+
+    async def _subscribe_if_ready(self) -> None:
+        """Subscribe to the other side (or, for a monitor, to both) once they publish."""
+        role = self.principal.role
+        if role == "monitor":
+            feeds = tuple(await database_sync_to_async(_live_feeds)(self.principal.call))
+        else:
+            feed = await database_sync_to_async(_peer_feed)(self.principal.call, role)
+            feeds = (feed,) if feed else ()
+        if not feeds or feeds == self.subscribed_feeds:
+            return
+        if self.subscriber is not None:
+            try:
+                await self.subscriber.detach()
+            except JanusException:
+                pass
+        self.subscriber = await self.janus_session.attach()
+        self._listen(self.subscriber, self._on_subscriber_event)
+        offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
+        self.subscribed_feeds = feeds
+        await database_sync_to_async(_save_janus)(
+            self.participant, janus_subscriber_handle=self.subscriber.id
+        )
+        await self._send({"type": "subscribe_offer", "sdp": offer["sdp"]})
+
+    # --- server events -------------------------------------------------------------------
+
+    async def server_event(self, message: dict) -> None:
+        event = message["event"]
+        if self.principal is None:
+            return
+        kind = event["type"]
+        if kind == "call.state":
+            final = event["state"] in Call.FINAL_STATES
+            await self._send({**event, "type": "state", "final": final})
+            if final:
+                await self._teardown(destroy=True)
+                await self.close(code=1000)
+        elif kind == "call.notice":
+            await self._send({"type": "notice", "text": event["text"]})
+        elif kind == "call.peer":
+            if event["role"] != self.principal.role:
+                await self._send({"type": "peer", "role": event["role"], "status": event["status"]})
+                if event["status"] == "media_up":
+                    await self._subscribe_if_ready()
+        elif kind == "call.code":
+            await self._send({**event, "type": "code"})
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    async def disconnect(self, code: int) -> None:
+        if self.principal is not None:
+            await self.channel_layer.group_discard(
+                call_group(self.principal.call.pk), self.channel_name
+            )
+        # Keep the Janus session: the browser may come back with its resume token, and its
+        # PeerConnection to Janus is still up. Janus frees it after its session timeout.
+        await self._teardown(destroy=False)
+
+    async def _teardown(self, *, destroy: bool) -> None:
+        for unlisten in self._unlisten:
+            try:
+                unlisten()
+            except ValueError:
+                pass
+        self._unlisten.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        session, self.janus_session = self.janus_session, None
+        if session is None:
+            return
+        if destroy:
+            try:
+                await session.destroy()
+            except JanusException:
+                pass
+        else:
+            session.release()
+
+    # --- out ---------------------------------------------------------------------------------
+
+    def _call_id(self) -> int | None:
+        return self.principal.call.pk if self.principal else None
+
+    async def _send(self, frame: dict) -> None:
+        import json
+
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: str, message: str, *, fatal: bool = False) -> None:
+        await self._send({"type": "error", "code": code, "message": message, "fatal": fatal})

@@ -1,0 +1,15 @@
+import asyncio
+
+from django.core.management.base import BaseCommand
+
+from calls import worker
+
+
+class Command(BaseCommand):
+    help = "End calls at their deadline and destroy the rooms of ended calls (loops)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="One pass, then exit.")
+
+    def handle(self, *args, **options):
+        asyncio.run(worker.run(once=options["once"]))

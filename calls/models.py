@@ -1,0 +1,254 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Call(models.Model):
+    """One video call, made in a booked slot. Its state moves only through calls.actions."""
+
+    ESTABLISHMENT_PATH = "booking__room__quarter__establishment"
+
+    class State(models.TextChoices):
+        BOOKED = "booked", _("Réservé")
+        CALLING = "calling", _("Appel en cours d'envoi")
+        CODE_SENT = "code_sent", _("Code envoyé")
+        RELATIVE_JOINED = "relative_joined", _("Proche connecté")
+        LIVE = "live", _("En cours")
+        ENDED = "ended", _("Terminé")
+        INTERRUPTED = "interrupted", _("Interrompu par l'administration")
+        NO_ANSWER = "no_answer", _("Sans réponse")
+        REFUSED = "refused", _("Refusé par le proche")
+        MEDIA_FAILED = "media_failed", _("Panne technique")
+
+    S = State
+    TRANSITIONS: dict[str, set[str]] = {
+        S.BOOKED: {S.CALLING, S.NO_ANSWER},
+        S.CALLING: {S.CODE_SENT, S.ENDED, S.NO_ANSWER, S.INTERRUPTED, S.MEDIA_FAILED},
+        # A new code may be sent while waiting: code_sent -> code_sent is logged too.
+        S.CODE_SENT: {
+            S.CODE_SENT,
+            S.RELATIVE_JOINED,
+            S.ENDED,
+            S.NO_ANSWER,
+            S.REFUSED,
+            S.INTERRUPTED,
+            S.MEDIA_FAILED,
+        },
+        S.RELATIVE_JOINED: {S.LIVE, S.ENDED, S.NO_ANSWER, S.INTERRUPTED, S.MEDIA_FAILED},
+        S.LIVE: {S.ENDED, S.INTERRUPTED, S.MEDIA_FAILED},
+        S.ENDED: set(),
+        S.INTERRUPTED: set(),
+        S.NO_ANSWER: set(),
+        S.REFUSED: set(),
+        S.MEDIA_FAILED: set(),
+    }
+    OPEN_STATES = [S.BOOKED, S.CALLING, S.CODE_SENT, S.RELATIVE_JOINED, S.LIVE]
+    FINAL_STATES = [S.ENDED, S.INTERRUPTED, S.NO_ANSWER, S.REFUSED, S.MEDIA_FAILED]
+
+    class EndReason(models.TextChoices):
+        TIME_UP = "time_up", _("Durée écoulée")
+        HUNG_UP_DETAINEE = "hung_up_detainee", _("Raccroché par la personne détenue")
+        HUNG_UP_RELATIVE = "hung_up_relative", _("Raccroché par le proche")
+        STAFF = "staff", _("Interrompu par l'administration")
+        SUSPENDED = "suspended", _("Accès suspendu")
+        NO_ANSWER = "no_answer", _("Le proche ne s'est pas connecté")
+        CANCELLED = "cancelled", _("Annulé depuis la borne")
+        REFUSED_MONITORING = "refused_monitoring", _("Surveillance refusée par le proche")
+        MEDIA_FAILURE = "media_failure", _("Panne du serveur vidéo")
+
+    booking = models.OneToOneField(
+        "bookings.Booking", on_delete=models.PROTECT, related_name="call"
+    )
+    # Copied from the booking so the deadline never depends on a later edit of it.
+    contact = models.ForeignKey(
+        "people.AuthorizedContact", on_delete=models.PROTECT, related_name="calls"
+    )
+    detainee = models.ForeignKey("people.Detainee", on_delete=models.PROTECT, related_name="calls")
+    # In the SMS link: ties typed codes to this call, so wrong attempts count against it.
+    link_token = models.CharField(max_length=32, unique=True)
+    state = models.CharField(_("état"), max_length=16, choices=State.choices, default=S.BOOKED)
+    end_reason = models.CharField(
+        _("motif de fin"), max_length=20, choices=EndReason.choices, blank=True
+    )
+    end_detail = models.CharField(_("précision"), max_length=300, blank=True)
+    recorded = models.BooleanField(_("enregistré"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(_("début de la conversation"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("fin"), null=True, blank=True)
+    # Persisted so that the end is enforced across restarts: the deadline worker reads it.
+    deadline = models.DateTimeField(_("fin au plus tard"), null=True, blank=True, db_index=True)
+    # Platform faults: minutes lost are shown to staff and never charged.
+    lost_seconds = models.PositiveIntegerField(default=0)
+    charged_cents = models.PositiveIntegerField(default=0)
+
+    # Media: which Janus node and room carry this call.
+    media_node = models.ForeignKey(
+        "media.MediaNode", on_delete=models.PROTECT, null=True, blank=True, related_name="calls"
+    )
+    janus_room = models.BigIntegerField(null=True, blank=True)
+    janus_room_pin = models.CharField(max_length=64, blank=True)
+    janus_room_secret = models.CharField(max_length=64, blank=True)
+    # Set by the worker once the room is destroyed after the call's end.
+    media_released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("appel")
+        verbose_name_plural = _("appels")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=[
+                        "booked",
+                        "calling",
+                        "code_sent",
+                        "relative_joined",
+                        "live",
+                        "ended",
+                        "interrupted",
+                        "no_answer",
+                        "refused",
+                        "media_failed",
+                    ]
+                ),
+                name="call_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True)
+                | Q(state__in=["ended", "interrupted", "no_answer", "refused", "media_failed"]),
+                name="call_ended_at_only_when_final",
+            ),
+            models.UniqueConstraint(
+                fields=["media_node", "janus_room"],
+                condition=Q(janus_room__isnull=False),
+                name="call_janus_room_unique_per_node",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appel #{self.pk} – {self.detainee} → {self.contact}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def establishment(self):
+        return self.booking.room.quarter.establishment
+
+    def seconds_left(self, at=None) -> int | None:
+        if self.deadline is None:
+            return None
+        at = at or timezone.now()
+        return max(0, int((self.deadline - at).total_seconds()))
+
+
+class CallTransition(models.Model):
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, choices=Call.State.choices)
+    to_state = models.CharField(max_length=16, choices=Call.State.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by_staff = models.ForeignKey(
+        "people.StaffUser", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    by_label = models.CharField(max_length=40)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class CallCode(models.Model):
+    """A one-time code sent to the relative for one call. Only its keyed hash is stored."""
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey(
+        "notify.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="call_code_expires_later"
+            ),
+        ]
+
+
+class CodeAttempt(models.Model):
+    """Code entries per client address, kept for rate limiting (purged after a day)."""
+
+    client = models.CharField(max_length=64, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    succeeded = models.BooleanField(default=False)
+
+
+class Consent(models.Model):
+    """An acceptance (or refusal) by the relative, with the text's version, time and client."""
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    class Kind(models.TextChoices):
+        TERMS = "terms", _("Conditions d'utilisation")
+        PRIVACY = "privacy", _("Charte de confidentialité")
+        MONITORING = "monitoring", _("Surveillance et enregistrement")
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="consents")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    text_version = models.CharField(max_length=20)
+    accepted = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+    client_ip = models.GenericIPAddressField(null=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=10)
+
+
+class Participant(models.Model):
+    """One side of a call (kiosk or relative) or a staff monitor, with its Janus objects.
+
+    The Janus ids are kept so that a restarted parloir process can re-claim the
+    sessions: media keeps flowing between the browsers and Janus meanwhile.
+    """
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    class Role(models.TextChoices):
+        KIOSK = "kiosk", _("Borne")
+        RELATIVE = "relative", _("Proche")
+        MONITOR = "monitor", _("Surveillance")
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    staff = models.ForeignKey(
+        "people.StaffUser", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Lets a browser re-attach after a dropped WebSocket without a new code.
+    resume_token_hash = models.CharField(max_length=64, blank=True)
+    janus_session = models.BigIntegerField(null=True, blank=True)
+    janus_publisher_handle = models.BigIntegerField(null=True, blank=True)
+    janus_subscriber_handle = models.BigIntegerField(null=True, blank=True)
+    feed_id = models.BigIntegerField(null=True, blank=True)
+    media_up = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "role"],
+                condition=Q(role__in=["kiosk", "relative"]) & Q(left_at__isnull=True),
+                name="participant_one_live_leg_per_side",
+            ),
+        ]

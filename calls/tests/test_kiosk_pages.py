@@ -1,0 +1,85 @@
+from html import unescape
+
+import pytest
+
+from calls.access import KIOSK_COOKIE
+from calls.models import Call
+from calls.tests.helpers import ready_call
+from establishments.actions import do_revoke_kiosk
+from people.actions import PIN_MAX_FAILURES
+from tests.factories import staff_with_role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _kiosk_client(client, ready):
+    client.cookies[KIOSK_COOKIE] = ready.credential
+    return client
+
+
+def test_it_refuses_a_device_without_a_credential(client):
+    response = client.get("/kiosk/")
+    assert response.status_code == 403
+    assert "Borne non autorisée" in unescape(response.content.decode())
+
+
+def test_it_refuses_a_revoked_device(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    assert client.get("/kiosk/").status_code == 200
+    director = staff_with_role("director", ready.site.establishment)
+    do_revoke_kiosk(ready.device, reason="Borne volée", actor=director)
+    assert client.get("/kiosk/").status_code == 403
+
+
+def test_it_signs_in_shows_the_booking_and_starts_the_call(client, settings):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    detainee = ready.site.detainee
+    response = client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
+    assert response["Location"] == "/kiosk/accueil"
+    page = client.get("/kiosk/accueil").content.decode()
+    assert "Appeler" in page
+    assert ready.site.contact.first_name in page
+    response = client.post("/kiosk/appel", {"booking": ready.booking.pk})
+    call = Call.objects.get(booking=ready.booking)
+    assert response["Location"] == f"/kiosk/appel/{call.pk}"
+    page = client.get(f"/kiosk/appel/{call.pk}").content.decode()
+    assert "En attente de votre proche" in page
+    assert "Validité du code" in page
+
+
+def test_it_locks_the_account_after_repeated_wrong_pins(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    number = ready.site.detainee.prison_number
+    for _ in range(PIN_MAX_FAILURES):
+        response = client.post("/kiosk/", {"prison_number": number, "pin": "9999"})
+        assert response.status_code == 400
+    response = client.post("/kiosk/", {"prison_number": number, "pin": "1234"})
+    assert response.status_code == 400  # locked, even with the right PIN
+    ready.site.detainee.account.refresh_from_db()
+    assert ready.site.detainee.account.locked_until is not None
+
+
+def test_the_same_error_for_an_unknown_prison_number(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    unknown = client.post("/kiosk/", {"prison_number": "nobody", "pin": "1234"})
+    wrong_pin = client.post(
+        "/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "0000"}
+    )
+    assert unknown.status_code == wrong_pin.status_code == 400
+    assert "Numéro d'écrou ou code PIN incorrect" in unescape(unknown.content.decode())
+    assert "Numéro d'écrou ou code PIN incorrect" in unescape(wrong_pin.content.decode())
+
+
+def test_a_detainee_cannot_see_another_detainees_call(client):
+    ready = ready_call()
+    other = ready_call()
+    from calls.tests.helpers import start
+
+    other_call = start(other)
+    _kiosk_client(client, ready)
+    client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
+    assert client.get(f"/kiosk/appel/{other_call.pk}").status_code == 404

@@ -1,0 +1,83 @@
+"""The relative's pages, through Django's test client: code, consents, waiting."""
+
+from html import unescape
+
+import pytest
+
+from calls.models import Call, Consent
+from calls.tests.helpers import ready_call, sent_code, start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_it_asks_for_the_code_with_the_seeds_labels(client):
+    response = client.get("/")
+    html = unescape(response.content.decode())
+    assert response.status_code == 200
+    assert "Code de connexion" in html
+    assert "Connexion" in html
+    assert 'id="language-menu"' in html
+
+
+def test_it_walks_code_terms_monitoring_to_the_call(client, settings):
+    ready = ready_call()
+    call = start(ready)
+    code = sent_code(settings)
+    response = client.post(f"/j/{call.link_token}", {"code": code}, REMOTE_ADDR="192.0.2.1")
+    assert response.status_code == 302 and response["Location"] == "/conditions"
+    page = client.get("/conditions").content.decode()
+    assert "Accepter" in page and "Rejeter" in page and "Charte de confidentialité" in page
+    response = client.post(
+        "/conditions",
+        {"decision": "accept"},
+        HTTP_USER_AGENT="Firefox/128",
+        REMOTE_ADDR="192.0.2.1",
+    )
+    assert response["Location"] == "/surveillance"
+    page = client.get("/surveillance").content.decode()
+    assert "Cet appel vidéo peut être surveillé ou enregistré." in page
+    response = client.post("/surveillance", {"decision": "accept"})
+    assert response["Location"] == "/appel"
+    page = client.get("/appel").content.decode()
+    assert "En attente de votre proche" in page
+    assert "Temps restant" in page
+    assert ready.site.establishment.contact_phone in page
+    call.refresh_from_db()
+    assert call.state == Call.State.RELATIVE_JOINED
+    consent = call.consents.get(kind=Consent.Kind.TERMS)
+    assert consent.client_ip == "192.0.2.1"
+    assert consent.user_agent == "Firefox/128"
+
+
+def test_it_does_not_let_a_relative_who_refused_monitoring_join(client, settings):
+    call = start(ready_call())
+    client.post("/", {"code": sent_code(settings)})
+    client.post("/conditions", {"decision": "accept"})
+    response = client.post("/surveillance", {"decision": "reject"})
+    assert response["Location"] == "/fin"
+    assert client.get("/appel")["Location"] == "/fin"
+    page = client.get("/fin").content.decode()
+    assert "Vous n'avez pas accepté les conditions" in page
+    call.refresh_from_db()
+    assert call.state == Call.State.REFUSED
+
+
+def test_it_shows_one_error_text_for_a_wrong_code_and_keeps_the_establishment_reachable(client):
+    response = client.post("/", {"code": "000000"})
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Ce code n'est pas valide." in html
+    assert "/aide" in html
+
+
+def test_the_pages_after_the_code_need_a_redeemed_code(client):
+    for url in ("/conditions", "/surveillance", "/appel"):
+        assert client.get(url)["Location"] == "/"
+
+
+def test_the_help_page_shows_the_establishments_contact_details(client):
+    ready = ready_call()
+    establishment = ready.site.establishment
+    html = client.get(f"/aide/{establishment.code}").content.decode()
+    assert establishment.contact_phone in html
+    assert establishment.contact_hours in html

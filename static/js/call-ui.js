@@ -1,0 +1,114 @@
+// The call screen, shared by the kiosk and the relative's portal: DOM only, protocol in protocol.js.
+import { CallClient, formatClock, secondsLeft } from "./protocol.js";
+
+const root = document.getElementById("call");
+const texts = JSON.parse(document.getElementById("call-texts").textContent);
+const statusEl = document.getElementById("status");
+const timeLeftEl = document.getElementById("time-left");
+const alertEl = document.getElementById("alert");
+const remoteVideo = document.getElementById("remote");
+const localVideo = document.getElementById("local");
+const mediaHelp = document.getElementById("media-help");
+const role = root.dataset.role;
+
+let deadline = root.dataset.deadline || null;
+let serverOffsetMs = 0;
+let warned5 = false;
+let warned1 = false;
+let client = null;
+
+function setStatus(text) {
+  statusEl.textContent = text;
+  root.dataset.status = text;
+}
+
+function showAlert(text) {
+  alertEl.textContent = text;
+  alertEl.hidden = false;
+}
+
+function tick() {
+  const left = secondsLeft(deadline, serverOffsetMs);
+  timeLeftEl.textContent = formatClock(left);
+  if (left !== null && root.dataset.state === "live") {
+    if (left <= 300 && left > 60 && !warned5) { warned5 = true; showAlert(texts.five_minutes); }
+    if (left <= 60 && !warned1) { warned1 = true; showAlert(texts.one_minute); }
+  }
+  const codeStatus = document.getElementById("code-status");
+  if (codeStatus && codeStatus.dataset.expires) {
+    const codeLeft = secondsLeft(codeStatus.dataset.expires, serverOffsetMs);
+    document.getElementById("code-left").textContent = formatClock(codeLeft);
+  }
+}
+
+function onState(state) {
+  if (!state || !state.state) return;
+  root.dataset.state = state.state;
+  if (state.deadline !== undefined) deadline = state.deadline;
+  if (state.state === "live") {
+    setStatus(texts.live);
+    const codeStatus = document.getElementById("code-status");
+    if (codeStatus) codeStatus.hidden = true;
+  } else if (["code_sent", "calling", "relative_joined", "booked"].includes(state.state)) {
+    setStatus(texts.waiting);
+  }
+  if (state.final) {
+    setStatus(texts.ended);
+    root.dataset.endReason = state.end_reason || "";
+    showAlert(state.state === "media_failed" ? texts.media_failed : state.end_reason_label || texts.ended);
+    stopLocal();
+    setTimeout(() => { location.href = role === "kiosk" ? "/kiosk/accueil" : "/fin"; }, 4000);
+  }
+}
+
+let localStream = null;
+function stopLocal() {
+  if (localStream) for (const track of localStream.getTracks()) track.stop();
+}
+
+async function openMedia() {
+  mediaHelp.hidden = true;
+  try {
+    localStream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
+    });
+  } catch (error) {
+    mediaHelp.hidden = false;
+    root.dataset.mediaError = error.name;
+    return;
+  }
+  localVideo.srcObject = localStream;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  client = new CallClient({
+    url: `${scheme}//${location.host}${root.dataset.ws}`,
+    call: Number(root.dataset.call),
+    mediaStream: localStream,
+  });
+  client.addEventListener("welcome", (e) => {
+    serverOffsetMs = Date.parse(e.detail.server_time) - Date.now();
+  });
+  client.addEventListener("state", (e) => onState(e.detail));
+  client.addEventListener("notice", (e) => showAlert(e.detail.text));
+  client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
+  client.addEventListener("peer", (e) => {
+    if (e.detail.status === "left") showAlert(texts.peer_left);
+  });
+  client.addEventListener("remote-stream", (e) => {
+    if (remoteVideo.srcObject !== e.detail.stream) remoteVideo.srcObject = e.detail.stream;
+    remoteVideo.play().catch(() => {});
+  });
+  client.addEventListener("error", (e) => showAlert(e.detail.message));
+  client.addEventListener("fatal", () => { location.href = role === "kiosk" ? "/kiosk/accueil" : "/fin"; });
+  client.start();
+}
+
+document.getElementById("retry-media").addEventListener("click", openMedia);
+document.getElementById("hangup").addEventListener("click", () => {
+  if (client) client.hangup();
+  const form = document.getElementById("cancel-form");
+  if (form) form.submit(); else location.href = "/fin";
+});
+setInterval(tick, 500);
+tick();
+openMedia();

@@ -1,0 +1,191 @@
+"""The kiosk in the video room: detainee sign-in, the booking now, "Appeler", the call."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from bookings.models import Booking
+from calls import access as call_access
+from calls import actions as call_actions
+from calls.models import Call
+from people.actions import SignInRefused, do_kiosk_sign_in
+
+# A kiosk is shared: a signed-in detainee is signed out after this much inactivity.
+KIOSK_SESSION_SECONDS = 10 * 60
+
+
+def kiosk_view(require_detainee: bool = True):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            principal = call_access.kiosk_principal(request.COOKIES, request.session)
+            if principal is None:
+                return render(request, "kiosk/unregistered.html", status=403)
+            if require_detainee and principal.detainee is None:
+                return redirect("kiosk:sign_in")
+            request.kiosk = principal
+            call_access.touch_device(principal.device)
+            request.session.set_expiry(KIOSK_SESSION_SECONDS)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@kiosk_view(require_detainee=False)
+def sign_in(request):
+    if request.kiosk.detainee is not None:
+        return redirect("kiosk:home")
+    error = None
+    if request.method == "POST":
+        device = request.kiosk.device
+        try:
+            detainee = do_kiosk_sign_in(
+                device.room.quarter.establishment_id,
+                request.POST.get("prison_number", ""),
+                request.POST.get("pin", ""),
+            )
+        except SignInRefused:
+            error = _(
+                "Numéro d'écrou ou code PIN incorrect. Après 5 erreurs, le compte est bloqué "
+                "15 minutes."
+            )
+        else:
+            if detainee.quarter_id != device.room.quarter_id:
+                error = _("Ce local de visiophonie n'est pas celui de votre quartier.")
+            else:
+                request.session.cycle_key()
+                request.session[call_access.KIOSK_SESSION_DETAINEE] = detainee.pk
+                request.session[call_access.KIOSK_SESSION_DEVICE] = device.pk
+                return redirect("kiosk:home")
+    return render(
+        request,
+        "kiosk/sign_in.html",
+        {"device": request.kiosk.device, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+def sign_out(request):
+    request.session.pop(call_access.KIOSK_SESSION_DETAINEE, None)
+    request.session.pop(call_access.KIOSK_SESSION_DEVICE, None)
+    return redirect("kiosk:sign_in")
+
+
+def _bookings_today(principal):
+    now = timezone.now()
+    return (
+        Booking.objects.filter(
+            detainee=principal.detainee,
+            room=principal.device.room,
+            ends_at__gt=now,
+            starts_at__lt=now + timezone.timedelta(hours=24),
+        )
+        .select_related("contact")
+        .order_by("starts_at")
+    )
+
+
+@kiosk_view()
+def home(request):
+    principal = request.kiosk
+    detainee = principal.detainee
+    bookings = list(_bookings_today(principal))
+    now = timezone.now()
+    callable_booking = None
+    refusal = None
+    for booking in bookings:
+        if booking.status != Booking.Status.BOOKED:
+            continue
+        try:
+            call_actions.check_can_call(booking, booking.contact, now)
+        except call_actions.CallRefused as exc:
+            refusal = refusal or exc.messages[0]
+        else:
+            callable_booking = booking
+            break
+    open_call = Call.objects.filter(detainee=detainee, state__in=Call.OPEN_STATES).first()
+    return render(
+        request,
+        "kiosk/home.html",
+        {
+            "detainee": detainee,
+            "room": principal.device.room,
+            "bookings": bookings,
+            "callable_booking": callable_booking,
+            "refusal": refusal,
+            "open_call": open_call,
+            "contacts": detainee.contacts.filter(status="approved"),
+            "suspension": detainee.active_suspension(now),
+        },
+    )
+
+
+@require_POST
+@kiosk_view()
+def start_call(request):
+    principal = request.kiosk
+    booking = get_object_or_404(
+        Booking.objects.filter(detainee=principal.detainee, room=principal.device.room),
+        pk=request.POST.get("booking"),
+    )
+    try:
+        call = call_actions.do_start_call(booking, device_label=principal.device.label)
+    except call_actions.CallRefused as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("kiosk:home")
+    return redirect("kiosk:call", call_id=call.pk)
+
+
+def _kiosk_call_or_404(request, call_id):
+    call = call_access.kiosk_call(request.kiosk, call_id)
+    if call is None:
+        raise Http404
+    return call
+
+
+@kiosk_view()
+def call(request, call_id):
+    call = _kiosk_call_or_404(request, call_id)
+    latest_code = call.codes.select_related("message").first()
+    return render(
+        request,
+        "kiosk/call.html",
+        {
+            "call": call,
+            "code": latest_code,
+            "establishment": call.establishment,
+            "ws_path": "/ws/call/",
+        },
+    )
+
+
+@require_POST
+@kiosk_view()
+def new_code(request, call_id):
+    call = _kiosk_call_or_404(request, call_id)
+    try:
+        call_actions.do_send_new_code(call, device_label=request.kiosk.device.label)
+    except call_actions.CallRefused as exc:
+        messages.error(request, exc.messages[0])
+    return redirect("kiosk:call", call_id=call.pk)
+
+
+@require_POST
+@kiosk_view()
+def cancel(request, call_id):
+    call = _kiosk_call_or_404(request, call_id)
+    reason = (
+        Call.EndReason.HUNG_UP_DETAINEE
+        if call.state == Call.State.LIVE
+        else Call.EndReason.CANCELLED
+    )
+    call_actions.do_end_call(call, reason, by=f"kiosk:{request.kiosk.device.label}")
+    return redirect("kiosk:home")

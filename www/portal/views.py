@@ -1,0 +1,140 @@
+"""The relative's side: code, consents, waiting, the call, the end. No account, no password."""
+
+from functools import wraps
+
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from calls import access as call_access
+from calls import actions as call_actions
+from calls.models import Consent
+from establishments.models import Establishment
+
+
+def client_ip(request) -> str:
+    # Behind the reverse proxy, the proxy sets REMOTE_ADDR for us (docs/deployment.md).
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+@require_http_methods(["GET", "POST"])
+def enter_code(request, link_token: str | None = None):
+    error = None
+    if request.method == "POST":
+        try:
+            call = call_actions.do_redeem_code(
+                request.POST.get("code", ""),
+                client=client_ip(request),
+                link_token=link_token or request.POST.get("link") or None,
+            )
+        except call_actions.CodeRejected:
+            error = _(
+                "Ce code n'est pas valide. Vérifiez le dernier code reçu : il est valable "
+                "5 minutes. Si le problème continue, demandez à votre proche de vous envoyer "
+                "un nouveau code."
+            )
+        else:
+            request.session.cycle_key()
+            request.session[call_access.PORTAL_SESSION_CALL] = call.pk
+            if call_actions.has_all_consents(call):
+                return redirect("portal:call")
+            return redirect("portal:terms")
+    return render(
+        request,
+        "portal/code.html",
+        {"error": error, "link_token": link_token or ""},
+        status=400 if error else 200,
+    )
+
+
+def relative_view(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        call = call_access.portal_call(request.session)
+        if call is None:
+            return redirect("portal:code")
+        request.call = call
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _consent(request, kind: str, accepted: bool) -> None:
+    call_actions.do_record_consent(
+        request.call,
+        kind,
+        accepted=accepted,
+        client_ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        language=get_language(),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@relative_view
+def terms(request):
+    call = request.call
+    if not call.is_open:
+        return redirect("portal:ended")
+    if request.method == "POST":
+        accepted = request.POST.get("decision") == "accept"
+        _consent(request, Consent.Kind.TERMS, accepted)
+        if accepted:
+            _consent(request, Consent.Kind.PRIVACY, accepted)
+            return redirect("portal:monitoring")
+        return redirect("portal:ended")
+    return render(request, "portal/terms.html", {"call": call})
+
+
+@require_http_methods(["GET", "POST"])
+@relative_view
+def monitoring(request):
+    call = request.call
+    if not call.is_open:
+        return redirect("portal:ended")
+    if request.method == "POST":
+        accepted = request.POST.get("decision") == "accept"
+        _consent(request, Consent.Kind.MONITORING, accepted)
+        if not accepted:
+            return redirect("portal:ended")
+        call_actions.do_relative_waiting(call)
+        return redirect("portal:call")
+    return render(request, "portal/monitoring.html", {"call": call})
+
+
+@relative_view
+def call(request):
+    call = request.call
+    if not call.is_open:
+        return redirect("portal:ended")
+    if not call_actions.has_all_consents(call):
+        return redirect("portal:terms")
+    return render(
+        request,
+        "portal/call.html",
+        {"call": call, "establishment": call.establishment, "ws_path": "/ws/call/"},
+    )
+
+
+def ended(request):
+    call = call_access.portal_call(request.session)
+    return render(
+        request,
+        "portal/ended.html",
+        {"call": call, "establishment": call.establishment if call else None},
+    )
+
+
+def help_page(request, code: str):
+    establishment = get_object_or_404(Establishment, code=code)
+    return render(request, "portal/help.html", {"establishment": establishment})
+
+
+def help_index(request):
+    call = call_access.portal_call(request.session)
+    if call is not None:
+        return redirect("portal:help", code=call.establishment.code)
+    return render(
+        request, "portal/help_index.html", {"establishments": Establishment.objects.all()}
+    )
