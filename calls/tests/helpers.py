@@ -9,8 +9,8 @@ from bookings.models import Booking
 from bookings.tests.factories import Site, booking_row, open_room
 from calls import actions
 from calls.models import Call
-from establishments.models import KioskDevice
 from establishments.actions import do_register_kiosk
+from establishments.models import KioskDevice
 from tests.factories import staff_with_role
 
 

@@ -2,7 +2,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
 
 from calls import actions
 from calls.models import Call, Participant
