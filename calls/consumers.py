@@ -26,6 +26,7 @@ from calls.models import Call, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
 from media import rooms
 from media.janus import CONNECTION_LOST, SESSION_LOST, Handle, JanusEvent, JanusException
+from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
 from parloir import access
 from parloir.events import register, send_event
@@ -151,6 +152,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, f"on_{frame['type']}")
         try:
             await handler(frame)
+        except NoMediaNodeAvailable:
+            log.error("No media node for call %s", self._call_id())
+            await self._error(
+                "no_media_node",
+                "No video server is available right now. Please contact the establishment.",
+            )
         except JanusException as exc:
             log.warning("Janus failed for call %s: %s", self._call_id(), exc)
             await self._error("media_error", "The media server did not answer. Retrying may help.")
@@ -398,7 +405,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             except JanusException:
                 pass
         else:
-            session.release()
+            session._forget()
 
     # --- out ---------------------------------------------------------------------------------
 

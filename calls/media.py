@@ -77,21 +77,26 @@ class Hub:
             if call.janus_room is not None:
                 return call.media_node, room_of(call)
             node = await database_sync_to_async(placement.choose_node)()
-            link = await self.link(node)
-            room = await rooms.create_room(
-                link.control,
-                admin_key=settings.JANUS_ROOM_ADMIN_KEY,
-                record=call.recorded,
-                rec_dir=f"{node.recording_dir}/call-{call.pk}" if call.recorded else None,
-                monitoring_allowed=call.recorded,
-                description=f"call {call.pk}",
-            )
+            try:
+                link = await self.link(node)
+                room = await rooms.create_room(
+                    link.control,
+                    admin_key=settings.JANUS_ROOM_ADMIN_KEY,
+                    record=call.recorded,
+                    rec_dir=f"{node.recording_dir}/call-{call.pk}" if call.recorded else None,
+                    monitoring_allowed=call.recorded,
+                    description=f"call {call.pk}",
+                )
+            except BaseException:
+                await database_sync_to_async(placement.release_node)(node)
+                raise
             assigned = await database_sync_to_async(actions.do_assign_room)(
                 call, node=node, room_id=room.id, pin=room.pin, secret=room.secret
             )
             if assigned.janus_room != room.id:
                 # Another process created the room first: ours is a spare.
                 await rooms.destroy_room(link.control, room)
+                await database_sync_to_async(placement.release_node)(node)
                 return assigned.media_node, room_of(assigned)
             return node, room
 

@@ -1,0 +1,86 @@
+"""Driving Debian Chromium with Playwright's async API, from the namespace's thread."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from calls.access import KIOSK_COOKIE
+from tests.e2e.stack import CHROMIUM_ARGS
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Browsers:
+    """One Chromium, several isolated contexts (the kiosk, the relative, staff)."""
+
+    def __init__(self) -> None:
+        self._pw = None
+        self.browser: Browser | None = None
+
+    async def __aenter__(self) -> Browsers:
+        self._pw = await async_playwright().start()
+        self.browser = await self._pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.browser is not None:
+            await self.browser.close()
+        if self._pw is not None:
+            await self._pw.stop()
+
+    async def context(self, base_url: str, **kwargs) -> BrowserContext:
+        return await self.browser.new_context(
+            base_url=base_url, permissions=["camera", "microphone"], **kwargs
+        )
+
+
+async def kiosk_page(browsers: Browsers, base_url: str, credential: str) -> Page:
+    context = await browsers.context(base_url)
+    await context.add_cookies([{"name": KIOSK_COOKIE, "value": credential, "url": base_url}])
+    return await context.new_page()
+
+
+async def kiosk_sign_in_and_call(page: Page, prison_number: str, pin: str = "1234") -> None:
+    await page.goto("/kiosk/")
+    await page.fill("#prison_number", prison_number)
+    await page.fill("#pin", pin)
+    await page.click("button[type=submit]")
+    await page.get_by_role("button", name="Appeler").click()
+    await page.wait_for_url(re.compile(r"/kiosk/appel/\d+$"))
+
+
+def last_code(outbox: Path) -> tuple[str, str]:
+    """(link, code) from the last message in the outbox, as the relative reads it."""
+    text = json.loads(outbox.read_text().splitlines()[-1])["text"]
+    link = re.search(r"(https?://\S+/j/\S+?)#(\d{6})", text)
+    return link.group(1), link.group(2)
+
+
+async def relative_joins(page: Page, link: str, code: str) -> None:
+    await page.goto(f"{link}#{code}")
+    await page.get_by_role("button", name="Connexion").click()
+    await page.wait_for_url(re.compile(r"/conditions$"))
+    await page.click("button[value=accept]")
+    await page.wait_for_url(re.compile(r"/surveillance$"))
+    await page.click("button[value=accept]")
+    await page.wait_for_url(re.compile(r"/appel$"))
+
+
+REMOTE_PLAYING = """() => {
+  const v = document.getElementById('remote');
+  return !!v && v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
+}"""
+
+
+async def wait_remote_playing(page: Page, timeout_ms: int = 20000) -> None:
+    await page.wait_for_function(REMOTE_PLAYING, timeout=timeout_ms)
+    first = await page.evaluate("() => document.getElementById('remote').currentTime")
+    await page.wait_for_function(
+        f"() => document.getElementById('remote').currentTime > {first} + 0.3", timeout=10000
+    )

@@ -1,0 +1,47 @@
+"""The seed's whole flow in real browsers through real Janus: kiosk calls, relative joins."""
+
+import re
+
+import pytest
+
+from calls.models import Call
+from calls.tests.helpers import ready_call
+from tests.e2e.browser import (
+    Browsers,
+    kiosk_page,
+    kiosk_sign_in_and_call,
+    last_code,
+    relative_joins,
+    wait_remote_playing,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
+
+
+def test_it_connects_kiosk_and_relative_with_video_both_ways(stack, e2e_runner):
+    ready = ready_call()
+
+    async def scenario():
+        async with Browsers() as browsers:
+            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+            assert await kiosk.locator("#status").inner_text() == "En attente de votre proche"
+            link, code = last_code(stack.outbox)
+            relative = await (await browsers.context(stack.base_url)).new_page()
+            await relative_joins(relative, link, code)
+            await wait_remote_playing(kiosk)
+            await wait_remote_playing(relative)
+            timer = await relative.locator("#time-left").inner_text()
+            kiosk_timer = await kiosk.locator("#time-left").inner_text()
+            return timer, kiosk_timer
+
+    try:
+        timer, kiosk_timer = e2e_runner.run(scenario(), timeout=90)
+    except Exception:
+        print(stack.log_tail("web"))
+        raise
+    assert re.fullmatch(r"\d\d:\d\d", timer) and timer != "00:00"
+    assert re.fullmatch(r"\d\d:\d\d", kiosk_timer)
+    call = Call.objects.get(booking=ready.booking)
+    assert call.state == Call.State.LIVE
+    assert call.transitions.filter(to_state="live").exists()
