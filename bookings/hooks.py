@@ -1,16 +1,51 @@
 """What bookings do when people change. Called by people.actions inside its transaction.
 
-The booking issue fills these in (cancel future bookings and tell the relatives).
+Each hook cancels the bookings that can no longer take place and tells the relatives
+(bookings.actions.cancel_future_bookings). The cancellation reason kept in the
+booking's history is the system's, not staff's own wording.
 """
+
+from django.utils.translation import gettext
+
+from bookings.models import Booking
+from people.models import Detainee
 
 
 def contact_revoked(contact, *, actor) -> None:
-    return None
+    from bookings.actions import cancel_future_bookings
+
+    cancel_future_bookings(
+        Booking.objects.filter(contact=contact),
+        reason=gettext("Contact révoqué"),
+        actor=actor,
+        data={"contact_revoked": contact.pk},
+    )
 
 
 def suspension_decided(suspension, *, actor) -> None:
-    return None
+    from bookings.actions import cancel_future_bookings
+
+    # Lock the detainee as do_book does: a booking being written now either commits
+    # first (and is cancelled here) or waits and then sees the suspension.
+    Detainee.objects.select_for_update().filter(pk=suspension.detainee_id).exists()
+    cancel_future_bookings(
+        Booking.objects.filter(
+            detainee_id=suspension.detainee_id,
+            starts_at__lt=suspension.ends_at,
+            ends_at__gt=suspension.starts_at,
+        ),
+        reason=gettext("Appels vidéo suspendus"),
+        actor=actor,
+        data={"suspension": suspension.pk},
+    )
 
 
 def detainee_left(detainee, *, actor) -> None:
-    return None
+    from bookings.actions import cancel_future_bookings
+
+    cancel_future_bookings(
+        Booking.objects.filter(detainee=detainee),
+        reason=gettext("Transfert ou libération"),
+        actor=actor,
+        data={"detainee_status": detainee.status},
+    )
