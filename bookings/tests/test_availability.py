@@ -209,3 +209,28 @@ def test_it_needs_a_handful_of_queries_whatever_the_size(now):
         slots = free_slots(site.detainee, MONDAY, MONDAY + timedelta(days=13))
     assert len(slots) > 1000
     assert len(queries) <= 10
+
+
+def test_it_agrees_with_the_one_slot_check_on_every_candidate(time_machine):
+    # free_slots() is the fast path of refusal(): on a busy week they must never differ.
+    time_machine.move_to(local(MONDAY, 9, 40), tick=False)
+    site = open_room(opens=time(9), closes=time(12), weekly_quota=2, max_days_ahead=5)
+    second = VideoRoomFactory(quarter=site.quarter)
+    other, other_contact = ready_detainee(site.quarter)
+    booking_row(site, local(MONDAY + timedelta(days=1), 10), detainee=other, contact=other_contact)
+    booking_row(site, local(MONDAY + timedelta(days=2), 11), room=second)
+    ClosureFactory(
+        establishment=site.establishment,
+        room=second,
+        starts_at=local(MONDAY + timedelta(days=3), 9),
+        ends_at=local(MONDAY + timedelta(days=3), 10, 15),
+    )
+    engine = Availability(site.detainee, MONDAY, MONDAY + timedelta(days=9))
+    free = {(s.room.pk, s.starts_at) for s in engine.free_slots()}
+    checked = 0
+    for room in (site.room, second):
+        for day in engine.days():
+            for start, _end in engine.candidates(room, day):
+                assert ((room.pk, start) in free) == (engine.refusal(room, start) is None)
+                checked += 1
+    assert checked == 2 * 10 * 6 and 0 < len(free) < checked

@@ -8,3 +8,16 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("messages/", views.outbox, name="outbox"),
 ]
+
+# Bookings (www/console/bookings.py).
+from www.console import bookings  # noqa: E402
+
+urlpatterns += [
+    path("reservations/", bookings.today, name="bookings_today"),
+    path("reservations/nouvelle/", bookings.book, name="booking_new"),
+    path("reservations/<int:pk>/", bookings.detail, name="booking_detail"),
+    path("reservations/<int:pk>/annuler/", bookings.cancel, name="booking_cancel"),
+    path("reservations/<int:pk>/absent/", bookings.no_show, name="booking_no_show"),
+    path("locaux/<int:pk>/planning/", bookings.room_calendar, name="room_calendar"),
+    path("locaux/<int:pk>/feuille/", bookings.room_sheet, name="room_sheet"),
+]
