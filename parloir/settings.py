@@ -156,3 +156,43 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.get("PARLOIR_LOG_LEVEL", "INFO")},
 }
+
+# --- Media plane (media/): Janus nodes and TURN. See docs/media.md and
+# docs/configuration-media.md. The secrets are checked where they are used and by
+# `manage.py check --deploy` (media/checks.py) rather than here, so that processes
+# that never touch media (and the test suite) start without them.
+JANUS_ADMIN_SECRET = env.secret(
+    "PARLOIR_JANUS_ADMIN_SECRET",
+    required=False,
+    dev_default="dev-janus-admin-secret" if DEBUG else None,
+)
+JANUS_ROOM_ADMIN_KEY = env.secret(
+    "PARLOIR_JANUS_ROOM_ADMIN_KEY",
+    required=False,
+    dev_default="dev-janus-room-admin-key" if DEBUG else None,
+)
+JANUS_API_SECRET = env.secret("PARLOIR_JANUS_API_SECRET", required=False)
+JANUS_ICE_ENFORCE_LIST = env.get("PARLOIR_JANUS_ICE_ENFORCE_LIST", "")
+JANUS_NAT_1_1_MAPPING = env.get("PARLOIR_JANUS_NAT_1_1_MAPPING", "")
+JANUS_INTERFACE = env.get("PARLOIR_JANUS_INTERFACE", "")
+JANUS_RTP_PORT_RANGE = env.get("PARLOIR_JANUS_RTP_PORT_RANGE", "20000-40000")
+JANUS_LIB_DIR = env.get("PARLOIR_JANUS_LIB_DIR", "")
+JANUS_SESSION_TIMEOUT = env.integer("PARLOIR_JANUS_SESSION_TIMEOUT", 60)
+JANUS_RECLAIM_TIMEOUT = env.integer("PARLOIR_JANUS_RECLAIM_TIMEOUT", 120)
+JANUS_REQUEST_TIMEOUT = env.integer("PARLOIR_JANUS_REQUEST_TIMEOUT", 10)
+MEDIA_DOWN_AFTER_SECONDS = env.integer("PARLOIR_MEDIA_DOWN_AFTER_SECONDS", 3)
+MEDIA_NODE_STALE_SECONDS = env.integer("PARLOIR_MEDIA_NODE_STALE_SECONDS", 15)
+TURN_SECRET = env.secret("PARLOIR_TURN_SECRET", required=False)
+TURN_URLS = [url for url in (env.get("PARLOIR_TURN_URLS", "") or "").split(",") if url]
+TURN_TTL_SECONDS = env.integer("PARLOIR_TURN_TTL_SECONDS", 7200)
+TURN_REALM = env.get("PARLOIR_TURN_REALM", "parloir")
+TURN_PORT = env.integer("PARLOIR_TURN_PORT", 3478)
+TURN_LISTENING_IP = env.get("PARLOIR_TURN_LISTENING_IP", "")
+TURN_RELAY_IP = env.get("PARLOIR_TURN_RELAY_IP", "")
+TURN_EXTERNAL_IP = env.get("PARLOIR_TURN_EXTERNAL_IP", "")
+TURN_ALLOWED_PEER_IPS = [
+    ip for ip in (env.get("PARLOIR_TURN_ALLOWED_PEER_IPS", "") or "").split(",") if ip
+]
+TURN_MIN_PORT = env.integer("PARLOIR_TURN_MIN_PORT", 49152)
+TURN_MAX_PORT = env.integer("PARLOIR_TURN_MAX_PORT", 65535)
+TURN_USERDB = env.get("PARLOIR_TURN_USERDB", str(VAR_DIR / "turn" / "turndb"))

@@ -1,0 +1,80 @@
+"""Fixtures for the media tests: a private network namespace and real Janus processes.
+
+These tests never skip: on a machine without root, iproute2 or Janus they fail
+and say why (CI runs as root with them installed).
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.media.harness import (
+    HarnessError,
+    JanusProcess,
+    Netns,
+    NetnsRunner,
+    private_netns,
+    running_in,
+)
+
+
+@pytest.fixture(scope="session")
+def netns() -> Iterator[Netns]:
+    try:
+        with private_netns() as namespace:
+            yield namespace
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def runner(netns: Netns) -> Iterator[NetnsRunner]:
+    """Runs test coroutines inside the namespace (see harness.py for why a thread)."""
+    with running_in(netns) as ns_runner:
+        yield ns_runner
+
+
+@pytest.fixture(scope="session")
+def _shared_janus(netns: Netns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusProcess]:
+    process = JanusProcess(netns, tmp_path_factory.mktemp("janus"))
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def janus(_shared_janus: JanusProcess) -> JanusProcess:
+    """The session's Janus, restarted if an earlier test left it dead."""
+    if not _shared_janus.alive:
+        _shared_janus.start()
+    return _shared_janus
+
+
+@pytest.fixture
+def start_janus(netns: Netns, tmp_path_factory: pytest.TempPathFactory):
+    """Starts Janus processes of the test's own, for tests that kill, freeze or
+    reconfigure them; each on its own ports, all stopped after the test."""
+    started: list[JanusProcess] = []
+
+    def start(**options) -> JanusProcess:
+        offset = 100 * (len(started) + 1)
+        process = JanusProcess(
+            netns,
+            tmp_path_factory.mktemp("own-janus"),
+            name=f"own-node-{len(started)}",
+            ws_port=8188 + offset,
+            admin_ws_port=7188 + offset,
+            rtp_port_range="30000-39999",
+            **options,
+        )
+        started.append(process)
+        process.start()
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()

@@ -1,0 +1,161 @@
+"""The Janus client against a real Janus: answers, errors, timeouts, keepalives."""
+
+import asyncio
+import time
+
+import pytest
+
+from media import health
+from media.janus import (
+    SESSION_LOST,
+    VIDEOROOM,
+    JanusAdmin,
+    JanusClient,
+    JanusConnectionLost,
+    JanusError,
+    JanusSessionLost,
+    JanusTimeout,
+)
+from tests.media.harness import JanusProcess, NetnsRunner
+
+pytestmark = pytest.mark.media
+
+
+def test_it_talks_to_a_janus_configured_by_our_templates(runner: NetnsRunner, janus: JanusProcess):
+    async def scenario():
+        async with JanusClient(janus.ws_url) as client:
+            info = await client.info()
+            # Only what the generated configuration enables is loaded.
+            assert list(info["plugins"]) == [VIDEOROOM]
+            assert list(info["transports"]) == ["janus.transport.websockets"]
+            assert info["server-name"] == "test-node"
+            assert info["reclaim-session-timeout"] == 30
+
+            session = await client.create_session()
+            handle = await session.attach()
+            async with JanusAdmin(janus.admin_ws_url, janus.admin_secret) as admin:
+                await admin.ping()
+                assert session.id in await admin.list_sessions()
+                assert await admin.list_handles(session.id) == [handle.id]
+                handle_info = await admin.handle_info(session.id, handle.id)
+                assert handle_info["plugin"] == VIDEOROOM
+            await handle.detach()
+            assert session.handles == {}
+            await session.destroy()
+            assert client.sessions == {}
+
+    runner.run(scenario())
+
+
+def test_it_raises_typed_errors(runner: NetnsRunner, janus: JanusProcess):
+    async def scenario():
+        async with JanusClient(janus.ws_url) as client:
+            session = await client.create_session()
+            handle = await session.attach()
+            with pytest.raises(JanusError) as no_room:
+                await handle.message({"request": "join", "ptype": "publisher", "room": 42})
+            assert (no_room.value.code, no_room.value.reason) == (426, "No such room (42)")
+
+            with pytest.raises(JanusError) as disabled:
+                await session.attach("janus.plugin.echotest")
+            assert disabled.value.code == 460  # plugin not found: the template disables it
+
+            with pytest.raises(JanusSessionLost):
+                await client.claim_session(1234567)
+            await client.close(destroy_sessions=True)
+
+        async with JanusAdmin(janus.admin_ws_url, "wrong secret") as admin:
+            with pytest.raises(JanusError) as unauthorized:
+                await admin.list_sessions()
+            assert unauthorized.value.code == 403
+
+        with pytest.raises(JanusConnectionLost):
+            await JanusClient("ws://127.0.0.1:9", connect_timeout=1).connect()
+
+    runner.run(scenario())
+
+
+def test_it_times_out_when_janus_hangs(runner: NetnsRunner, start_janus):
+    janus = start_janus()
+
+    async def scenario():
+        async with JanusClient(janus.ws_url, request_timeout=1) as client:
+            session = await client.create_session()
+            janus.freeze()
+            try:
+                started = time.monotonic()
+                with pytest.raises(JanusTimeout):
+                    await session.attach()
+                assert 0.9 < time.monotonic() - started < 2
+                probe = await health.probe(
+                    janus.admin_ws_url,
+                    admin_secret=janus.admin_secret,
+                    room_admin_key=janus.room_admin_key,
+                    timeout=1,
+                )
+                assert not probe.ok and "no answer" in probe.error
+            finally:
+                janus.thaw()
+            # A hang is not a loss: the same connection and session go on.
+            handle = await session.attach()
+            assert handle.id in session.handles
+            await client.close(destroy_sessions=True)
+
+    runner.run(scenario())
+
+
+def test_it_keeps_sessions_alive_with_keepalives(runner: NetnsRunner, start_janus):
+    janus = start_janus(session_timeout=2)
+
+    async def scenario():
+        async with (
+            JanusClient(janus.ws_url, keepalive_interval=0.5) as kept,
+            JanusClient(janus.ws_url, keepalive_interval=3600) as forgotten,
+        ):
+            kept_session = await kept.create_session()
+            forgotten_session = await forgotten.create_session()
+            forgotten_handle = await forgotten_session.attach()
+
+            await forgotten_handle.wait_for(SESSION_LOST, timeout=10)
+            assert forgotten_session.lost
+            with pytest.raises(JanusSessionLost):
+                await forgotten_session.attach()
+            # The kept one outlived the other's timeout.
+            await kept_session.attach()
+            await kept.close(destroy_sessions=True)
+
+    runner.run(scenario())
+
+
+def test_it_fails_waiters_when_the_connection_drops(runner: NetnsRunner, start_janus):
+    janus = start_janus()
+
+    async def scenario():
+        states: list[str] = []
+        async with JanusClient(janus.ws_url, on_state=states.append) as client:
+            session = await client.create_session()
+            handle = await session.attach()
+            waiting = asyncio.ensure_future(handle.wait_for("hangup", timeout=30))
+            await asyncio.sleep(0)
+            janus.kill()
+            started = time.monotonic()
+            with pytest.raises(JanusConnectionLost):
+                await waiting
+            assert time.monotonic() - started < 1
+            with pytest.raises(JanusConnectionLost):
+                await session.attach()
+            assert states == ["connection_lost"]
+            assert not client.up
+
+            # Janus comes back empty: the client reconnects, but the session is gone.
+            lost = handle.expect(SESSION_LOST)
+            janus.start()
+            await asyncio.wait_for(lost, 10)
+            await client.wait_connected(5)
+            assert states == ["connection_lost", "reconnected"]
+            assert session.lost and client.sessions == {}
+            fresh = await client.create_session()
+            await fresh.attach()
+            await client.close(destroy_sessions=True)
+
+    runner.run(scenario())

@@ -1,0 +1,109 @@
+"""Node health against real Janus processes: up with its load, down within 5 s of a crash.
+
+The checks run inside the namespace (runner.call) since that is where Janus
+listens; the database is reached from there too, hence transactional tests.
+"""
+
+import asyncio
+import io
+import logging
+import time
+
+import pytest
+from django.core.management import call_command
+
+from media import health, rooms
+from media.janus import CONNECTION_LOST, JanusClient, JanusConnectionLost
+from media.models import MediaNode
+from tests.media.flows import join
+from tests.media.harness import JanusProcess, NetnsRunner
+
+pytestmark = [pytest.mark.media, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def node_for(settings):
+    def make(janus: JanusProcess) -> MediaNode:
+        settings.JANUS_ADMIN_SECRET = janus.admin_secret
+        settings.JANUS_ROOM_ADMIN_KEY = janus.room_admin_key
+        return MediaNode.objects.create(
+            name=janus.config.node_name,
+            ws_url=janus.ws_url,
+            admin_ws_url=janus.admin_ws_url,
+            recording_dir=str(janus.recording_dir),
+        )
+
+    return make
+
+
+def _health_once(runner: NetnsRunner) -> str:
+    out = io.StringIO()
+    runner.call(lambda: call_command("media_health", "--once", stdout=out))
+    return out.getvalue()
+
+
+def test_it_marks_a_live_node_up_with_its_load(runner: NetnsRunner, start_janus, node_for):
+    janus = start_janus()
+    node = node_for(janus)
+    assert node.state == MediaNode.State.DOWN
+
+    async def open_room():
+        async with JanusClient(janus.ws_url) as client:
+            control = await (await client.create_session()).attach()
+            await rooms.create_room(control, admin_key=janus.room_admin_key, record=False)
+            await client.close()  # the room outlives the connection, as calls do
+
+    runner.run(open_room())
+    assert _health_once(runner) == f"{node.name}: up\n"
+    node.refresh_from_db()
+    assert (node.state, node.load, node.last_error) == (MediaNode.State.UP, 1, "")
+    assert node.last_seen_at is not None
+    assert _health_once(runner) == ""  # no transition, nothing to report
+
+
+def test_it_notices_a_dead_janus_within_5_seconds(
+    runner: NetnsRunner, start_janus, node_for, caplog
+):
+    janus = start_janus()
+    node = node_for(janus)
+    assert runner.call(health.check_once) == {node.name: "up"}
+
+    async def call_then_crash():
+        states: list[str] = []
+        client = JanusClient(janus.ws_url, on_state=states.append)
+        await client.connect()
+        session = await client.create_session()
+        control = await session.attach()
+        room = await rooms.create_room(control, admin_key=janus.room_admin_key, record=False)
+        kiosk = await join(session, room, "kiosk")
+        await asyncio.wait_for(kiosk.handle.webrtc_up.wait(), 10)
+
+        waiting = asyncio.ensure_future(kiosk.handle.wait_for("hangup", timeout=30))
+        died = janus.kill()
+        with pytest.raises(JanusConnectionLost):
+            await asyncio.wait_for(waiting, 5)
+        noticed = time.monotonic() - died
+        assert states == [CONNECTION_LOST]
+        await kiosk.peer.close()
+        return client, died, noticed
+
+    client, died, noticed = runner.run(call_then_crash())
+    assert noticed < 5
+
+    def node_is_down() -> bool:
+        return MediaNode.objects.filter(pk=node.pk, state=MediaNode.State.DOWN).exists()
+
+    with caplog.at_level(logging.ERROR, logger="media.hooks"):
+        runner.call(lambda: health.run(until=node_is_down), timeout=15)
+    marked_down = time.monotonic() - died
+    assert marked_down < 5, f"marked down {marked_down:.1f} s after the crash"
+    node.refresh_from_db()
+    assert node.last_error.startswith("Cannot connect")
+    # The extension point for the call layer ran once.
+    assert [r.getMessage() for r in caplog.records if r.name == "media.hooks"] == [
+        f"Media node {node.name} is down: {node.last_error}"
+    ]
+
+    janus.start()
+    assert runner.call(health.check_once) == {node.name: "up"}
+    runner.run(client.close())
