@@ -92,6 +92,11 @@ class TurnConfig:
     external_ip: str = ""
     min_port: int = 49152
     max_port: int = 65535
+    # TURN over TLS (turns:) gets through firewalls that only let HTTPS out.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_port: int = 5349
+    pidfile: Path | None = None
 
 
 def _jcfg_string(name: str, value: str) -> str:
@@ -210,6 +215,11 @@ def render_turn(config: TurnConfig, out_dir: Path) -> Path:
     if not 0 < config.min_port < config.max_port <= 65535:
         raise ConfigurationError("TURN relay ports must satisfy 0 < min < max <= 65535")
 
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigurationError(
+            "Set both PARLOIR_TURN_TLS_CERT and PARLOIR_TURN_TLS_KEY, or neither"
+        )
+
     def optional(key: str, env_name: str, value: str) -> str:
         if not value:
             return f"# {key}: not set"
@@ -230,6 +240,16 @@ def render_turn(config: TurnConfig, out_dir: Path) -> Path:
         "turn_secret": _conf_value("PARLOIR_TURN_SECRET", config.secret),
         "turn_realm": _conf_value("PARLOIR_TURN_REALM", config.realm),
         "turn_userdb": _conf_value("PARLOIR_TURN_USERDB", str(config.userdb)),
+        "turn_tls_lines": (
+            f"tls-listening-port={_port('PARLOIR_TURN_TLS_PORT', config.tls_port)}\n"
+            f"cert={_conf_value('PARLOIR_TURN_TLS_CERT', config.tls_cert)}\n"
+            f"pkey={_conf_value('PARLOIR_TURN_TLS_KEY', config.tls_key)}"
+            if config.tls_cert
+            else "# No certificate (PARLOIR_TURN_TLS_CERT): plain TURN only.\nno-tls\nno-dtls"
+        ),
+        "turn_pidfile_line": optional(
+            "pidfile", "pidfile", str(config.pidfile) if config.pidfile else ""
+        ),
         "turn_allowed_peer_lines": "\n".join(
             f"allowed-peer-ip={_conf_value('PARLOIR_TURN_ALLOWED_PEER_IPS', ip)}"
             for ip in config.allowed_peer_ips

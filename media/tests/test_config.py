@@ -157,3 +157,18 @@ def test_it_explains_what_is_missing(tmp_path, settings):
     )
     with pytest.raises(Exception, match="PARLOIR_JANUS_ADMIN_SECRET"):
         call_command("media_config", "--node", "node-c", "--out", str(tmp_path))
+
+
+def test_it_enables_turn_over_tls_only_with_a_certificate(tmp_path):
+    plain = render_turn(_turn_config(tmp_path), tmp_path / "plain").read_text().splitlines()
+    assert "no-tls" in plain and not [line for line in plain if line.startswith("cert=")]
+    tls = render_turn(
+        _turn_config(tmp_path, tls_cert="/etc/ssl/turn.pem", tls_key="/etc/ssl/turn.key"),
+        tmp_path / "tls",
+    ).read_text()
+    assert {"tls-listening-port=5349", "cert=/etc/ssl/turn.pem", "pkey=/etc/ssl/turn.key"} <= set(
+        tls.splitlines()
+    )
+    assert "no-tls" not in tls.splitlines()
+    with pytest.raises(ConfigurationError, match="both"):
+        render_turn(_turn_config(tmp_path, tls_cert="/etc/ssl/turn.pem"), tmp_path)

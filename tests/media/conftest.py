@@ -13,6 +13,7 @@ from tests.media.harness import (
     JanusProcess,
     Netns,
     NetnsRunner,
+    TurnProcess,
     private_netns,
     running_in,
 )
@@ -78,3 +79,13 @@ def start_janus(netns: Netns, tmp_path_factory: pytest.TempPathFactory):
     finally:
         for process in started:
             process.stop()
+
+
+@pytest.fixture
+def turn_server(netns: Netns, tmp_path) -> Iterator[TurnProcess]:
+    process = TurnProcess(netns, tmp_path)
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()

@@ -33,11 +33,16 @@ async def recorded_room(control: Handle, janus: JanusProcess, name: str) -> room
 
 
 async def join(
-    session: Session, room: rooms.Room, display: str, *, trickle: bool = False
+    session: Session,
+    room: rooms.Room,
+    display: str,
+    *,
+    trickle: bool = False,
+    peer: Publisher | None = None,
 ) -> Participant:
     """Publish a test pattern; with ``trickle`` the candidates follow the offer."""
     handle = await session.attach()
-    peer = Publisher()
+    peer = peer or Publisher()
     offer = await peer.offer()
     candidates: list = []
     if trickle:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from media.config import JanusNodeConfig, render_janus
+from media.config import JanusNodeConfig, TurnConfig, render_janus, render_turn
 
 T = TypeVar("T")
 
@@ -41,8 +41,6 @@ NETNS_PREFIX = "parloir-t"
 NETNS_DIR = Path("/var/run/netns")
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
-# Janus prints this once both WebSocket servers listen and their thread runs.
-JANUS_READY_LINE = "WebSockets thread started"
 
 
 class HarnessError(RuntimeError):
@@ -53,9 +51,9 @@ def check_prerequisites() -> None:
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (network namespaces)")
-    for tool in ("ip", "janus"):
+    for tool in ("ip", "ss", "janus", "turnserver"):
         if shutil.which(tool) is None:
-            problems.append(f"`{tool}` not found on PATH (apt-get install iproute2 janus)")
+            problems.append(f"`{tool}` not found on PATH (apt-get install iproute2 janus coturn)")
     if problems:
         raise HarnessError("Media tests cannot run: " + "; ".join(problems))
 
@@ -227,47 +225,21 @@ def running_in(netns: Netns) -> Iterator[NetnsRunner]:
 
 
 def _die_with_parent() -> None:
-    # A Janus left running after pytest was killed would keep the namespace busy.
+    # A server left running after pytest was killed would keep the namespace busy.
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class JanusProcess:
-    """A Janus started in the namespace with the configuration our generator writes."""
+class NetnsProcess:
+    """A server started in the namespace, its output copied to a log, ready when it
+    prints ``ready_line``."""
 
-    def __init__(
-        self,
-        netns: Netns,
-        workdir: Path,
-        *,
-        name: str = "test-node",
-        ws_port: int = 8188,
-        admin_ws_port: int = 7188,
-        rtp_port_range: str = "20000-29999",
-        reclaim_session_timeout: int = 30,
-        session_timeout: int = 60,
-    ) -> None:
+    program = ""
+    ready_line = ""
+
+    def __init__(self, netns: Netns, workdir: Path) -> None:
         self.netns = netns
         self.workdir = workdir
-        self.config_dir = workdir / "etc"
-        self.recording_dir = workdir / "recordings"
-        self.log_path = workdir / "janus.log"
-        self.admin_secret = secrets.token_urlsafe(16)
-        self.room_admin_key = secrets.token_urlsafe(16)
-        self.ws_url = f"ws://127.0.0.1:{ws_port}"
-        self.admin_ws_url = f"ws://127.0.0.1:{admin_ws_port}"
-        self.config = JanusNodeConfig(
-            node_name=name,
-            admin_secret=self.admin_secret,
-            room_admin_key=self.room_admin_key,
-            recording_dir=self.recording_dir,
-            ws_port=ws_port,
-            admin_ws_port=admin_ws_port,
-            ice_enforce_list=netns.address,
-            interface=netns.address,
-            rtp_port_range=rtp_port_range,
-            reclaim_session_timeout=reclaim_session_timeout,
-            session_timeout=session_timeout,
-        )
+        self.log_path = workdir / f"{self.program}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_thread: threading.Thread | None = None
 
@@ -275,25 +247,17 @@ class JanusProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _prepare(self) -> list[str]:
+        """Write the configuration; return the program's arguments."""
+        raise NotImplementedError
+
     def start(self, timeout: float = 15) -> None:
-        render_janus(self.config, self.config_dir)
-        self.recording_dir.mkdir(parents=True, exist_ok=True)
-        # Janus records into its working directory when a room has no rec_dir:
-        # keeping it inside workdir lets tests see any stray recording.
+        arguments = self._prepare()
+        # Some servers write into their working directory: keep that inside workdir.
         (self.workdir / "cwd").mkdir(exist_ok=True)
         ready = threading.Event()
         self.process = subprocess.Popen(  # noqa: S603
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.netns.name,
-                "janus",
-                "-F",
-                str(self.config_dir),
-                "-C",
-                str(self.config_dir / "janus.jcfg"),
-            ],
+            ["ip", "netns", "exec", self.netns.name, self.program, *arguments],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -304,11 +268,13 @@ class JanusProcess:
             target=self._copy_log, args=(self.process, ready), daemon=True
         )
         self._log_thread.start()
-        # The log thread also sets the event when Janus exits, so this returns early then.
+        # The log thread also sets the event when the process exits, so this returns early.
         ready.wait(timeout)
         if not self.alive or not ready.is_set():
             self.kill()
-            raise HarnessError(f"Janus did not start within {timeout} s:\n{self.log_tail()}")
+            raise HarnessError(
+                f"{self.program} did not start within {timeout} s:\n{self.log_tail()}"
+            )
 
     def _copy_log(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
         assert process.stdout is not None
@@ -316,7 +282,7 @@ class JanusProcess:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                if JANUS_READY_LINE.encode() in line:
+                if self.ready_line.encode() in line:
                     ready.set()
         ready.set()
 
@@ -326,7 +292,7 @@ class JanusProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def kill(self) -> float:
-        """SIGKILL Janus, as a crash would; return the time it died (time.monotonic())."""
+        """SIGKILL, as a crash would; return the time it died (time.monotonic())."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
@@ -336,7 +302,7 @@ class JanusProcess:
         return died
 
     def freeze(self) -> None:
-        """SIGSTOP: Janus keeps its sockets open but answers nothing, like a hung process."""
+        """SIGSTOP: the sockets stay open but nothing answers, like a hung process."""
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
 
@@ -354,3 +320,80 @@ class JanusProcess:
                 self.process.kill()
                 self.process.wait(5)
         self.kill()
+
+
+class JanusProcess(NetnsProcess):
+    """A Janus started in the namespace with the configuration our generator writes.
+
+    A room without rec_dir would be recorded into ``workdir/cwd``, where tests look.
+    """
+
+    program = "janus"
+    # Printed once both WebSocket servers listen and their thread runs.
+    ready_line = "WebSockets thread started"
+
+    def __init__(
+        self,
+        netns: Netns,
+        workdir: Path,
+        *,
+        name: str = "test-node",
+        ws_port: int = 8188,
+        admin_ws_port: int = 7188,
+        rtp_port_range: str = "20000-29999",
+        reclaim_session_timeout: int = 30,
+        session_timeout: int = 60,
+    ) -> None:
+        super().__init__(netns, workdir)
+        self.config_dir = workdir / "etc"
+        self.recording_dir = workdir / "recordings"
+        self.admin_secret = secrets.token_urlsafe(16)
+        self.room_admin_key = secrets.token_urlsafe(16)
+        self.ws_url = f"ws://127.0.0.1:{ws_port}"
+        self.admin_ws_url = f"ws://127.0.0.1:{admin_ws_port}"
+        self.config = JanusNodeConfig(
+            node_name=name,
+            admin_secret=self.admin_secret,
+            room_admin_key=self.room_admin_key,
+            recording_dir=self.recording_dir,
+            ws_port=ws_port,
+            admin_ws_port=admin_ws_port,
+            ice_enforce_list=netns.address,
+            interface=netns.address,
+            rtp_port_range=rtp_port_range,
+            reclaim_session_timeout=reclaim_session_timeout,
+            session_timeout=session_timeout,
+        )
+
+    def _prepare(self) -> list[str]:
+        render_janus(self.config, self.config_dir)
+        self.recording_dir.mkdir(parents=True, exist_ok=True)
+        return ["-F", str(self.config_dir), "-C", str(self.config_dir / "janus.jcfg")]
+
+
+class TurnProcess(NetnsProcess):
+    """coturn in the namespace, configured by our generator, relaying to Janus only."""
+
+    program = "turnserver"
+    ready_line = "Total General servers"
+
+    def __init__(self, netns: Netns, workdir: Path, *, port: int = 3478) -> None:
+        super().__init__(netns, workdir)
+        self.secret = secrets.token_urlsafe(16)
+        self.url = f"turn:{netns.address}:{port}?transport=udp"
+        self.config = TurnConfig(
+            node_name="test-node",
+            secret=self.secret,
+            realm="parloir.test",
+            userdb=workdir / "turndb",
+            allowed_peer_ips=(netns.address,),
+            port=port,
+            listening_ip=netns.address,
+            relay_ip=netns.address,
+            min_port=40000,
+            max_port=40999,
+            pidfile=workdir / "turnserver.pid",
+        )
+
+    def _prepare(self) -> list[str]:
+        return ["-c", str(render_turn(self.config, self.workdir / "etc"))]

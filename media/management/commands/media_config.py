@@ -57,6 +57,9 @@ def turn_config(node: MediaNode) -> TurnConfig:
         external_ip=settings.TURN_EXTERNAL_IP,
         min_port=settings.TURN_MIN_PORT,
         max_port=settings.TURN_MAX_PORT,
+        tls_cert=settings.TURN_TLS_CERT,
+        tls_key=settings.TURN_TLS_KEY,
+        tls_port=settings.TURN_TLS_PORT,
     )
 
 
