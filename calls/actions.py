@@ -444,3 +444,20 @@ def end_overdue(now=None) -> list[int]:
             _end_locked(call, reason, by="worker")
             ended.append(call.pk)
     return ended
+
+
+def fail_calls_on_node(node) -> list[int]:
+    """The media node carrying these calls died: both sides and the record know at once.
+
+    The minutes left are recorded as lost to the platform and never charged.
+    """
+    failed = []
+    for call_id in Call.objects.filter(media_node=node, state__in=Call.OPEN_STATES).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(pk=call_id)
+            if call.is_open:
+                _end_locked(call, R.MEDIA_FAILURE, by="media", detail=f"node {node.name} down")
+                failed.append(call.pk)
+    return failed

@@ -77,6 +77,14 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env.get("DATABASE_URL")
+SQLITE_OPTIONS = {
+    # WAL lets the web process read while a worker writes; IMMEDIATE takes the write
+    # lock at BEGIN, so concurrent writers queue (up to the timeout) instead of failing
+    # when a read transaction tries to upgrade.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
@@ -85,15 +93,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env.get("PARLOIR_SQLITE_PATH", str(VAR_DIR / "parloir.sqlite3")),
-            "OPTIONS": {
-                # WAL lets the web process read while a worker writes; IMMEDIATE takes the
-                # write lock at BEGIN so concurrent writers queue instead of failing mid-way.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.get("REDIS_URL")
@@ -106,6 +109,9 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Without Redis, events cannot cross processes: the workers then run inside the web process
+# (parloir/background.py). Set to 0 when they run as separate processes with Redis.
+IN_PROCESS_WORKERS = env.flag("PARLOIR_IN_PROCESS_WORKERS", default=not REDIS_URL)
 
 AUTH_USER_MODEL = "people.StaffUser"
 LOGIN_URL = "admin:login"

@@ -34,9 +34,10 @@ class Browsers:
         if self._pw is not None:
             await self._pw.stop()
 
-    async def context(self, base_url: str, **kwargs) -> BrowserContext:
+    async def context(self, base_url: str, locale: str = "fr-FR", **kwargs) -> BrowserContext:
+        # The site guesses the language from the browser's; these tests read French.
         return await self.browser.new_context(
-            base_url=base_url, permissions=["camera", "microphone"], **kwargs
+            base_url=base_url, permissions=["camera", "microphone"], locale=locale, **kwargs
         )
 
 
@@ -84,3 +85,26 @@ async def wait_remote_playing(page: Page, timeout_ms: int = 20000) -> None:
     await page.wait_for_function(
         f"() => document.getElementById('remote').currentTime > {first} + 0.3", timeout=10000
     )
+
+
+async def live_call(browsers: Browsers, base_url: str, ready, outbox: Path) -> tuple[Page, Page]:
+    """Kiosk calls, relative joins, both see the other: the pages of a live call."""
+    kiosk = await kiosk_page(browsers, base_url, ready.credential)
+    await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+    link, code = last_code(outbox)
+    relative = await (await browsers.context(base_url)).new_page()
+    await relative_joins(relative, link, code)
+    await wait_remote_playing(kiosk)
+    await wait_remote_playing(relative)
+    return kiosk, relative
+
+
+FINAL_STATES = ["ended", "interrupted", "no_answer", "refused", "media_failed"]
+
+
+async def wait_call_state(page: Page, states: list[str], timeout_ms: int = 15000) -> str:
+    await page.wait_for_function(
+        f"() => {json.dumps(states)}.includes(document.getElementById('call')?.dataset.state)",
+        timeout=timeout_ms,
+    )
+    return await page.evaluate("() => document.getElementById('call').dataset.state")

@@ -119,15 +119,23 @@ class Stack:
         )
         self._wait_for_log("web", "Listening on TCP address", 20)
 
-    def start_workers(self) -> None:
-        self._spawn("calls_worker", [sys.executable, "manage.py", "calls_worker"])
-        self._spawn("media_health", [sys.executable, "manage.py", "media_health"])
-
     def start(self) -> None:
+        # No Redis in the namespace: the workers run inside the web process, as on a
+        # single-machine installation.
         self.register_node()
-        self.start_workers()
         self.start_web()
+        self.wake_web()
         self.wait_node_up()
+
+    def wake_web(self) -> None:
+        # The first request starts the in-process workers; this one comes from inside
+        # the namespace like every other.
+        subprocess.run(  # noqa: S603
+            ["ip", "netns", "exec", self.netns.name, "curl", "-fsS", f"{self.base_url}/healthz"],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
 
     def wait_node_up(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,72 @@
+"""Workers inside the web process, for single-process installations.
+
+Without Redis the channel layer is in-memory: an event sent by a separate worker
+process would never reach the browsers. So when ``REDIS_URL`` is unset (the embedded
+default) the call worker and the media health checker run as tasks on the web
+server's own event loop, and their events reach the consumers directly. With Redis,
+they run as separate processes (`manage.py calls_worker`, `manage.py media_health`)
+and this module does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+_loop: asyncio.AbstractEventLoop | None = None
+_tasks: set[asyncio.Task] = set()
+
+
+def enabled() -> bool:
+    return settings.IN_PROCESS_WORKERS
+
+
+async def _media_health() -> None:
+    from django.db import close_old_connections
+
+    from media import health
+
+    while True:
+        try:
+            await database_sync_to_async(close_old_connections)()
+            # check_once probes with its own event loop, in a worker thread; its node_down
+            # hooks send events that asgiref routes back to this loop.
+            await database_sync_to_async(health.check_once)()
+        except Exception:
+            log.exception("In-process media health pass failed")
+        await asyncio.sleep(health.INTERVAL)
+
+
+def ensure_started() -> None:
+    """Start the workers on the running loop, once per loop."""
+    global _loop
+    if not enabled():
+        return
+    loop = asyncio.get_running_loop()
+    if _loop is loop:
+        return
+    _loop = loop
+    from calls import worker
+
+    for coro in (worker.run(), _media_health()):
+        task = loop.create_task(coro)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+    log.info("In-process workers started (no REDIS_URL)")
+
+
+class StartWorkers:
+    """ASGI middleware: the first request or socket starts the in-process workers."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            ensure_started()
+        return await self.app(scope, receive, send)

@@ -1,0 +1,186 @@
+"""What families complain about, in real browsers: wrong codes, expiry, refusal, drops, the end."""
+
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from django.utils import timezone
+
+from calls.models import Call, CallCode
+from calls.tests.helpers import ready_call
+from tests.e2e.browser import (
+    Browsers,
+    kiosk_page,
+    kiosk_sign_in_and_call,
+    last_code,
+    live_call,
+    relative_joins,
+    wait_call_state,
+    wait_remote_playing,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
+
+CODE_ERROR = "Ce code n'est pas valide."
+
+
+def _run(stack, runner, coro, timeout=90):
+    try:
+        return runner.run(coro, timeout=timeout)
+    except Exception:
+        print("--- web ---\n" + stack.log_tail("web"))
+        print("--- calls_worker ---\n" + stack.log_tail("calls_worker"))
+        raise
+
+
+async def _type_code(page, code):
+    await page.fill("#code", code)
+    await page.get_by_role("button", name="Connexion").click()
+    await page.wait_for_load_state()
+
+
+def test_it_voids_the_code_after_five_wrong_attempts(stack, e2e_runner):
+    ready = ready_call()
+
+    async def scenario():
+        async with Browsers() as browsers:
+            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+            link, code = last_code(stack.outbox)
+            wrong = f"{(int(code) + 1) % 10**6:06d}"
+            relative = await (await browsers.context(stack.base_url)).new_page()
+            await relative.goto(link)
+            for _ in range(5):
+                await _type_code(relative, wrong)
+                assert CODE_ERROR in unescape(await relative.content())
+            await _type_code(relative, code)
+            return unescape(await relative.content()), relative.url
+
+    html, url = _run(stack, e2e_runner, scenario())
+    assert CODE_ERROR in html
+    assert "/conditions" not in url
+    assert CallCode.objects.get(call__booking=ready.booking).voided_at is not None
+
+
+def test_it_refuses_an_expired_code(stack, e2e_runner):
+    ready = ready_call()
+
+    async def call_from_kiosk(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+
+    async def relative_tries(browsers, link, code):
+        relative = await (await browsers.context(stack.base_url)).new_page()
+        await relative.goto(f"{link}#{code}")
+        await relative.get_by_role("button", name="Connexion").click()
+        await relative.wait_for_load_state()
+        return unescape(await relative.content())
+
+    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    try:
+        _run(stack, e2e_runner, call_from_kiosk(browsers))
+        link, code = last_code(stack.outbox)
+        # Five minutes pass: the code's persisted expiry is now behind us.
+        now = timezone.now()
+        CallCode.objects.filter(call__booking=ready.booking).update(
+            created_at=now - timedelta(minutes=5, seconds=1), expires_at=now - timedelta(seconds=1)
+        )
+        html = _run(stack, e2e_runner, relative_tries(browsers, link, code))
+    finally:
+        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+    assert CODE_ERROR in html
+
+
+def test_the_kiosk_is_told_when_the_relative_refuses_monitoring(stack, e2e_runner):
+    ready = ready_call()
+
+    async def scenario():
+        async with Browsers() as browsers:
+            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+            await kiosk.wait_for_function("() => document.getElementById('call').dataset.state")
+            link, code = last_code(stack.outbox)
+            relative = await (await browsers.context(stack.base_url)).new_page()
+            await relative.goto(f"{link}#{code}")
+            await relative.get_by_role("button", name="Connexion").click()
+            await relative.click("button[value=accept]")
+            await relative.wait_for_url("**/surveillance")
+            await relative.click("button[value=reject]")
+            await relative.wait_for_url("**/fin")
+            state = await wait_call_state(kiosk, ["refused"])
+            alert = await kiosk.locator("#alert").inner_text()
+            return state, alert
+
+    state, alert = _run(stack, e2e_runner, scenario())
+    assert state == "refused"
+    assert "Surveillance refusée" in alert
+
+
+def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack, e2e_runner):
+    ready = ready_call()
+
+    async def rejoin(browsers, kiosk, relative, link, code):
+        # The phone dies: its whole browser context goes away.
+        await relative.context.close()
+        again = await (await browsers.context(stack.base_url)).new_page()
+        await again.goto(f"{link}#{code}")
+        await again.get_by_role("button", name="Connexion").click()
+        await again.wait_for_url("**/appel")
+        await wait_remote_playing(again)
+        await wait_remote_playing(kiosk)
+
+    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    try:
+        kiosk, relative = _run(
+            stack, e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        )
+        deadline_before = Call.objects.get(booking=ready.booking).deadline
+        link, code = last_code(stack.outbox)
+        _run(stack, e2e_runner, rejoin(browsers, kiosk, relative, link, code))
+    finally:
+        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+    call = Call.objects.get(booking=ready.booking)
+    assert call.state == Call.State.LIVE
+    assert call.deadline == deadline_before
+
+
+def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
+    ready = ready_call()
+    booking = ready.booking
+
+    async def call_from_kiosk(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        return kiosk
+
+    async def join_and_wait_for_the_end(browsers, kiosk, link, code):
+        relative = await (await browsers.context(stack.base_url)).new_page()
+        await relative_joins(relative, link, code)
+        await wait_remote_playing(kiosk)
+        await wait_remote_playing(relative)
+        states = [
+            await wait_call_state(page, ["ended"], timeout_ms=40000) for page in (kiosk, relative)
+        ]
+        seen_at = timezone.now()
+        reasons = [await page.locator("#alert").inner_text() for page in (kiosk, relative)]
+        return states, reasons, seen_at
+
+    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    try:
+        kiosk = _run(stack, e2e_runner, call_from_kiosk(browsers))
+        # A slot ending 20 seconds from now stands in for the 20-30 minute limit.
+        type(booking).objects.filter(pk=booking.pk).update(
+            ends_at=timezone.now() + timedelta(seconds=20)
+        )
+        link, code = last_code(stack.outbox)
+        states, reasons, seen_at = _run(
+            stack, e2e_runner, join_and_wait_for_the_end(browsers, kiosk, link, code), timeout=120
+        )
+    finally:
+        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+    call = Call.objects.get(booking=booking)
+    assert states == ["ended", "ended"]
+    assert call.end_reason == "time_up"
+    assert all("Durée écoulée" in reason for reason in reasons)
+    assert call.ended_at - call.deadline < timedelta(seconds=2)
+    assert seen_at - call.deadline < timedelta(seconds=3)
