@@ -405,7 +405,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             except JanusException:
                 pass
         else:
-            session._forget()
+            session.release()
 
     # --- out ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ and the checker goes on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,10 +19,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def node_down(node: MediaNode) -> None:
-    """``node`` stopped answering and is now ``down``.
+_node_down_listeners: list[Callable[[MediaNode], object]] = []
 
-    The call layer will hook in here to mark the calls carried by the node as
-    ``media_failed`` (their media is gone with Janus). For now this only logs.
-    """
+
+def on_node_down(listener: Callable[[MediaNode], object]) -> None:
+    """Register ``listener`` (the call layer does, in its AppConfig.ready)."""
+    if listener not in _node_down_listeners:
+        _node_down_listeners.append(listener)
+
+
+def node_down(node: MediaNode) -> None:
+    """``node`` stopped answering and is now ``down``: tell the layers above."""
     log.error("Media node %s is down: %s", node.name, node.last_error or "no answer")
+    for listener in list(_node_down_listeners):
+        try:
+            listener(node)
+        except Exception:
+            log.exception("node_down listener %r failed for %s", listener, node.name)

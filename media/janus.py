@@ -406,6 +406,14 @@ class Session:
         finally:
             self._forget()
 
+    def release(self) -> None:
+        """Stop keeping the session alive here without destroying it in Janus.
+
+        Janus keeps it (and its PeerConnections) until its session timeout, so a
+        browser that re-attaches, or another process, can claim it meanwhile.
+        """
+        self._forget()
+
     async def _keep_alive(self) -> None:
         while not self.lost:
             await asyncio.sleep(self.client.keepalive_interval)

@@ -25,6 +25,7 @@ from tests.media.harness import HarnessError, JanusProcess, Netns, _die_with_par
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_PORT = 8000
+RESTART_MARK = "=== restarted by the test ==="
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -158,7 +159,12 @@ class Stack:
     def restart_web(self) -> None:
         """Kill the web process as a crash would, and start a new one."""
         self.stop_process("web", sig=signal.SIGKILL)
+        with self.logs["web"].open("a") as log:
+            log.write(f"{RESTART_MARK}\n")
         self.start_web()
+
+    def log_since_restart(self, name: str = "web") -> str:
+        return self.logs[name].read_text(errors="replace").rpartition(RESTART_MARK)[2]
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name, None)
