@@ -1,0 +1,95 @@
+"""The call WebSocket refuses bad frames with an explicit error and stays up."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from calls.protocol import CLIENT_FRAMES, MAX_FRAME_BYTES, TokenBucket
+from parloir.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "signaling.md"
+
+
+async def _connect():
+    communicator = WebsocketCommunicator(
+        application, "/ws/call/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def _error_for(communicator, **kwargs):
+    await communicator.send_to(**kwargs)
+    frame = json.loads(await communicator.receive_from(timeout=5))
+    assert frame["type"] == "error"
+    return frame["code"]
+
+
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ({"text_data": "not json"}, "invalid_json"),
+        ({"text_data": "[1, 2]"}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": 3})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "dance"})}, "unknown_type"),
+        ({"text_data": json.dumps({"type": "hello"})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "hello", "call": "1"})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "publish", "sdp": "v=0"})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "publish", "sdp": "v=0" * 10})}, "not_joined"),
+        ({"text_data": json.dumps({"type": "hello", "call": 1, "x": 1})}, "invalid_frame"),
+        ({"text_data": "x" * (MAX_FRAME_BYTES + 1)}, "frame_too_large"),
+        ({"bytes_data": b"\x00\x01"}, "binary_frame"),
+    ],
+)
+async def test_it_answers_each_bad_frame_with_an_error_and_keeps_the_socket(payload, code):
+    communicator = await _connect()
+    assert await _error_for(communicator, **payload) == code
+    # Still alive and answering.
+    await communicator.send_to(text_data=json.dumps({"type": "ping", "id": 7}))
+    assert json.loads(await communicator.receive_from(timeout=5)) == {"type": "pong", "id": 7}
+    await communicator.disconnect()
+
+
+async def test_it_refuses_a_stranger_joining_a_call():
+    communicator = await _connect()
+    await communicator.send_to(text_data=json.dumps({"type": "hello", "call": 12345}))
+    frame = json.loads(await communicator.receive_from(timeout=5))
+    assert frame == {
+        "type": "error",
+        "code": "forbidden",
+        "message": "You may not join this call.",
+        "fatal": True,
+    }
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4403}
+
+
+async def test_it_rate_limits_a_flood_of_frames():
+    communicator = await _connect()
+    for _ in range(200):
+        await communicator.send_to(text_data=json.dumps({"type": "ping"}))
+    codes = []
+    for _ in range(200):
+        frame = json.loads(await communicator.receive_from(timeout=5))
+        codes.append(frame.get("code", frame["type"]))
+    assert "rate_limited" in codes
+    assert codes.count("pong") >= 80
+    await communicator.disconnect()
+
+
+def test_the_token_bucket_refills_over_time():
+    bucket = TokenBucket(rate=10, burst=2)
+    assert bucket.take(0.0) and bucket.take(0.0)
+    assert not bucket.take(0.0)
+    assert bucket.take(0.1)
+
+
+def test_every_client_frame_is_documented():
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), re.M))
+    assert set(CLIENT_FRAMES) <= documented

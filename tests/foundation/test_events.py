@@ -1,0 +1,71 @@
+import jsonschema
+import pytest
+from django.db import transaction
+
+import calls.consumers  # noqa: F401 - registers call.peer
+import calls.events  # noqa: F401 - registers the call events
+from parloir.events import EVENT_SCHEMAS, send_event, validate
+
+EXAMPLES = {
+    "call.state": {
+        "type": "call.state",
+        "call": 1,
+        "state": "live",
+        "end_reason": "",
+        "end_reason_label": "",
+        "deadline": "2026-11-27T10:00:00+00:00",
+        "seconds_left": 60,
+    },
+    "call.notice": {"type": "call.notice", "call": 1, "text": "Veuillez rester face à la caméra"},
+    "call.code": {
+        "type": "call.code",
+        "call": 1,
+        "expires_at": "2026-11-27T10:00:00+00:00",
+        "message_status": "sent",
+        "channel": "sms",
+    },
+    "call.peer": {"type": "call.peer", "call": 1, "role": "kiosk", "status": "left", "feed": None},
+}
+
+
+def test_every_registered_event_type_has_a_valid_example_here():
+    assert set(EVENT_SCHEMAS) <= set(EXAMPLES), "add an example for each new event type"
+    for example in EXAMPLES.values():
+        validate(example)
+
+
+@pytest.mark.parametrize("event_type", sorted(EXAMPLES))
+def test_it_refuses_an_event_with_an_extra_or_missing_field(event_type):
+    event = dict(EXAMPLES[event_type])
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**event, "unexpected": 1})
+    missing = dict(event)
+    missing.pop(next(k for k in event if k != "type"))
+    with pytest.raises(jsonschema.ValidationError):
+        validate(missing)
+
+
+def test_it_refuses_an_unknown_event_type():
+    with pytest.raises(ValueError):
+        send_event(["g"], {"type": "nope"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_nothing_when_the_transaction_rolls_back():
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("test-group", channel)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), transaction.atomic():
+        send_event(["test-group"], EXAMPLES["call.notice"])
+        raise Abort
+    with transaction.atomic():
+        send_event(["test-group"], {**EXAMPLES["call.notice"], "text": "committed"})
+    message = async_to_sync(layer.receive)(channel)
+    assert message["event"]["text"] == "committed"
