@@ -45,6 +45,10 @@ def planned_processes() -> list[Process]:
 
 def main() -> int:
     os.chdir(ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parloir.settings")
+    import django
+
+    django.setup()
     processes = planned_processes()
     for process in processes:
         process.popen = subprocess.Popen(process.argv, env={**os.environ, **process.env})

@@ -1,18 +1,53 @@
-"""Background processes that scripts/run starts beside the web server.
+"""The processes that scripts/run starts beside the web server.
 
-Each layer adds its looping worker here (media health, call deadlines, notifications...).
+Without Redis the workers run inside the web process (parloir/background.py); with
+Redis they are separate processes. A local Janus (and coturn, when TURN is
+configured) is started for the media node named "local", from configuration
+generated out of the templates in deploy/.
 """
 
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+LOCAL_NODE = "local"
 
 
 def extra_processes(manage: Callable[..., list[str]]) -> list[tuple[str, list[str]]]:
-    from django.conf import settings
+    processes = local_media_processes(manage)
+    if not settings.IN_PROCESS_WORKERS:
+        processes += [
+            ("calls_worker", manage("calls_worker")),
+            ("media_health", manage("media_health")),
+        ]
+    return processes
 
-    if settings.IN_PROCESS_WORKERS:
-        # Without Redis the workers run inside the web process (parloir/background.py).
+
+def local_media_processes(manage: Callable[..., list[str]]) -> list[tuple[str, list[str]]]:
+    from media.models import MediaNode
+
+    if not MediaNode.objects.filter(name=LOCAL_NODE).exists():
         return []
-    return [
-        ("calls_worker", manage("calls_worker")),
-        ("media_health", manage("media_health")),
-    ]
+    if shutil.which("janus") is None:
+        raise SystemExit("The media node 'local' needs Janus: apt-get install janus")
+    out = Path(settings.VAR_DIR) / "janus" / LOCAL_NODE
+    turn = bool(settings.TURN_URLS and settings.TURN_SECRET and shutil.which("turnserver"))
+    subprocess.run(
+        manage(
+            "media_config",
+            "--node",
+            LOCAL_NODE,
+            "--out",
+            str(out),
+            *([] if turn else ["--no-turn"]),
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    processes = [("janus", ["janus", "-F", str(out), "-C", str(out / "janus.jcfg")])]
+    if turn:
+        processes.append(("coturn", ["turnserver", "-c", str(out / "turnserver.conf")]))
+    return processes

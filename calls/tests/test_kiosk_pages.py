@@ -83,3 +83,14 @@ def test_a_detainee_cannot_see_another_detainees_call(client):
     _kiosk_client(client, ready)
     client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
     assert client.get(f"/kiosk/appel/{other_call.pk}").status_code == 404
+
+
+def test_it_activates_a_kiosk_with_its_credential(client):
+    ready = ready_call()
+    response = client.post("/kiosk/activer", {"credential": "nope.nope"})
+    assert response.status_code == 400
+    response = client.post("/kiosk/activer", {"credential": ready.credential})
+    assert response["Location"] == "/kiosk/"
+    assert client.cookies[KIOSK_COOKIE].value == ready.credential
+    assert client.cookies[KIOSK_COOKIE]["httponly"]
+    assert client.get("/kiosk/").status_code == 200

@@ -6,6 +6,7 @@ app_name = "kiosk"
 
 urlpatterns = [
     path("", views.sign_in, name="sign_in"),
+    path("activer", views.activate, name="activate"),
     path("sortie", views.sign_out, name="sign_out"),
     path("accueil", views.home, name="home"),
     path("appel", views.start_call, name="start_call"),

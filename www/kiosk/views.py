@@ -2,12 +2,13 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings.models import Booking
 from calls import access as call_access
@@ -70,6 +71,27 @@ def sign_in(request):
         {"device": request.kiosk.device, "error": error},
         status=400 if error else 200,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def activate(request):
+    """Install the kiosk credential (given by staff when registering the device) in this browser."""
+    error = None
+    if request.method == "POST":
+        credential = request.POST.get("credential", "").strip()
+        if call_access.kiosk_device(credential) is not None:
+            response = redirect("kiosk:sign_in")
+            response.set_cookie(
+                call_access.KIOSK_COOKIE,
+                credential,
+                max_age=365 * 24 * 3600,
+                httponly=True,
+                secure=settings.SESSION_COOKIE_SECURE,
+                samesite="Strict",
+            )
+            return response
+        error = _("Ce code d'activation n'est pas valide ou a été révoqué.")
+    return render(request, "kiosk/activate.html", {"error": error}, status=400 if error else 200)
 
 
 @require_POST
