@@ -134,3 +134,28 @@ def establishment_of(obj: Model) -> int | None:
         if target is None:
             return None
     return target.pk
+
+
+# Rights that reach into people's calls: holding any of them needs a second factor.
+SECOND_FACTOR_CAPABILITIES = (Can.WATCH, Can.REPLAY, Can.CONTROL_CALL, Can.SUSPEND)
+OTP_SESSION_KEY = "otp_device_id"  # django_otp.DEVICE_ID_SESSION_KEY
+
+
+def needs_second_factor(user) -> bool:
+    return any(has_any(user, capability) for capability in SECOND_FACTOR_CAPABILITIES)
+
+
+def second_factor_ok(user, session) -> bool:
+    """True when the user needs no second factor, or proved one in this session.
+
+    Reads the session rather than ``request.user.is_verified()`` so that WebSocket
+    consumers, which django_otp's middleware does not reach, apply the same rule.
+    """
+    if not needs_second_factor(user):
+        return True
+    device_id = session.get(OTP_SESSION_KEY) if session is not None else None
+    if not device_id:
+        return False
+    from django_otp import devices_for_user
+
+    return any(device.persistent_id == device_id for device in devices_for_user(user))

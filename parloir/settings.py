@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "audit",
     "establishments",
     "people",
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "www.console.auth.SecondFactorRequired",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -114,7 +118,8 @@ else:
 IN_PROCESS_WORKERS = env.flag("PARLOIR_IN_PROCESS_WORKERS", default=not REDIS_URL)
 
 AUTH_USER_MODEL = "people.StaffUser"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "console:login"
+OTP_TOTP_ISSUER = "parloir"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -151,9 +156,52 @@ SESSION_COOKIE_SECURE = env.flag("PARLOIR_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 
-# Notifications (see notify/). The outbox is the embedded default backend.
+# Notifications (see notify/ and docs/notifications.md). The outbox is the embedded
+# default backend; SMS and voice calls each choose theirs. Secrets are checked where
+# they are used (notify/checks.py), so processes that never send start without them.
 NOTIFY_BACKEND = env.get("PARLOIR_NOTIFY_BACKEND", "outbox")
 OUTBOX_PATH = Path(env.get("PARLOIR_OUTBOX_PATH", str(VAR_DIR / "outbox.jsonl")))
+SMS_BACKEND = env.get("PARLOIR_SMS_BACKEND", NOTIFY_BACKEND)
+VOICE_BACKEND = env.get("PARLOIR_VOICE_BACKEND", NOTIFY_BACKEND)
+SMS_SENDER = env.get("PARLOIR_SMS_SENDER", "parloir")
+NOTIFY_MAX_ATTEMPTS = env.integer("PARLOIR_NOTIFY_MAX_ATTEMPTS", 3)
+NOTIFY_RETRY_SECONDS = env.integer("PARLOIR_NOTIFY_RETRY_SECONDS", 5)
+NOTIFY_POLL_MS = env.integer("PARLOIR_NOTIFY_POLL_MS", 500)
+NOTIFY_CONCURRENCY = env.integer("PARLOIR_NOTIFY_CONCURRENCY", 8)
+SMS_DLR_WAIT_SECONDS = env.integer("PARLOIR_SMS_DLR_WAIT_SECONDS", 90)
+KANNEL_SENDSMS_URL = env.get("PARLOIR_KANNEL_SENDSMS_URL", "http://127.0.0.1:13013/cgi-bin/sendsms")
+KANNEL_USERNAME = env.get("PARLOIR_KANNEL_USERNAME", "parloir")
+KANNEL_PASSWORD = env.secret("PARLOIR_KANNEL_PASSWORD", required=False)
+KANNEL_DLR_TOKEN = env.secret("PARLOIR_KANNEL_DLR_TOKEN", required=False)
+KANNEL_DLR_BASE_URL = env.get("PARLOIR_KANNEL_DLR_BASE_URL", SITE_URL)
+KANNEL_SMSC_ID = env.get("PARLOIR_KANNEL_SMSC_ID", "")
+KANNEL_MANAGED = env.flag("PARLOIR_KANNEL_MANAGED", default=False)
+KANNEL_SMSC = env.get("PARLOIR_KANNEL_SMSC", "smpp")
+KANNEL_SMSC_HOST = env.get("PARLOIR_KANNEL_SMSC_HOST", "")
+KANNEL_SMSC_PORT = env.integer("PARLOIR_KANNEL_SMSC_PORT", 2775)
+KANNEL_SMSC_USERNAME = env.get("PARLOIR_KANNEL_SMSC_USERNAME", "")
+KANNEL_SMSC_PASSWORD = env.secret("PARLOIR_KANNEL_SMSC_PASSWORD", required=False)
+KANNEL_SMSC_SYSTEM_TYPE = env.get("PARLOIR_KANNEL_SMSC_SYSTEM_TYPE", "")
+KANNEL_PORT_BASE = env.integer("PARLOIR_KANNEL_PORT_BASE", 13000)
+SMPP_HOST = env.get("PARLOIR_SMPP_HOST", "")
+SMPP_PORT = env.integer("PARLOIR_SMPP_PORT", 2775)
+SMPP_SYSTEM_ID = env.get("PARLOIR_SMPP_SYSTEM_ID", "")
+SMPP_PASSWORD = env.secret("PARLOIR_SMPP_PASSWORD", required=False)
+SMPP_SYSTEM_TYPE = env.get("PARLOIR_SMPP_SYSTEM_TYPE", "")
+SMPP_MAX_PER_SECOND = env.integer("PARLOIR_SMPP_MAX_PER_SECOND", 10)
+SMPP_ENQUIRE_SECONDS = env.integer("PARLOIR_SMPP_ENQUIRE_SECONDS", 30)
+SIP_PROXY = env.get("PARLOIR_SIP_PROXY", "")
+SIP_DOMAIN = env.get("PARLOIR_SIP_DOMAIN", "")
+SIP_URI_TEMPLATE = env.get("PARLOIR_SIP_URI_TEMPLATE", "sip:{number}@{domain}")
+SIP_USERNAME = env.get("PARLOIR_SIP_USERNAME", "")
+SIP_PASSWORD = env.secret("PARLOIR_SIP_PASSWORD", required=False)
+SIP_FROM_USER = env.get("PARLOIR_SIP_FROM_USER", "parloir")
+SIP_LOCAL_IP = env.get("PARLOIR_SIP_LOCAL_IP", "")
+SIP_PUBLIC_IP = env.get("PARLOIR_SIP_PUBLIC_IP", "")
+SIP_RTP_PORTS = env.get("PARLOIR_SIP_RTP_PORTS", "31000-31999")
+SIP_RING_SECONDS = env.integer("PARLOIR_SIP_RING_SECONDS", 40)
+SIP_MAX_CALLS = env.integer("PARLOIR_SIP_MAX_CALLS", 4)
+VOICE_REPEAT = env.integer("PARLOIR_VOICE_REPEAT", 2)
 
 LOGGING = {
     "version": 1,

@@ -106,3 +106,20 @@ def staff_with_role(role: str, establishment: Establishment | None, **kwargs) ->
     user = StaffFactory(**kwargs)
     Role.objects.create(user=user, name=role, establishment=establishment)
     return user
+
+
+def sign_in(client, user, *, second_factor: bool = True):
+    """Sign the test client in as ``user``; with a proven second factor unless told not to."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from parloir.access import OTP_SESSION_KEY
+
+    client.force_login(user)
+    if second_factor:
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="test", defaults={"confirmed": True}
+        )
+        session = client.session
+        session[OTP_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client

@@ -10,7 +10,7 @@ from bookings.tests.conftest import MONDAY
 from bookings.tests.factories import ClosureFactory, book, local, open_room
 from notify.models import Message
 from people.models import Role
-from tests.factories import staff_with_role
+from tests.factories import sign_in, staff_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def other_site(site):
 
 def login(client, role, establishment):
     user = staff_with_role(role, establishment)
-    client.force_login(user)
+    sign_in(client, user)
     return user
 
 

@@ -1,11 +1,14 @@
 from django.urls import path
 
-from www.console import views
+from www.console import auth, views
 
 app_name = "console"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("connexion/", auth.sign_in, name="login"),
+    path("connexion/totp/", auth.totp, name="totp"),
+    path("deconnexion/", auth.sign_out, name="logout"),
     path("messages/", views.outbox, name="outbox"),
 ]
 
