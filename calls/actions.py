@@ -20,7 +20,15 @@ from bookings.availability import call_deadline, can_start_call
 from bookings.models import Booking
 from calls import codes
 from calls.events import broadcast_state, call_group, send_event
-from calls.models import Call, CallCode, CallTransition, CodeAttempt, Consent, Participant
+from calls.models import (
+    Call,
+    CallCode,
+    CallTransition,
+    CallWarning,
+    CodeAttempt,
+    Consent,
+    Participant,
+)
 from notify.actions import do_send_message
 from notify.models import Message
 from people.models import AuthorizedContact, Detainee, LedgerEntry
@@ -461,3 +469,78 @@ def fail_calls_on_node(node) -> list[int]:
                 _end_locked(call, R.MEDIA_FAILURE, by="media", detail=f"node {node.name} down")
                 failed.append(call.pk)
     return failed
+
+
+@transaction.atomic
+def do_warn(call: Call, text: str, *, staff) -> CallWarning:
+    """Show ``text`` on both screens of a live call, and keep it."""
+    from parloir import access
+
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(_("Le message est vide."), code="empty")
+    call = _lock(call)
+    access.require(staff, access.Can.CONTROL_CALL, _establishment_id(call))
+    if not call.is_open:
+        raise ValidationError(_("Cet appel est terminé."), code="call_over")
+    warning = CallWarning.objects.create(call=call, staff=staff, text=text[:300])
+    record(
+        "call.warned",
+        actor=staff,
+        establishment=_establishment_id(call),
+        target=call,
+        data={"text": warning.text},
+    )
+    send_event(
+        [call_group(call.pk)],
+        {"type": "call.notice", "call": call.pk, "text": warning.text, "by": "staff"},
+    )
+    return warning
+
+
+@transaction.atomic
+def do_interrupt(call: Call, *, category: str, reason: str, urgent: bool, staff) -> Call:
+    """Staff end a call: a stated reason, and a warning first unless it is urgent."""
+    from parloir import access
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Un motif est obligatoire."), code="reason")
+    if category not in Call.InterruptCategory.values:
+        raise ValidationError(_("Choisissez la catégorie du motif."), code="category")
+    call = _lock(call)
+    access.require(staff, access.Can.CONTROL_CALL, _establishment_id(call))
+    if not call.is_open:
+        return call
+    if not urgent and not call.warnings.exists():
+        raise ValidationError(
+            _("Envoyez d'abord un avertissement aux deux côtés, ou cochez « urgence »."),
+            code="warn_first",
+        )
+    record(
+        "call.interrupted",
+        actor=staff,
+        establishment=_establishment_id(call),
+        target=call,
+        data={"category": category, "reason": reason, "urgent": urgent},
+    )
+    return _end_locked(call, R.STAFF, by=staff.get_username(), staff=staff, detail=category)
+
+
+def end_calls_for_suspension(suspension) -> list[int]:
+    """A suspension in force now ends the detainee's open calls (called in its transaction)."""
+    if not suspension.is_active():
+        return []
+    ended = []
+    for call in Call.objects.select_for_update().filter(
+        detainee=suspension.detainee, state__in=Call.OPEN_STATES
+    ):
+        _end_locked(
+            call,
+            R.SUSPENDED,
+            by=suspension.decided_by.get_username(),
+            staff=suspension.decided_by,
+            detail="suspension",
+        )
+        ended.append(call.pk)
+    return ended

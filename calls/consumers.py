@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
+from audit.log import record
 from calls import access as call_access
 from calls import actions, codes
 from calls.events import call_group
@@ -67,7 +68,11 @@ def resolve_principal(scope, call_id: int) -> Principal | None:
         if call is not None and call.pk == call_id:
             return Principal(call, "relative") if actions.has_all_consents(call) else None
     user = scope.get("user")
-    if user is not None and user.is_authenticated:
+    if (
+        user is not None
+        and user.is_authenticated
+        and access.second_factor_ok(user, scope.get("session"))
+    ):
         call = Call.objects.select_related("booking__room__quarter").filter(pk=call_id).first()
         if (
             call is not None
@@ -105,11 +110,34 @@ def _peer_feed(call: Call, role: str) -> int | None:
 
 
 def _live_feeds(call: Call) -> list[int]:
+    """The published feeds, the kiosk's first: monitors show the detainee, then the relative."""
     return list(
         Participant.objects.filter(
             call=call, role__in=SIDES, left_at__isnull=True, media_up=True, feed_id__isnull=False
-        ).values_list("feed_id", flat=True)
+        )
+        .order_by("-role")
+        .values_list("feed_id", flat=True)
     )
+
+
+def _audit_watch(call: Call, staff, participant: Participant, *, started: bool) -> None:
+    data = {"participant": participant.pk}
+    if not started:
+        data["seconds"] = int((timezone.now() - participant.joined_at).total_seconds())
+        Participant.objects.filter(pk=participant.pk, left_at__isnull=True).update(
+            left_at=timezone.now()
+        )
+    record(
+        "call.watch_started" if started else "call.watch_ended",
+        actor=staff,
+        establishment=call.booking.room.quarter.establishment_id,
+        target=call,
+        data=data,
+    )
+
+
+def _note_slowlink(participant_id: int) -> None:
+    Participant.objects.filter(pk=participant_id).update(last_slowlink_at=timezone.now())
 
 
 def _state_frame(call: Call) -> dict[str, Any]:
@@ -195,6 +223,10 @@ class CallConsumer(AsyncWebsocketConsumer):
                 call, principal.role, staff=principal.staff
             )
         self.participant = participant
+        if principal.role == "monitor":
+            await database_sync_to_async(_audit_watch)(
+                call, principal.staff, participant, started=True
+            )
         reuse = bool(frame.get("media_alive")) and participant.janus_session is not None
         if reuse:
             try:
@@ -297,6 +329,8 @@ class CallConsumer(AsyncWebsocketConsumer):
             self._spawn(self._media_up())
         elif event.kind in ("hangup", SESSION_LOST):
             self._spawn(self._announce("left"))
+        elif event.kind == "slowlink" and self.participant is not None:
+            self._spawn(database_sync_to_async(_note_slowlink)(self.participant.pk))
         elif event.kind == CONNECTION_LOST:
             log.info("Janus connection lost under call %s", self._call_id())
 
@@ -383,6 +417,13 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(
                 call_group(self.principal.call.pk), self.channel_name
             )
+            if self.principal.role == "monitor" and self.participant is not None:
+                await database_sync_to_async(_audit_watch)(
+                    self.principal.call, self.principal.staff, self.participant, started=False
+                )
+                # A monitor has nothing for Janus to keep: its subscription goes now.
+                await self._teardown(destroy=True)
+                return
         # Keep the Janus session: the browser may come back with its resume token, and its
         # PeerConnection to Janus is still up. Janus frees it after its session timeout.
         await self._teardown(destroy=False)

@@ -43,13 +43,23 @@ def establishment_group(establishment_id: int) -> str:
     return f"establishment.{establishment_id}"
 
 
+def end_reason_label(call) -> str:
+    """What both sides read when the call ends; for an interruption, its category only."""
+    if not call.end_reason:
+        return ""
+    label = str(call.get_end_reason_display())
+    if call.end_reason == call.EndReason.STAFF and call.end_detail in call.InterruptCategory.values:
+        label = f"{label} : {call.InterruptCategory(call.end_detail).label}"
+    return label
+
+
 def state_event(call) -> dict:
     return {
         "type": "call.state",
         "call": call.pk,
         "state": call.state,
         "end_reason": call.end_reason,
-        "end_reason_label": str(call.get_end_reason_display()) if call.end_reason else "",
+        "end_reason_label": end_reason_label(call),
         "deadline": call.deadline.isoformat() if call.deadline else None,
         "seconds_left": call.seconds_left(),
     }

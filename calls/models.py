@@ -46,6 +46,13 @@ class Call(models.Model):
     OPEN_STATES = [S.BOOKED, S.CALLING, S.CODE_SENT, S.RELATIVE_JOINED, S.LIVE]
     FINAL_STATES = [S.ENDED, S.INTERRUPTED, S.NO_ANSWER, S.REFUSED, S.MEDIA_FAILED]
 
+    class InterruptCategory(models.TextChoices):
+        SECURITY = "security", _("Sécurité")
+        BEHAVIOUR = "behaviour", _("Comportement")
+        RULES = "rules", _("Non-respect du règlement")
+        TECHNICAL = "technical", _("Problème technique")
+        OTHER = "other", _("Autre motif")
+
     class EndReason(models.TextChoices):
         TIME_UP = "time_up", _("Durée écoulée")
         HUNG_UP_DETAINEE = "hung_up_detainee", _("Raccroché par la personne détenue")
@@ -144,6 +151,23 @@ class Call(models.Model):
         return max(0, int((self.deadline - at).total_seconds()))
 
 
+class CallWarning(models.Model):
+    """A message from staff shown on both screens: a warning comes before any cut."""
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="warnings")
+    staff = models.ForeignKey("people.StaffUser", on_delete=models.PROTECT, related_name="+")
+    text = models.CharField(_("message"), max_length=300)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="call_warning_text_given"),
+        ]
+
+
 class CallTransition(models.Model):
     ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
 
@@ -240,6 +264,8 @@ class Participant(models.Model):
     janus_subscriber_handle = models.BigIntegerField(null=True, blank=True)
     feed_id = models.BigIntegerField(null=True, blank=True)
     media_up = models.BooleanField(default=False)
+    # Janus reports "slowlink" when it sees heavy loss from this side: shown to staff.
+    last_slowlink_at = models.DateTimeField(null=True, blank=True)
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)

@@ -207,8 +207,11 @@ def do_suspend(
         },
     )
     from bookings.hooks import suspension_decided
+    from calls.actions import end_calls_for_suspension
 
     suspension_decided(suspension, actor=actor)
+    # A suspension that starts during a call ends it.
+    end_calls_for_suspension(suspension)
     return suspension
 
 

@@ -9,7 +9,7 @@ export class CallClient extends EventTarget {
     super();
     this.url = url;
     this.callId = call;
-    this.localStream = mediaStream;
+    this.localStream = mediaStream; // null for a staff monitor, which only receives
     this.resumeToken = sessionStorage.getItem(`parloir.resume.${call}`);
     this.publisher = null;
     this.subscriber = null;
@@ -134,8 +134,10 @@ export class CallClient extends EventTarget {
     const pc = this.#newPeerConnection("subscriber");
     this.subscriber = pc;
     this.remoteStream = new MediaStream();
+    this.#emit("subscribing", {});
     pc.addEventListener("track", (event) => {
       this.remoteStream.addTrack(event.track);
+      this.#emit("remote-track", { track: event.track, mid: event.transceiver ? event.transceiver.mid : null });
       this.#emit("remote-stream", { stream: this.remoteStream });
     });
     await pc.setRemoteDescription({ type: "offer", sdp });

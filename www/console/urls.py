@@ -24,3 +24,23 @@ urlpatterns += [
     path("locaux/<int:pk>/planning/", bookings.room_calendar, name="room_calendar"),
     path("locaux/<int:pk>/feuille/", bookings.room_sheet, name="room_sheet"),
 ]
+
+# Live calls, people's history, media nodes (www/console/calls.py).
+from www.console import calls  # noqa: E402
+
+urlpatterns += [
+    path("direct/", calls.live_wall, name="live_wall"),
+    path("appels/<int:pk>/", calls.watch, name="call_watch"),
+    path("appels/<int:pk>/avertir/", calls.warn, name="call_warn"),
+    path("appels/<int:pk>/interrompre/", calls.interrupt, name="call_interrupt"),
+    path("detenus/<int:pk>/", calls.detainee, name="detainee"),
+    path("detenus/<int:pk>/suspendre/", calls.suspend, name="detainee_suspend"),
+    path("suspensions/<int:pk>/lever/", calls.lift, name="suspension_lift"),
+    path("contacts/<int:pk>/", calls.contact, name="contact"),
+    path("serveurs-video/", calls.media_nodes, name="media_nodes"),
+]
+
+# Audit log (www/console/audit.py).
+from www.console import audit  # noqa: E402
+
+urlpatterns += [path("audit/", audit.audit_log, name="audit")]

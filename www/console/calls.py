@@ -1,0 +1,210 @@
+"""Live calls for staff: the wall, watching, warning, interrupting; people's history."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from calls import actions as call_actions
+from calls.models import Call, Participant
+from media.models import MediaNode
+from parloir import access
+from people import actions as people_actions
+from people.models import AuthorizedContact, Detainee, Suspension
+from www.console.decorators import staff_required
+
+POOR_LINK_SECONDS = 30
+
+
+def _calls(user, capability):
+    return access.scope(
+        Call.objects.select_related(
+            "booking__room__quarter__establishment", "detainee", "contact", "media_node"
+        ),
+        user,
+        capability,
+    )
+
+
+def _with_quality(calls):
+    recent = timezone.now() - timedelta(seconds=POOR_LINK_SECONDS)
+    calls = calls.prefetch_related(
+        Prefetch(
+            "participants",
+            queryset=Participant.objects.filter(
+                left_at__isnull=True, role__in=["kiosk", "relative"]
+            ),
+            to_attr="sides",
+        )
+    )
+    for call in calls:
+        call.poor_link = [
+            p.role for p in call.sides if p.last_slowlink_at and p.last_slowlink_at > recent
+        ]
+        yield call
+
+
+@staff_required(access.Can.WATCH)
+def live_wall(request):
+    calls = list(
+        _with_quality(_calls(request.user, access.Can.WATCH).filter(state__in=Call.OPEN_STATES))
+    )
+    template = (
+        "console/calls/_wall.html" if request.GET.get("fragment") else "console/calls/wall.html"
+    )
+    return render(request, template, {"calls": calls})
+
+
+@staff_required(access.Can.WATCH)
+def watch(request, pk):
+    call = get_object_or_404(_calls(request.user, access.Can.WATCH), pk=pk)
+    if not call.recorded:
+        # Calls with lawyers are never watched nor listened to.
+        raise PermissionDenied
+    establishment_id = call.booking.room.quarter.establishment_id
+    return render(
+        request,
+        "console/calls/watch.html",
+        {
+            "call": call,
+            "can_control": access.can(request.user, access.Can.CONTROL_CALL, establishment_id),
+            "can_suspend": access.can(request.user, access.Can.SUSPEND, establishment_id),
+            "categories": Call.InterruptCategory.choices,
+            "transitions": call.transitions.select_related("by_staff"),
+            "warnings": call.warnings.select_related("staff"),
+        },
+    )
+
+
+@require_POST
+@staff_required(access.Can.CONTROL_CALL)
+def warn(request, pk):
+    call = get_object_or_404(_calls(request.user, access.Can.CONTROL_CALL), pk=pk)
+    try:
+        call_actions.do_warn(call, request.POST.get("text", ""), staff=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Avertissement affiché sur les deux écrans."))
+    return redirect("console:call_watch", pk=call.pk)
+
+
+@require_POST
+@staff_required(access.Can.CONTROL_CALL)
+def interrupt(request, pk):
+    call = get_object_or_404(_calls(request.user, access.Can.CONTROL_CALL), pk=pk)
+    try:
+        call_actions.do_interrupt(
+            call,
+            category=request.POST.get("category", ""),
+            reason=request.POST.get("reason", ""),
+            urgent=request.POST.get("urgent") == "1",
+            staff=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Appel interrompu."))
+    return redirect("console:call_watch", pk=call.pk)
+
+
+@staff_required()
+def detainee(request, pk):
+    person = get_object_or_404(
+        access.scope(Detainee.objects.select_related("establishment", "quarter"), request.user),
+        pk=pk,
+    )
+    return render(
+        request,
+        "console/calls/detainee.html",
+        {
+            "detainee": person,
+            "calls": person.calls.select_related("contact", "booking__room").order_by(
+                "-created_at"
+            )[:100],
+            "suspensions": person.suspensions.select_related("decided_by", "lifted_by"),
+            "contacts": person.contacts.all(),
+            "can_suspend": access.can(request.user, access.Can.SUSPEND, person.establishment_id),
+            "now": timezone.now(),
+        },
+    )
+
+
+@require_POST
+@staff_required(access.Can.SUSPEND)
+def suspend(request, pk):
+    person = get_object_or_404(
+        access.scope(Detainee.objects.all(), request.user, access.Can.SUSPEND), pk=pk
+    )
+    starts_at = parse_datetime(request.POST.get("starts_at", "")) or timezone.now()
+    ends_at = parse_datetime(request.POST.get("ends_at", ""))
+    if starts_at and timezone.is_naive(starts_at):
+        starts_at = timezone.make_aware(starts_at, person.establishment.zone)
+    if ends_at and timezone.is_naive(ends_at):
+        ends_at = timezone.make_aware(ends_at, person.establishment.zone)
+    if ends_at is None:
+        messages.error(request, _("Indiquez la fin de la suspension."))
+        return redirect("console:detainee", pk=person.pk)
+    try:
+        people_actions.do_suspend(
+            person,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Suspension enregistrée."))
+    return redirect("console:detainee", pk=person.pk)
+
+
+@require_POST
+@staff_required(access.Can.SUSPEND)
+def lift(request, pk):
+    suspension = get_object_or_404(
+        access.scope(
+            Suspension.objects.select_related("detainee"), request.user, access.Can.SUSPEND
+        ),
+        pk=pk,
+    )
+    try:
+        people_actions.do_lift_suspension(
+            suspension, reason=request.POST.get("reason", ""), actor=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Suspension levée."))
+    return redirect("console:detainee", pk=suspension.detainee_id)
+
+
+@staff_required()
+def contact(request, pk):
+    person = get_object_or_404(
+        access.scope(AuthorizedContact.objects.select_related("detainee"), request.user), pk=pk
+    )
+    return render(
+        request,
+        "console/calls/contact.html",
+        {
+            "contact": person,
+            "calls": person.calls.select_related("detainee", "booking__room").order_by(
+                "-created_at"
+            )[:100],
+            "decisions": person.decisions.select_related("decided_by"),
+        },
+    )
+
+
+@staff_required()
+def media_nodes(request):
+    # Nodes serve every establishment and hold no personal data: any staff member may look.
+    return render(request, "console/calls/media.html", {"nodes": MediaNode.objects.all()})
