@@ -26,7 +26,7 @@ def require(setting: str) -> str:
         env_name = REQUIRED.get(setting) or f"PARLOIR_{setting}"
         raise ConfigurationError(
             f"{env_name} (or {env_name}_FILE) is required for the media plane; "
-            "see docs/configuration-media.md"
+            "see docs/configuration.md"
         )
     return value
 

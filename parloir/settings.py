@@ -212,7 +212,7 @@ LOGGING = {
 }
 
 # --- Media plane (media/): Janus nodes and TURN. See docs/media.md and
-# docs/configuration-media.md. The secrets are checked where they are used and by
+# docs/configuration.md. The secrets are checked where they are used and by
 # `manage.py check --deploy` (media/checks.py) rather than here, so that processes
 # that never touch media (and the test suite) start without them.
 JANUS_ADMIN_SECRET = env.secret(
@@ -253,3 +253,25 @@ TURN_USERDB = env.get("PARLOIR_TURN_USERDB", str(VAR_DIR / "turn" / "turndb"))
 TURN_TLS_CERT = env.get("PARLOIR_TURN_TLS_CERT", "")
 TURN_TLS_KEY = env.get("PARLOIR_TURN_TLS_KEY", "")
 TURN_TLS_PORT = env.integer("PARLOIR_TURN_TLS_PORT", 5349)
+
+# --- Recordings (recordings/). See docs/recordings.md. Like the media secrets, the master
+# key is checked where it is used and by `manage.py check --deploy` (recordings/checks.py):
+# without it the recordings worker waits and leaves the Janus files in place.
+RECORDINGS_DIR = Path(env.get("PARLOIR_RECORDINGS_DIR", str(VAR_DIR / "recordings")))
+# Holds plaintext while a call is processed: keep it on the same protected volume (or tmpfs).
+RECORDINGS_WORK_DIR = Path(env.get("PARLOIR_RECORDINGS_WORK_DIR", str(RECORDINGS_DIR / "work")))
+RECORDING_MASTER_KEY = env.secret(
+    "PARLOIR_RECORDING_MASTER_KEY",
+    required=False,
+    dev_default="dev-recording-master-key-not-for-production" if DEBUG else None,
+)
+# Former master keys, separated by spaces, commas or new lines: only read, until
+# `manage.py recordings_rotate_key` has re-wrapped every file key with the current one.
+RECORDING_OLD_MASTER_KEYS = env.secret("PARLOIR_RECORDING_OLD_MASTER_KEYS", required=False)
+# Signs destruction reports and export manifests (Ed25519); derived from the master key if unset.
+RECORDING_SIGNING_KEY = env.secret("PARLOIR_RECORDING_SIGNING_KEY", required=False)
+RECORDINGS_LEASE_SECONDS = env.integer("PARLOIR_RECORDINGS_LEASE_SECONDS", 300)
+RECORDINGS_SETTLE_SECONDS = env.integer("PARLOIR_RECORDINGS_SETTLE_SECONDS", 5)
+RECORDINGS_MAX_ATTEMPTS = env.integer("PARLOIR_RECORDINGS_MAX_ATTEMPTS", 3)
+RECORDINGS_EXPORT_HOURS = env.integer("PARLOIR_RECORDINGS_EXPORT_HOURS", 24)
+RECORDINGS_REPLAY_MINUTES = env.integer("PARLOIR_RECORDINGS_REPLAY_MINUTES", 120)

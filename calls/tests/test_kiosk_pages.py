@@ -94,3 +94,43 @@ def test_it_activates_a_kiosk_with_its_credential(client):
     assert client.cookies[KIOSK_COOKIE].value == ready.credential
     assert client.cookies[KIOSK_COOKIE]["httponly"]
     assert client.get("/kiosk/").status_code == 200
+
+
+def test_the_detainee_books_and_cancels_at_the_kiosk_and_the_relative_is_told(client, settings):
+    import json
+
+    from bookings.models import Booking
+
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
+    page = unescape(client.get("/kiosk/reserver").content.decode())
+    assert "Réserver un créneau" in page
+    import re
+
+    # The last slot offered: far beyond the cancellation deadline.
+    slot = re.findall(r'name="slot" value="([^"]+)"', page)[-1]
+    response = client.post(
+        "/kiosk/reserver", {"contact": ready.site.contact.pk, "slot": unescape(slot)}
+    )
+    assert response["Location"] == "/kiosk/accueil"
+    booking = Booking.objects.exclude(pk=ready.booking.pk).get(detainee=ready.site.detainee)
+    assert booking.booked_via == "kiosk"
+    told = [json.loads(line) for line in settings.OUTBOX_PATH.read_text().splitlines()]
+    assert told[-1]["purpose"] == "booking_made"
+    response = client.post(f"/kiosk/reservations/{booking.pk}/annuler", {"reason": "Malade"})
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+    told = [json.loads(line) for line in settings.OUTBOX_PATH.read_text().splitlines()]
+    assert told[-1]["purpose"] == "booking_cancelled"
+
+
+def test_a_detainee_cannot_cancel_another_detainees_booking_at_the_kiosk(client):
+    ready = ready_call()
+    other = ready_call()
+    _kiosk_client(client, ready)
+    client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
+    response = client.post(f"/kiosk/reservations/{other.booking.pk}/annuler", {"reason": "x"})
+    assert response.status_code == 404
+    other.booking.refresh_from_db()
+    assert other.booking.status == "booked"

@@ -4,9 +4,11 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -146,6 +148,11 @@ def home(request):
             "open_call": open_call,
             "contacts": detainee.contacts.filter(status="approved"),
             "suspension": detainee.active_suspension(now),
+            "upcoming": Booking.objects.filter(
+                detainee=detainee, ends_at__gt=now, status=Booking.Status.BOOKED
+            )
+            .select_related("contact")
+            .order_by("starts_at")[:10],
         },
     )
 
@@ -210,4 +217,72 @@ def cancel(request, call_id):
         else Call.EndReason.CANCELLED
     )
     call_actions.do_end_call(call, reason, by=f"kiosk:{request.kiosk.device.label}")
+    return redirect("kiosk:home")
+
+
+BOOKING_DAYS_SHOWN = 14
+
+
+@require_http_methods(["GET", "POST"])
+@kiosk_view()
+def book(request):
+    """The detainee books a slot himself: free slots of his quarter's rooms, then a contact."""
+    from itertools import groupby
+
+    from bookings.actions import do_book
+    from bookings.availability import free_slots
+    from bookings.models import Via
+
+    principal = request.kiosk
+    detainee = principal.detainee
+    zone = detainee.establishment.zone
+    contacts = detainee.contacts.filter(status="approved")
+    if request.method == "POST":
+        contact = get_object_or_404(contacts, pk=request.POST.get("contact"))
+        room_id, _sep, start_text = request.POST.get("slot", "").partition("|")
+        room = get_object_or_404(
+            detainee.quarter.rooms.all(), pk=room_id if room_id.isdigit() else 0
+        )
+        starts_at = parse_datetime(start_text)
+        try:
+            if starts_at is None:
+                raise ValidationError(_("Choisissez un créneau."), code="slot")
+            do_book(detainee, room=room, contact=contact, starts_at=starts_at, booked_via=Via.KIOSK)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect("kiosk:book")
+        messages.success(
+            request, _("Réservation enregistrée. Votre proche est prévenu par message.")
+        )
+        return redirect("kiosk:home")
+    today = timezone.localdate(timezone=zone)
+    slots = free_slots(
+        detainee, today, today + timezone.timedelta(days=BOOKING_DAYS_SHOWN), via=Via.KIOSK
+    )
+    days = [
+        (day, list(day_slots))
+        for day, day_slots in groupby(slots, key=lambda s: s.local_start(zone).date())
+    ]
+    return render(
+        request,
+        "kiosk/book.html",
+        {"days": days, "contacts": contacts, "zone": zone, "detainee": detainee},
+    )
+
+
+@require_POST
+@kiosk_view()
+def cancel_booking(request, pk):
+    from bookings.actions import do_cancel_booking
+    from bookings.models import Via
+
+    booking = get_object_or_404(Booking.objects.filter(detainee=request.kiosk.detainee), pk=pk)
+    try:
+        do_cancel_booking(
+            booking, reason=request.POST.get("reason") or _("Annulé depuis la borne"), via=Via.KIOSK
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Réservation annulée. Votre proche est prévenu par message."))
     return redirect("kiosk:home")
