@@ -12,6 +12,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from parloir.background import StartWorkers  # noqa: E402
 from parloir.routing import websocket_urlpatterns  # noqa: E402
+from parloir.startup import check_serving_secrets  # noqa: E402
+
+check_serving_secrets()
 
 application = StartWorkers(
     ProtocolTypeRouter(

@@ -5,6 +5,13 @@ import tempfile
 
 os.environ.setdefault("PARLOIR_SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("PARLOIR_VAR_DIR", tempfile.mkdtemp(prefix="parloir-test-"))
+for _name in (
+    "PARLOIR_JANUS_ADMIN_SECRET",
+    "PARLOIR_JANUS_ROOM_ADMIN_KEY",
+    "PARLOIR_RECORDING_MASTER_KEY",
+):
+    if not os.environ.get(_name) and not os.environ.get(f"{_name}_FILE"):
+        os.environ[_name] = f"test-only-{_name.lower()}"
 
 from parloir.settings import *  # noqa: E402,F403
 

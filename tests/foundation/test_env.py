@@ -100,3 +100,22 @@ def test_it_picks_the_channel_layer_from_redis_url(tmp_path):
         text=True,
     )
     assert with_redis.stdout.strip() == "channels_redis.core.RedisChannelLayer"
+
+
+def test_the_web_server_refuses_to_start_without_its_secrets(tmp_path):
+    key = tmp_path / "secret"
+    key.write_text("x" * 50)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    clean.update({"PARLOIR_VAR_DIR": str(tmp_path), "PARLOIR_SECRET_KEY_FILE": str(key)})
+    result = subprocess.run(
+        [sys.executable, "-c", "import parloir.asgi"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    for name in ("PARLOIR_JANUS_ADMIN_SECRET", "PARLOIR_JANUS_ROOM_ADMIN_KEY"):
+        assert name in result.stderr
