@@ -17,14 +17,15 @@ CHROMIUM = "/usr/bin/chromium"
 class Browsers:
     """One Chromium, several isolated contexts (the kiosk, the relative, staff)."""
 
-    def __init__(self) -> None:
+    def __init__(self, args: list[str] | None = None) -> None:
         self._pw = None
         self.browser: Browser | None = None
+        self.args = CHROMIUM_ARGS if args is None else args
 
     async def __aenter__(self) -> Browsers:
         self._pw = await async_playwright().start()
         self.browser = await self._pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=self.args
         )
         return self
 

@@ -18,6 +18,7 @@ from tests.e2e.browser import (
     wait_call_state,
     wait_remote_playing,
 )
+from tests.e2e.stack import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
@@ -158,6 +159,12 @@ def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
         await relative_joins(relative, link, code)
         await wait_remote_playing(kiosk)
         await wait_remote_playing(relative)
+        # Less than a minute is left: both screens say so before the end.
+        for page in (kiosk, relative):
+            await page.wait_for_function(
+                "() => document.getElementById('alert').textContent.includes('1 minute')",
+                timeout=5000,
+            )
         states = [
             await wait_call_state(page, ["ended"], timeout_ms=40000) for page in (kiosk, relative)
         ]
@@ -184,3 +191,30 @@ def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
     assert all("Durée écoulée" in reason for reason in reasons)
     assert call.ended_at - call.deadline < timedelta(seconds=2)
     assert seen_at - call.deadline < timedelta(seconds=3)
+
+
+def test_a_refused_camera_gets_an_explanation_and_a_retry(stack, e2e_runner):
+    ready = ready_call()
+    # Without the flag that auto-accepts, headless Chromium refuses camera and microphone.
+    refusing = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
+
+    async def scenario():
+        async with Browsers() as browsers, Browsers(args=refusing) as denying:
+            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+            link, code = last_code(stack.outbox)
+            context = await denying.browser.new_context(base_url=stack.base_url, locale="fr-FR")
+            relative = await context.new_page()
+            await relative_joins(relative, link, code)
+            await relative.wait_for_selector("#media-help", state="visible", timeout=10000)
+            help_text = await relative.locator("#media-help").inner_text()
+            error = await relative.evaluate(
+                "() => document.getElementById('call').dataset.mediaError"
+            )
+            retry_visible = await relative.get_by_role("button", name="Réessayer").is_visible()
+            return help_text, error, retry_visible
+
+    help_text, error, retry_visible = _run(stack, e2e_runner, scenario())
+    assert "Autorisez-les dans votre navigateur" in help_text
+    assert error == "NotAllowedError"
+    assert retry_visible
