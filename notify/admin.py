@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from notify.models import Message
+from parloir.access import Can
+from parloir.admin import ScopedModelAdmin
+
+
+@admin.register(Message)
+class MessageAdmin(ScopedModelAdmin):
+    """Read-only: messages are queued by notify.actions and updated by the delivery."""
+
+    view_capability = Can.READ_MESSAGES
+    labels = {
+        "provider_ref": _("référence de la passerelle"),
+        "attempts": _("tentatives"),
+        "error": _("erreur"),
+        "created_at": _("créé le"),
+        "sent_at": _("envoyé le"),
+        "delivered_at": _("remis le"),
+        "failed_at": _("en échec le"),
+    }
+    list_display = ("created_at", "establishment", "to_number", "channel", "purpose", "status")
+    list_filter = ("status", "channel", "purpose", "establishment")
+    search_fields = ("to_number", "text", "provider_ref")
+    date_hierarchy = "created_at"
+    fields = (
+        "establishment",
+        "contact",
+        "to_number",
+        "channel",
+        "language",
+        "purpose",
+        "text",
+        "status",
+        "backend",
+        "provider_ref",
+        "attempts",
+        "error",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+        "failed_at",
+    )
+    readonly_fields = fields
