@@ -1,42 +1,44 @@
-"""Fixtures for end-to-end tests: parloir, Janus and Chromium inside a private namespace."""
+"""Fixtures for end-to-end tests: parloir, Janus and Chromium inside a private namespace.
 
-import os
+A namespace of their own (not the media tests'), so that the web server's fixed port
+and Janus's never meet the media tests' processes.
+"""
+
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.media.harness import HarnessError, JanusProcess, Netns, NetnsRunner, check_prerequisites
+from tests.media.harness import (
+    HarnessError,
+    JanusProcess,
+    Netns,
+    NetnsRunner,
+    private_netns,
+    running_in,
+)
 
 
 @pytest.fixture(scope="session")
 def e2e_netns() -> Iterator[Netns]:
     try:
-        check_prerequisites()
+        with private_netns(prefix="parloir-e") as namespace:
+            yield namespace
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
-    namespace = Netns(f"parloir-e{os.getpid()}")
-    namespace.create()
-    try:
-        yield namespace
-    finally:
-        namespace.delete()
 
 
 @pytest.fixture(scope="session")
 def e2e_runner(e2e_netns: Netns) -> Iterator[NetnsRunner]:
-    runner = NetnsRunner(e2e_netns)
-    runner.start()
-    try:
+    with running_in(e2e_netns) as runner:
         yield runner
-    finally:
-        runner.stop()
 
 
 @pytest.fixture
 def e2e_janus(e2e_netns: Netns, tmp_path) -> Iterator[JanusProcess]:
-    process = JanusProcess(e2e_netns, tmp_path / "janus", name="e2e-node")
-    (tmp_path / "janus").mkdir()
+    workdir = tmp_path / "janus"
+    workdir.mkdir()
+    process = JanusProcess(e2e_netns, workdir, name="e2e-node")
     try:
         process.start()
         yield process

@@ -177,6 +177,14 @@ class Stack:
             process.kill()
             process.wait(5)
 
+    def run(self, runner, coro, timeout: float = 90):
+        """Run a browser scenario in the namespace; on failure, show the web server's log."""
+        try:
+            return runner.run(coro, timeout=timeout)
+        except Exception:
+            print("--- web ---\n" + self.log_tail("web", 150))
+            raise
+
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.logs.get(name)
         if path is None or not path.exists():

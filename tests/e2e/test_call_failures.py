@@ -25,15 +25,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 CODE_ERROR = "Ce code n'est pas valide."
 
 
-def _run(stack, runner, coro, timeout=90):
-    try:
-        return runner.run(coro, timeout=timeout)
-    except Exception:
-        print("--- web ---\n" + stack.log_tail("web"))
-        print("--- calls_worker ---\n" + stack.log_tail("calls_worker"))
-        raise
-
-
 async def _type_code(page, code):
     await page.fill("#code", code)
     await page.get_by_role("button", name="Connexion").click()
@@ -57,7 +48,7 @@ def test_it_voids_the_code_after_five_wrong_attempts(stack, e2e_runner):
             await _type_code(relative, code)
             return unescape(await relative.content()), relative.url
 
-    html, url = _run(stack, e2e_runner, scenario())
+    html, url = stack.run(e2e_runner, scenario())
     assert CODE_ERROR in html
     assert "/conditions" not in url
     assert CallCode.objects.get(call__booking=ready.booking).voided_at is not None
@@ -77,18 +68,18 @@ def test_it_refuses_an_expired_code(stack, e2e_runner):
         await relative.wait_for_load_state()
         return unescape(await relative.content())
 
-    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
     try:
-        _run(stack, e2e_runner, call_from_kiosk(browsers))
+        stack.run(e2e_runner, call_from_kiosk(browsers))
         link, code = last_code(stack.outbox)
         # Five minutes pass: the code's persisted expiry is now behind us.
         now = timezone.now()
         CallCode.objects.filter(call__booking=ready.booking).update(
             created_at=now - timedelta(minutes=5, seconds=1), expires_at=now - timedelta(seconds=1)
         )
-        html = _run(stack, e2e_runner, relative_tries(browsers, link, code))
+        html = stack.run(e2e_runner, relative_tries(browsers, link, code))
     finally:
-        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     assert CODE_ERROR in html
 
 
@@ -112,7 +103,7 @@ def test_the_kiosk_is_told_when_the_relative_refuses_monitoring(stack, e2e_runne
             alert = await kiosk.locator("#alert").inner_text()
             return state, alert
 
-    state, alert = _run(stack, e2e_runner, scenario())
+    state, alert = stack.run(e2e_runner, scenario())
     assert state == "refused"
     assert "Surveillance refusée" in alert
 
@@ -130,16 +121,16 @@ def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack
         await wait_remote_playing(again)
         await wait_remote_playing(kiosk)
 
-    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
     try:
-        kiosk, relative = _run(
-            stack, e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
         deadline_before = Call.objects.get(booking=ready.booking).deadline
         link, code = last_code(stack.outbox)
-        _run(stack, e2e_runner, rejoin(browsers, kiosk, relative, link, code))
+        stack.run(e2e_runner, rejoin(browsers, kiosk, relative, link, code))
     finally:
-        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     call = Call.objects.get(booking=ready.booking)
     assert call.state == Call.State.LIVE
     assert call.deadline == deadline_before
@@ -172,19 +163,19 @@ def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
         reasons = [await page.locator("#alert").inner_text() for page in (kiosk, relative)]
         return states, reasons, seen_at
 
-    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
     try:
-        kiosk = _run(stack, e2e_runner, call_from_kiosk(browsers))
+        kiosk = stack.run(e2e_runner, call_from_kiosk(browsers))
         # A slot ending 20 seconds from now stands in for the 20-30 minute limit.
         type(booking).objects.filter(pk=booking.pk).update(
             ends_at=timezone.now() + timedelta(seconds=20)
         )
         link, code = last_code(stack.outbox)
-        states, reasons, seen_at = _run(
-            stack, e2e_runner, join_and_wait_for_the_end(browsers, kiosk, link, code), timeout=120
+        states, reasons, seen_at = stack.run(
+            e2e_runner, join_and_wait_for_the_end(browsers, kiosk, link, code), timeout=120
         )
     finally:
-        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     call = Call.objects.get(booking=booking)
     assert states == ["ended", "ended"]
     assert call.end_reason == "time_up"
@@ -214,7 +205,7 @@ def test_a_refused_camera_gets_an_explanation_and_a_retry(stack, e2e_runner):
             retry_visible = await relative.get_by_role("button", name="Réessayer").is_visible()
             return help_text, error, retry_visible
 
-    help_text, error, retry_visible = _run(stack, e2e_runner, scenario())
+    help_text, error, retry_visible = stack.run(e2e_runner, scenario())
     assert "Autorisez-les dans votre navigateur" in help_text
     assert error == "NotAllowedError"
     assert retry_visible

@@ -14,20 +14,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 CURRENT_TIME = "() => document.getElementById('remote').currentTime"
 
 
-def _run(stack, runner, coro, timeout=90):
-    try:
-        return runner.run(coro, timeout=timeout)
-    except Exception:
-        print("--- web ---\n" + stack.log_tail("web", 120))
-        raise
-
-
 def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
     ready = ready_call()
-    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
     try:
-        kiosk, relative = _run(
-            stack, e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
         died_at = stack.janus.kill()
 
@@ -37,9 +29,9 @@ def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
             alerts = [await p.locator("#alert").inner_text() for p in (kiosk, relative)]
             return states, told_after, alerts
 
-        states, told_after, alerts = _run(stack, e2e_runner, both_told())
+        states, told_after, alerts = stack.run(e2e_runner, both_told())
     finally:
-        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     assert states == ["media_failed", "media_failed"]
     assert told_after < 5
     assert all("serveur vidéo est en panne" in alert for alert in alerts)
@@ -51,16 +43,16 @@ def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
 
 def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e2e_runner):
     ready = ready_call()
-    browsers = _run(stack, e2e_runner, Browsers().__aenter__())
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
     try:
-        kiosk, relative = _run(
-            stack, e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
 
         async def playback_positions():
             return [await p.evaluate(CURRENT_TIME) for p in (kiosk, relative)]
 
-        before = _run(stack, e2e_runner, playback_positions())
+        before = stack.run(e2e_runner, playback_positions())
         stack.restart_web()  # SIGKILL, as a crash, then a new process
 
         async def reattached():
@@ -78,9 +70,9 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
                 )
             return await playback_positions()
 
-        after = _run(stack, e2e_runner, reattached())
+        after = stack.run(e2e_runner, reattached())
     finally:
-        _run(stack, e2e_runner, browsers.__aexit__(None, None, None))
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     # Playback went on through the restart: media never depended on the web process.
     assert after[0] > before[0] + 1 and after[1] > before[1] + 1
     call = Call.objects.get(booking=ready.booking)
