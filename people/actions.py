@@ -345,3 +345,25 @@ def do_kiosk_sign_in(establishment_id: int, prison_number: str, pin: str) -> Det
     if not ok:
         raise SignInRefused
     return account.detainee
+
+
+@transaction.atomic
+def do_reset_second_factor(user: StaffUser, *, reason: str, actor: StaffUser) -> int:
+    """Forget a staff member's authenticator (a lost phone): they enrol a new one at sign-in."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    reason = _require_reason(reason)
+    if user.pk == actor.pk:
+        raise ValidationError(
+            _("Un autre agent doit réinitialiser votre second facteur."), code="self"
+        )
+    deleted, _detail = TOTPDevice.objects.filter(user=user).delete()
+    held = set(user.roles.values_list("establishment_id", flat=True))
+    record(
+        "staff.totp_reset",
+        actor=actor,
+        establishment=held.pop() if len(held) == 1 else None,
+        target=user,
+        data={"reason": reason, "devices": deleted},
+    )
+    return deleted

@@ -29,6 +29,7 @@ from people.actions import (
     do_open_account,
     do_post_ledger,
     do_request_contact,
+    do_reset_second_factor,
     do_revoke_role,
     do_set_pin,
     do_suspend,
@@ -428,11 +429,39 @@ class StaffUserAdmin(ScopedModelAdmin, UserAdmin):
     filter_horizontal = ()
     inlines = [RoleInline]
 
+    actions = ["reset_second_factor"]
+
     def is_scoped_model(self):
         return True  # through the roles; see scope_queryset
 
     def scope_queryset(self, request, qs, capability):
         return qs.filter(pk__in=staff_in_scope(request.user, capability).values("pk"))
+
+    def has_reset_second_factor_permission(self, request):
+        return access.has_any(request.user, Can.MANAGE_STAFF)
+
+    @admin.action(
+        permissions=["reset_second_factor"],
+        description=_("Réinitialiser le second facteur (téléphone perdu)"),
+    )
+    def reset_second_factor(self, request, queryset):
+        return self.reasoned_action(
+            request,
+            queryset,
+            capability=Can.MANAGE_STAFF,
+            perform=lambda user, reason: do_reset_second_factor(
+                user, reason=reason, actor=request.user
+            ),
+            title=_("Réinitialiser le second facteur"),
+            done=lambda count: (
+                ngettext(
+                    "%(count)d second facteur réinitialisé.",
+                    "%(count)d seconds facteurs réinitialisés.",
+                    count,
+                )
+                % {"count": count}
+            ),
+        )
 
     def establishment_of(self, obj):
         """The one establishment where the account holds its roles, for the audit log."""

@@ -85,3 +85,50 @@ def test_it_refuses_a_wrong_password_with_one_message(client):
 def test_the_admin_login_goes_through_the_console_sign_in(client):
     response = client.get("/admin/login/?next=/admin/")
     assert response["Location"] == "/console/connexion/?next=/admin/"
+
+
+def test_a_director_resets_a_lost_second_factor_through_the_admin(client):
+    from tests.factories import sign_in
+
+    establishment = EstablishmentFactory()
+    guard = staff_with_role("guard", establishment)
+    director = staff_with_role("director", establishment)
+    TOTPDevice.objects.create(user=guard, name="phone", confirmed=True)
+    sign_in(client, director)
+    response = client.post(
+        "/admin/people/staffuser/",
+        {
+            "action": "reset_second_factor",
+            "_selected_action": [guard.pk],
+            "apply": "1",
+            "reason": "Téléphone perdu, ticket 42",
+        },
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=guard).exists()
+    event = AuditEvent.objects.get(action="staff.totp_reset")
+    assert event.data["reason"] == "Téléphone perdu, ticket 42"
+    # The guard enrols a new authenticator at the next sign-in.
+    guard_client = client.__class__()
+    _password_step(guard_client, guard)
+    page = unescape(guard_client.get("/console/connexion/totp/").content.decode())
+    assert "<svg" in page
+
+
+def test_a_director_of_another_establishment_cannot_reset_it(client):
+    from tests.factories import sign_in
+
+    guard = staff_with_role("guard", EstablishmentFactory())
+    director = staff_with_role("director", EstablishmentFactory())
+    TOTPDevice.objects.create(user=guard, name="phone", confirmed=True)
+    sign_in(client, director)
+    client.post(
+        "/admin/people/staffuser/",
+        {
+            "action": "reset_second_factor",
+            "_selected_action": [guard.pk],
+            "apply": "1",
+            "reason": "x",
+        },
+    )
+    assert TOTPDevice.objects.filter(user=guard).exists()
