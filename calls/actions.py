@@ -29,7 +29,8 @@ from calls.models import (
     Consent,
     Participant,
 )
-from notify.actions import do_send_message
+from notify import sms
+from notify.actions import channel_for, do_send_message
 from notify.models import Message
 from people.models import AuthorizedContact, Detainee, LedgerEntry
 
@@ -111,12 +112,32 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
 
 
 def _code_text(call: Call, code: str, minutes: int) -> str:
-    link = f"{settings.SITE_URL}/j/{call.link_token}#{code}"
+    """The code message, in the contact's language and in one SMS (docs/i18n.md).
+
+    The first wording that fits one SMS as the gateway sends it: with the link that fills
+    the code in; else the site's address (a language written outside GSM 7-bit, such as
+    Arabic or Russian, leaves 70 characters: no room for a link); else the code alone.
+    The code always comes last.
+    """
+    site = settings.SITE_URL.rstrip("/")
+    params = {
+        "name": call.detainee.first_name,
+        "link": f"{site}/j/{call.link_token}#{code}",
+        "site": site.partition("://")[2] or site,
+        "minutes": minutes,
+        "code": code,
+    }
     with translation.override(call.contact.language):
-        return _(
-            "parloir : pour l'appel vidéo avec %(name)s, ouvrez %(link)s "
-            "et entrez ce code dans les %(minutes)s minutes : %(code)s"
-        ) % {"name": call.detainee.first_name, "link": link, "minutes": minutes, "code": code}
+        wordings = [
+            _(
+                "parloir : appel vidéo avec %(name)s. Ouvrez %(link)s "
+                "et entrez sous %(minutes)s min le code %(code)s"
+            ),
+            _("parloir : sur %(site)s, entrez sous %(minutes)s min le code %(code)s"),
+            _("parloir : code valable %(minutes)s min : %(code)s"),
+        ]
+    texts = [wording % params for wording in wordings]
+    return next((text for text in texts if sms.shape(sms.prepare(text)).segments == 1), texts[-1])
 
 
 def _issue_code(call: Call) -> tuple[CallCode, str]:
@@ -135,32 +156,38 @@ def _issue_code(call: Call) -> tuple[CallCode, str]:
     call_code = CallCode.objects.create(
         call=call, code_hash=code_hash, created_at=now, expires_at=now + timedelta(minutes=minutes)
     )
-    message = do_send_message(
-        call.contact,
-        purpose=Message.Purpose.CALL_CODE,
-        text=_code_text(call, code, minutes),
-        establishment=establishment,
-    )
-    call_code.message = message
-    call_code.save(update_fields=["message"])
+    # Queued before the message: notify reports each later status (notify/kiosk.py), and
+    # events leave after commit in the order they were queued.
     send_event(
         [call_group(call.pk)],
         {
             "type": "call.code",
             "call": call.pk,
             "expires_at": call_code.expires_at.isoformat(),
-            "message_status": message.status,
-            "channel": message.channel,
+            "message_status": Message.Status.QUEUED,
+            "channel": channel_for(call.contact.line_type),
         },
     )
+    message = do_send_message(
+        call.contact,
+        purpose=Message.Purpose.CALL_CODE,
+        text=_code_text(call, code, minutes),
+        establishment=establishment,
+        spoken_digits=code,
+        valid_until=call_code.expires_at,
+    )
+    call_code.message = message
+    call_code.save(update_fields=["message"])
     return call_code, code
 
 
 @transaction.atomic
 def do_start_call(booking: Booking, *, device_label: str) -> Call:
     """The detainee pressed "Appeler": check everything, open the call and send the code."""
+    # Lock the booking row only: PostgreSQL cannot lock the nullable side of the
+    # join to the account, and the booking is what two kiosks could race on.
     booking = (
-        Booking.objects.select_for_update()
+        Booking.objects.select_for_update(of=("self",))
         .select_related("room__quarter__establishment", "detainee__account", "contact")
         .get(pk=booking.pk)
     )
