@@ -41,13 +41,24 @@ class Message(models.Model):
         _("statut"), max_length=10, choices=Status.choices, default=Status.QUEUED
     )
     backend = models.CharField(_("passerelle"), max_length=40)
-    provider_ref = models.CharField(max_length=100, blank=True)
+    provider_ref = models.CharField(max_length=100, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # A voice call reads these digits one by one; an SMS carries ``text`` only.
+    spoken_digits = models.CharField(_("chiffres lus"), max_length=12, blank=True)
+    # Past this moment the message is useless (an expired code): no retry, no fallback.
+    valid_until = models.DateTimeField(_("valable jusqu'au"), null=True, blank=True)
+    # The channel to try once this one has failed (an ambiguous line: SMS, then voice).
+    fallback_channel = models.CharField(
+        _("canal de secours"), max_length=5, choices=Channel.choices, blank=True
+    )
+    # When a queued message is due (retries wait here) and until when a worker holds it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")
@@ -64,7 +75,42 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=Q(to_number__regex=r"^\+[1-9][0-9]{6,14}$"), name="message_to_e164"
             ),
+            models.CheckConstraint(
+                condition=Q(spoken_digits__regex=r"^[0-9]*$"), name="message_spoken_digits"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} → {self.to_number} ({self.get_status_display()})"
+
+
+class Attempt(models.Model):
+    """One try of a message on one channel through one backend, and how it ended."""
+
+    class Outcome(models.TextChoices):
+        # SMS: the gateway took it; the delivery report comes later.
+        ACCEPTED = "accepted", _("Acceptée par la passerelle")
+        DELIVERED = "delivered", _("Remise")
+        # Voice calls.
+        ANSWERED = "answered", _("Décroché")
+        BUSY = "busy", _("Occupé")
+        NO_ANSWER = "no_answer", _("Pas de réponse")
+        # The gateway or the network refused or failed.
+        FAILED = "failed", _("Échec")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempt_log")
+    channel = models.CharField(_("canal"), max_length=5, choices=Message.Channel.choices)
+    backend = models.CharField(_("passerelle"), max_length=40)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(_("résultat"), max_length=10, choices=Outcome.choices, blank=True)
+    provider_ref = models.CharField(max_length=100, blank=True)
+    detail = models.TextField(_("détail"), blank=True)
+
+    class Meta:
+        verbose_name = _("tentative")
+        verbose_name_plural = _("tentatives")
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.channel} {self.outcome or '…'}"

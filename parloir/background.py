@@ -52,8 +52,10 @@ def ensure_started() -> None:
         return
     _loop = loop
     from calls import worker
+    from notify import worker as notify_worker
+    from recordings import worker as recordings_worker
 
-    for coro in (worker.run(), _media_health()):
+    for coro in (worker.run(), _media_health(), notify_worker.run(), recordings_worker.run_async()):
         task = loop.create_task(coro)
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)

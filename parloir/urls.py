@@ -14,5 +14,6 @@ urlpatterns = [
     path("console/", include("www.console.urls")),
     path("b/", include("bookings.urls")),
     path("kiosk/", include("www.kiosk.urls")),
+    path("notify/", include("notify.urls")),
     path("", include("www.portal.urls")),
 ]

@@ -17,11 +17,15 @@ LOCAL_NODE = "local"
 
 
 def extra_processes(manage: Callable[..., list[str]]) -> list[tuple[str, list[str]]]:
-    processes = local_media_processes(manage)
+    from notify.kannel import managed_processes
+
+    processes = local_media_processes(manage) + managed_processes()
     if not settings.IN_PROCESS_WORKERS:
         processes += [
             ("calls_worker", manage("calls_worker")),
             ("media_health", manage("media_health")),
+            ("notify_worker", manage("notify_worker")),
+            ("recordings_worker", manage("recordings_worker")),
         ]
     return processes
 

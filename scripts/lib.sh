@@ -23,8 +23,10 @@ ensure_apt_packages() {
     fi
 }
 
-RUNTIME_PACKAGES=(python3 python3-venv python3-dev gcc gettext iproute2 janus janus-tools coturn ffmpeg espeak-ng sox)
-TEST_PACKAGES=(chromium fonts-dejavu-core)
+RUNTIME_PACKAGES=(python3 python3-venv python3-dev gcc gettext iproute2 janus janus-tools coturn ffmpeg espeak-ng sox kannel)
+TEST_PACKAGES=(chromium fonts-dejavu-core kannel-extras baresip nodejs)
+# The SMSC of the SMPP tests runs on Node; NodeSource builds bring their own npm.
+command -v npm >/dev/null 2>&1 || TEST_PACKAGES+=(npm)
 
 # A virtualenv in .venv with the pinned dependencies; reinstalls only when a requirements file changed.
 ensure_venv() {
@@ -49,7 +51,7 @@ ensure_local_secrets() {
     mkdir -p var/secrets
     chmod 700 var/secrets
     local name
-    for name in PARLOIR_SECRET_KEY PARLOIR_JANUS_ADMIN_SECRET PARLOIR_JANUS_ROOM_ADMIN_KEY PARLOIR_TURN_SECRET PARLOIR_RECORDING_MASTER_KEY PARLOIR_KANNEL_DLR_TOKEN; do
+    for name in PARLOIR_SECRET_KEY PARLOIR_JANUS_ADMIN_SECRET PARLOIR_JANUS_ROOM_ADMIN_KEY PARLOIR_TURN_SECRET PARLOIR_RECORDING_MASTER_KEY PARLOIR_KANNEL_DLR_TOKEN PARLOIR_KANNEL_PASSWORD; do
         if [ ! -s "var/secrets/$name" ]; then
             (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))' > "var/secrets/$name")
         fi

@@ -1,0 +1,17 @@
+import asyncio
+
+from django.core.management.base import BaseCommand
+
+from notify import worker
+
+
+class Command(BaseCommand):
+    help = "Deliver queued SMS and voice calls through the configured gateways (loops)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once", action="store_true", help="One pass and its sends, then exit."
+        )
+
+    def handle(self, *args, **options):
+        asyncio.run(worker.run(once=options["once"]))
