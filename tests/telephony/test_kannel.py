@@ -32,8 +32,9 @@ def test_the_code_of_a_call_reaches_the_smsc_and_its_delivery_is_reported(
     assert text.endswith(message.spoken_digits)
     assert f"/j/{call.link_token}#{message.spoken_digits}" in text
     assert sms.shape(text).segments == 1
-    # The kiosk heard each step: accepted by Kannel, then delivered.
-    assert [s for s, _c in statuses.statuses(message.pk)] == ["sent", "delivered"]
+    # The kiosk heard each step: accepted by Kannel, then delivered (the fake SMSC's report
+    # may even overtake Kannel's 202: then "delivered" alone).
+    assert [s for s, _c in statuses.statuses(message.pk)] in (["sent", "delivered"], ["delivered"])
     message.refresh_from_db()
     assert message.status == "delivered" and message.delivered_at and message.sent_at
     [attempt] = Attempt.objects.filter(message=message)
