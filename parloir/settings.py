@@ -6,7 +6,6 @@ See docs/configuration.md for every variable.
 from pathlib import Path
 
 import dj_database_url
-from django.utils.translation import gettext_lazy as _
 
 from parloir import env
 
@@ -131,9 +130,22 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "fr"
+# The portal, the kiosk and the messages to relatives speak all of these; the staff's
+# admin and console are translated into English only. Names are each language's own,
+# never translated. Adding one: docs/i18n.md.
 LANGUAGES = [
-    ("fr", _("Français")),
-    ("en", _("English")),
+    ("fr", "Français"),
+    ("en", "English"),
+    ("es", "Español"),
+    ("pt", "Português"),
+    ("it", "Italiano"),
+    ("de", "Deutsch"),
+    ("ar", "العربية"),
+    ("ro", "Română"),
+    ("tr", "Türkçe"),
+    ("ru", "Русский"),
+    ("pl", "Polski"),
+    ("nl", "Nederlands"),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
