@@ -28,6 +28,36 @@ def _object_urls(side):
         "console:booking_no_show": reverse("console:booking_no_show", args=[call.booking_id]),
         "console:room_calendar": reverse("console:room_calendar", args=[call.booking.room_id]),
         "console:room_sheet": reverse("console:room_sheet", args=[call.booking.room_id]),
+        **_recording_urls(call),
+    }
+
+
+def _recording_urls(call):
+    """Recordings (www/console/recordings.py): the other side's call gets a recording, so
+    its URLs name real rows; a replay session, hold and export are looked up by id too."""
+    import uuid
+
+    from django.utils import timezone
+
+    from recordings.models import Hold, Recording
+
+    recording, _ = Recording.objects.get_or_create(
+        call=call, defaults={"retention_days": 90, "retention_until": timezone.now()}
+    )
+    hold = Hold.objects.create(recording=recording, kind="judicial", reference="PV 1")
+    unknown = uuid.uuid4()  # sessions and exports are someone's own: a 404 either way
+    return {
+        "console:recording_detail": reverse("console:recording_detail", args=[recording.pk]),
+        "console:recording_replay": reverse("console:recording_replay", args=[recording.pk]),
+        "console:recording_player": reverse("console:recording_player", args=[unknown]),
+        "console:recording_stream": reverse("console:recording_stream", args=[unknown]),
+        "console:recording_hold": reverse("console:recording_hold", args=[recording.pk]),
+        "console:recording_hold_lift": reverse("console:recording_hold_lift", args=[hold.pk]),
+        "console:recording_export": reverse("console:recording_export", args=[recording.pk]),
+        "console:recording_export_download": reverse(
+            "console:recording_export_download", args=[unknown]
+        ),
+        "console:recording_retry": reverse("console:recording_retry", args=[recording.pk]),
     }
 
 
@@ -59,6 +89,11 @@ def test_staff_of_one_establishment_get_404_on_every_url_of_the_other(client, tw
                 "console:suspension_lift",
                 "console:booking_cancel",
                 "console:booking_no_show",
+                "console:recording_replay",
+                "console:recording_hold",
+                "console:recording_hold_lift",
+                "console:recording_export",
+                "console:recording_retry",
             )
             else client.get(url)
         )

@@ -44,3 +44,34 @@ urlpatterns += [
 from www.console import audit  # noqa: E402
 
 urlpatterns += [path("audit/", audit.audit_log, name="audit")]
+
+# Recordings: replay, holds, judicial exports, destruction log (www/console/recordings.py).
+from www.console import recordings  # noqa: E402
+
+urlpatterns += [
+    path("enregistrements/", recordings.recording_list, name="recordings"),
+    path("enregistrements/<int:pk>/", recordings.recording_detail, name="recording_detail"),
+    path("enregistrements/<int:pk>/lire/", recordings.replay_start, name="recording_replay"),
+    path("enregistrements/lecture/<uuid:session_id>/", recordings.player, name="recording_player"),
+    path(
+        "enregistrements/lecture/<uuid:session_id>/flux",
+        recordings.stream,
+        name="recording_stream",
+    ),
+    path("enregistrements/<int:pk>/suspendre/", recordings.hold_place, name="recording_hold"),
+    path(
+        "enregistrements/suspensions/<int:pk>/lever/",
+        recordings.hold_lift,
+        name="recording_hold_lift",
+    ),
+    path("enregistrements/<int:pk>/exporter/", recordings.export_create, name="recording_export"),
+    path(
+        "enregistrements/exports/<uuid:export_id>/",
+        recordings.export_download,
+        name="recording_export_download",
+    ),
+    path("enregistrements/<int:pk>/relancer/", recordings.recording_retry, name="recording_retry"),
+    path(
+        "enregistrements/destructions/", recordings.destruction_log, name="recording_destructions"
+    ),
+]

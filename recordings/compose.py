@@ -1,0 +1,504 @@
+"""From a call's Janus ``.mjr`` files to one WebM with both parties, in sync, both voices heard.
+
+No database here: the worker (recordings.jobs) and the benchmark both call it.
+
+1. Each file's header is read here (``MJR00002``, a JSON header, then one ``MEET`` record
+   per RTP packet): codec, and ``u``, the wall-clock time (microseconds) the media node
+   wrote its first packet; walking the records gives the packet count and duration, and
+   shows a file cut short by a crash. The earliest ``u`` is time 0 of the call; each
+   stream is placed at its own ``u``, so both parties stay in sync even when one joined,
+   or came back, later.
+2. ``janus-pp-rec`` turns each file into a plain .webm (VP8) or .opus, without
+   re-encoding, all files at once.
+3. Video, when there is more than one stream: one side-by-side picture (each party scaled
+   into a 320x240 tile, black where a party has no video yet or any more), re-encoded to
+   VP8 at 15 images/s. Browsers show only the first video track of a file, so two untouched
+   tracks would let staff see one party only: composing is the one way to show both.
+   A single video stream (one party without camera) is copied as it is.
+4. Audio: every Opus stream decoded, put at its place, the detainee's side panned a little
+   to the left and the relative's to the right (both still heard in both ears), mixed and
+   re-encoded to Opus. A single audio stream is copied as it is.
+5. The video and audio ffmpeg processes run at the same time; the mixed audio reaches the
+   video process through a FIFO and is muxed there, without re-encoding, into WebM with its
+   index (Cues) at the front, so that a browser seeks with byte ranges from the start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import re
+import signal
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+MJR_NAME = re.compile(
+    r"^videoroom-(?P<room>\d+)-user-(?P<feed>\d+)-(?P<ts>\d+)-(?P<kind>audio|video)-(?P<mindex>\d+)\.mjr$"
+)
+MJR_MAGIC = b"MJR00002"
+LEFT, RIGHT = "left", "right"
+TILE_W, TILE_H, FPS = 320, 240, 15
+VIDEO_BITRATE, AUDIO_BITRATE = "300k", "40k"
+KEYFRAME_SECONDS = 2
+# Each side keeps 80% in its own ear and 40% in the other one.
+PAN = {LEFT: (0.8, 0.4), RIGHT: (0.4, 0.8)}
+PR_SET_PDEATHSIG = 1
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+
+class ComposeError(Exception):
+    """A tool failed; ``detail`` has the end of its output."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class SourceError(ComposeError):
+    """One source file cannot be used (corrupt, empty, unknown codec)."""
+
+
+@dataclass
+class Source:
+    """One .mjr file: one stream (audio or video) of one publisher."""
+
+    path: Path
+    feed: int
+    kind: str  # "audio" or "video"
+    codec: str = ""
+    first_packet_us: int = 0
+    packets: int = 0
+    duration: float = 0.0
+    truncated: bool = False
+    side: str = ""
+
+    @classmethod
+    def from_name(cls, path: Path) -> Source | None:
+        match = MJR_NAME.match(path.name)
+        if match is None:
+            return None
+        return cls(path=path, feed=int(match["feed"]), kind=match["kind"])
+
+
+@dataclass
+class Track:
+    """An extracted, playable stream and where it sits on the call's timeline."""
+
+    source: Source
+    path: Path
+    offset: float = 0.0  # seconds from the call's first packet
+
+    @property
+    def duration(self) -> float:
+        return self.source.duration
+
+    @property
+    def end(self) -> float:
+        return self.offset + self.duration
+
+
+@dataclass
+class Composed:
+    path: Path
+    duration: float
+    video: str  # "composed", "copied" or "none"
+    audio: str  # "mixed", "copied" or "none"
+    tracks: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _die_with_parent() -> None:
+    # A worker killed mid-job must not leave an ffmpeg writing into the work folder
+    # that the job's next attempt is about to reuse.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner:
+    """Runs tools, several at once, calling ``heartbeat`` every ``interval`` seconds while
+    they work: the worker renews its lease there, and a heartbeat that raises (lease lost)
+    kills the tools. With ``check``, the first tool that fails stops the others: a video
+    process that died must not leave the audio one blocked on its FIFO."""
+
+    def __init__(
+        self,
+        heartbeat: Callable[[], None] | None = None,
+        interval: float = 5.0,
+        timeout: float = 3600.0,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.heartbeat = heartbeat
+        self.interval = interval
+        self.timeout = timeout
+        self.log_dir = log_dir
+
+    def run(
+        self, *commands: Sequence[str], names: Sequence[str] = (), check: bool = True
+    ) -> list[Outcome]:
+        deadline = time.monotonic() + self.timeout
+        procs: list[tuple[subprocess.Popen, BinaryIO]] = []
+        exited: queue.Queue[subprocess.Popen] = queue.Queue()
+        failed: subprocess.Popen | None = None
+        try:
+            for i, argv in enumerate(commands):
+                log = self._log_file(names[i] if i < len(names) else Path(argv[0]).name)
+                proc = self._start(argv, log)
+                procs.append((proc, log))
+                # One waiting thread per tool: the first exit wakes us, whichever it is.
+                threading.Thread(
+                    target=lambda p=proc: (p.wait(), exited.put(p)), daemon=True
+                ).start()
+            running = len(procs)
+            while running:
+                try:
+                    proc = exited.get(timeout=self.interval)
+                except queue.Empty:
+                    if time.monotonic() > deadline:
+                        raise ComposeError(f"Tools still running after {self.timeout:.0f} s")
+                    if self.heartbeat is not None:
+                        self.heartbeat()
+                    continue
+                running -= 1
+                if check and proc.returncode != 0 and failed is None:
+                    failed = proc
+                    for other, _log in procs:
+                        if other.poll() is None:
+                            other.kill()
+            outcomes = []
+            for proc, log in procs:
+                log.seek(0)
+                outcomes.append(Outcome(proc.returncode, log.read().decode(errors="replace")))
+        finally:
+            for proc, log in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                log.close()
+        if failed is not None:
+            index = [p for p, _log in procs].index(failed)
+            raise ComposeError(
+                f"{Path(commands[index][0]).name} exited with {failed.returncode}",
+                _tail(outcomes[index].output),
+            )
+        return outcomes
+
+    @staticmethod
+    def _start(argv: Sequence[str], log: BinaryIO) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603 (fixed tools, arguments we build)
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+
+    def _log_file(self, name: str) -> BinaryIO:
+        if self.log_dir is None:
+            return tempfile.TemporaryFile()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return (self.log_dir / f"{name}.log").open("w+b")
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    # janus-pp-rec colours some lines even when told not to.
+    clean = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return "\n".join(clean.strip().splitlines()[-lines:])
+
+
+# --- Sources ----------------------------------------------------------------------------
+
+
+def find_sources(folder: Path, room: int | None = None) -> list[Path]:
+    """The .mjr files of a room in ``folder`` (all rooms' if ``room`` is None)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        match = MJR_NAME.match(path.name)
+        if match and (room is None or int(match["room"]) == room):
+            found.append(path)
+    return found
+
+
+def read_header(source: Source) -> Source:
+    """Fill in codec, first packet time, packets and duration; raise SourceError when the
+    file cannot be used. Reading stops quietly at a record cut short by a crash."""
+    name = source.path.name
+    try:
+        with source.path.open("rb", buffering=1024 * 1024) as f:
+            if f.read(8) != MJR_MAGIC:
+                raise SourceError(f"{name}: not a Janus recording (MJR00002)")
+            (size,) = struct.unpack(">H", f.read(2) or b"\0\0")
+            try:
+                info = json.loads(f.read(size))
+            except ValueError:
+                raise SourceError(f"{name}: unreadable header") from None
+            first = last = None
+            packets = 0
+            while True:
+                record = f.read(10)
+                if len(record) < 10 or record[:4] != b"MEET":
+                    source.truncated = bool(record)
+                    break
+                ms, length = struct.unpack(">IH", record[4:])
+                if len(f.read(length)) < length:
+                    source.truncated = True
+                    break
+                packets += 1
+                first = ms if first is None else first
+                last = ms
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot be read ({exc.strerror})") from None
+    expected = "a" if source.kind == "audio" else "v"
+    if info.get("t") != expected:
+        raise SourceError(f"{name}: header says {info.get('t')!r}, not {expected!r}")
+    source.codec = str(info.get("c", ""))
+    source.first_packet_us = int(info.get("u") or info.get("s") or 0)
+    source.packets = packets
+    source.duration = (last - first) / 1000 if packets else 0.0
+    if source.codec not in ("opus", "vp8"):
+        raise SourceError(f"{name}: codec {source.codec!r} is not handled")
+    if packets == 0 or not source.first_packet_us:
+        raise SourceError(f"{name}: no media packet in the file")
+    return source
+
+
+def read_headers(sources: Sequence[Source]) -> list[SourceError | None]:
+    """For each source, the reason it cannot be used, or None."""
+    errors: list[SourceError | None] = []
+    for source in sources:
+        try:
+            read_header(source)
+        except SourceError as exc:
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors
+
+
+def extract(sources: Sequence[Source], out_dir: Path, runner: Runner) -> list[Track | SourceError]:
+    """janus-pp-rec every source (no re-encoding), all at once; one result per source."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = [
+        out_dir / f"{s.path.stem}.{'opus' if s.kind == 'audio' else 'webm'}" for s in sources
+    ]
+    outcomes = runner.run(
+        *[
+            ["janus-pp-rec", "-o", "-d", "2", str(s.path), str(t)]
+            for s, t in zip(sources, targets, strict=True)
+        ],
+        names=[f"extract-{s.path.stem}" for s in sources],
+        check=False,
+    )
+    results: list[Track | SourceError] = []
+    for source, target, outcome in zip(sources, targets, outcomes, strict=True):
+        if not outcome.ok or not target.exists() or target.stat().st_size == 0:
+            results.append(
+                SourceError(f"{source.path.name}: extraction failed", _tail(outcome.output))
+            )
+        else:
+            results.append(Track(source, target))
+    return results
+
+
+def probe(path: Path) -> dict:
+    result = subprocess.run(  # noqa: S603
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration,start_time,format_name:stream=codec_type,codec_name,width,height,"
+            "start_time,duration,channels",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise SourceError(f"{path.name}: ffprobe failed", _tail(result.stderr))
+    return json.loads(result.stdout or "{}")
+
+
+def find_unplayable(tracks: Sequence[Track]) -> list[tuple[Track, SourceError]]:
+    """The extracted files ffprobe cannot read: looked for only when composing failed."""
+    bad = []
+    for track in tracks:
+        try:
+            info = probe(track.path)
+            if not any(s.get("codec_type") == track.source.kind for s in info.get("streams", [])):
+                raise SourceError(f"{track.source.path.name}: no {track.source.kind} extracted")
+        except SourceError as exc:
+            bad.append((track, exc))
+    return bad
+
+
+def place(tracks: Sequence[Track]) -> int:
+    """Set each track's offset on the call's timeline; return the wall-clock time (µs) of
+    that timeline's zero."""
+    base = min(t.source.first_packet_us for t in tracks)
+    for track in tracks:
+        track.offset = round((track.source.first_packet_us - base) / 1e6, 3)
+    return base
+
+
+# --- Composition ------------------------------------------------------------------------
+
+
+def video_command(
+    tracks: Sequence[Track], duration: float, out: Path, audio: Path | None = None
+) -> list[str]:
+    # -copyts keeps each file's own timestamps (counted from its first packet, as
+    # janus-pp-rec writes them), shifted by its offset: nothing to probe beforehand.
+    argv = [*FFMPEG, "-copyts"]
+    for track in tracks:
+        # The loop filter only smooths block edges that the downscale makes invisible:
+        # skipping it makes VP8 decoding about twice as fast. -reinit_filter 0 keeps the
+        # graph (and its timeline) when a browser changes its resolution mid-call: the
+        # scaler adapts on its own.
+        argv += ["-skip_loop_filter", "all", "-threads", "1", "-reinit_filter", "0"]
+        argv += ["-itsoffset", f"{track.offset:.3f}", "-i", str(track.path)]
+    if audio is not None:
+        argv += ["-f", "ogg", "-i", str(audio)]
+    graph = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r={FPS}:d={duration:.3f}[bg]"]
+    for i, _track in enumerate(tracks):
+        # Down to 15 images/s first: half as many frames to scale (browsers send 30).
+        graph.append(
+            f"[{i}:v]fps={FPS},scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease"
+            f":flags=fast_bilinear,pad={TILE_W}:{TILE_H}:-1:-1[v{i}]"
+        )
+    last = "bg"
+    for i, track in enumerate(tracks):
+        x = 0 if track.source.side == LEFT else TILE_W
+        tail = ",format=yuv420p[out]" if i == len(tracks) - 1 else f"[o{i}]"
+        graph.append(f"[{last}][v{i}]overlay=x={x}:y=0:eof_action=pass{tail}")
+        last = f"o{i}"
+    argv += ["-filter_complex", ";".join(graph), "-map", "[out]"]
+    if audio is not None:
+        argv += ["-map", f"{len(tracks)}:a", "-c:a", "copy"]
+    # cpu-used 16 is libvpx's fastest real-time setting; one encoder thread, because the
+    # decoders and the audio process already fill the other core.
+    argv += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "16", "-threads", "1"]
+    argv += ["-b:v", VIDEO_BITRATE, "-g", str(FPS * KEYFRAME_SECONDS)]
+    argv += ["-cues_to_front", "1", "-f", "webm", str(out)]
+    return argv
+
+
+def audio_command(tracks: Sequence[Track], out: Path) -> list[str]:
+    argv = [*FFMPEG, "-copyts"]
+    for track in tracks:
+        argv += ["-i", str(track.path)]
+    graph = []
+    for i, track in enumerate(tracks):
+        left, right = PAN[track.source.side]
+        delay = int(round(track.offset * 1000))
+        # async=1 fills the gaps of lost packets with silence, so later speech keeps its
+        # place; adelay (not -itsoffset) because amix mixes by sample count, not by time.
+        graph.append(
+            f"[{i}:a]aresample=async=1:first_pts=0,aformat=channel_layouts=mono,"
+            f"adelay={delay}:all=1,pan=stereo|c0={left}*c0|c1={right}*c0[a{i}]"
+        )
+    inputs = "".join(f"[a{i}]" for i in range(len(tracks)))
+    graph.append(f"{inputs}amix=inputs={len(tracks)}:duration=longest:normalize=0[out]")
+    argv += ["-filter_complex", ";".join(graph), "-map", "[out]", "-vn"]
+    # Half of libopus's effort: a quarter less CPU, no difference heard on speech.
+    argv += ["-c:a", "libopus", "-b:a", AUDIO_BITRATE, "-compression_level", "5"]
+    argv += ["-f", "ogg", str(out)]
+    return argv
+
+
+def mux_command(video: Track | None, audio: Track | None, out: Path) -> list[str]:
+    """One stream of each kind, copied at its offset: nothing to compose."""
+    argv = [*FFMPEG, "-copyts"]
+    maps: list[str] = []
+    for index, (track, kind) in enumerate(
+        (t, k) for t, k in ((video, "v"), (audio, "a")) if t is not None
+    ):
+        argv += ["-itsoffset", f"{track.offset:.3f}", "-i", str(track.path)]
+        maps += ["-map", f"{index}:{kind}:0"]
+    return argv + maps + ["-c", "copy", "-cues_to_front", "1", "-f", "webm", str(out)]
+
+
+def compose(tracks: Sequence[Track], work: Path, out: Path, runner: Runner) -> Composed:
+    """Make ``out`` from placed tracks (see ``place``); every track has its ``side``."""
+    if not tracks:
+        raise ComposeError("No usable stream")
+    videos = [t for t in tracks if t.source.kind == "video"]
+    audios = [t for t in tracks if t.source.kind == "audio"]
+    duration = max(t.end for t in tracks) + 1 / FPS
+    clock = time.monotonic()
+    if len(videos) > 1:
+        video_mode = "composed"
+        if len(audios) > 1:
+            fifo = work / "audio.fifo"
+            os.mkfifo(fifo)
+            runner.run(
+                video_command(videos, duration, out, audio=fifo),
+                audio_command(audios, fifo),
+                names=["compose-video", "mix-audio"],
+            )
+            audio_mode = "mixed"
+        else:
+            runner.run(
+                video_command(videos, duration, work / "video.webm"), names=["compose-video"]
+            )
+            audio_mode = "copied" if audios else "none"
+            done = Track(Source(work / "video.webm", 0, "video"), work / "video.webm")
+            runner.run(mux_command(done, audios[0] if audios else None, out), names=["mux"])
+    else:
+        video_mode = "copied" if videos else "none"
+        audio_track = audios[0] if audios else None
+        if len(audios) > 1:
+            runner.run(audio_command(audios, work / "audio.ogg"), names=["mix-audio"])
+            audio_track = Track(Source(work / "audio.ogg", 0, "audio"), work / "audio.ogg")
+        audio_mode = "mixed" if len(audios) > 1 else ("copied" if audios else "none")
+        runner.run(mux_command(videos[0] if videos else None, audio_track, out), names=["mux"])
+    seconds = {"compose": time.monotonic() - clock}
+    info = probe(out)
+    final = float(info.get("format", {}).get("duration") or 0.0)
+    if final <= 0:
+        raise ComposeError("The composed recording has no duration")
+    return Composed(
+        path=out,
+        duration=final,
+        video=video_mode,
+        audio=audio_mode,
+        tracks=[
+            {
+                "file": t.source.path.name,
+                "feed": t.source.feed,
+                "kind": t.source.kind,
+                "side": t.source.side,
+                "offset": t.offset,
+                "duration": round(t.duration, 3),
+                "packets": t.source.packets,
+                "truncated": t.source.truncated,
+            }
+            for t in tracks
+        ],
+        seconds=seconds,
+    )

@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+
+from recordings import worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Make encrypted recordings of finished calls and destroy them when their retention "
+        "ends (loops)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="One pass, then exit.")
+
+    def handle(self, *args, **options):
+        worker.run(once=options["once"])

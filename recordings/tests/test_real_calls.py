@@ -1,0 +1,206 @@
+"""Recordings of real calls through Janus: what staff replay is what was said and shown.
+
+Each call here went through a real Janus (in a private network namespace) between two
+aiortc peers sending a test pattern and a tone: 440 Hz for the detainee's kiosk, 880 Hz
+for the relative, who joins 1.5 s after the kiosk. The recording is then made by the
+worker's own code and checked by decoding it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from audit.models import AuditEvent
+from calls import actions
+from calls.models import Call
+from recordings import compose, jobs, keys, worker
+from recordings.models import Recording
+from recordings.tests import helpers
+from recordings.tests.helpers import KIOSK_HZ, RELATIVE_HZ
+
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("rec_settings")]
+
+ROOT = Path(__file__).resolve().parents[2]
+# How far a tone stands above the spectrum's median: about 10^6 when it is there, a few
+# hundred (codec leakage) when it is not.
+HEARD, SILENT = 20_000, 2_000
+
+
+def _recorded_call(node, run: helpers.CallRun, **end) -> Call:
+    call = helpers.live_call(node, run.room_id, feeds=run.feeds)
+    helpers.place_sources(run.folder, call, run.room_id)
+    return helpers.end_call(call, **end)
+
+
+def _plaintext(recording: Recording, tmp_path: Path) -> Path:
+    out = tmp_path / f"replay-{recording.pk}.webm"
+    with keys.open_plaintext(recording) as media, out.open("wb") as f:
+        for data in media:
+            f.write(data)
+    return out
+
+
+def test_a_call_becomes_one_playable_recording_with_both_parties_in_sync(
+    db, node, real_call, tmp_path
+):
+    call = _recorded_call(node, real_call)
+    source_dir = jobs.source_folder(call)
+
+    counts = worker.tick()
+
+    assert counts["enqueued"] == 1 and counts["processed"] == 1
+    recording = Recording.objects.get(call=call)
+    assert recording.state == Recording.State.READY, recording.problem_detail
+    assert not recording.flagged and recording.problem == ""
+    assert (recording.details["video"], recording.details["audio"]) == ("composed", "mixed")
+    assert recording.details["sides"] == {"left": "kiosk", "right": "relative"}
+
+    media = _plaintext(recording, tmp_path)
+    assert helpers.decode_errors(media) == ""
+    info = compose.probe(media)
+    kinds = {s["codec_type"]: s for s in info["streams"]}
+    assert kinds["video"]["codec_name"] == "vp8" and kinds["audio"]["codec_name"] == "opus"
+    assert (int(kinds["video"]["width"]), int(kinds["video"]["height"])) == (640, 240)
+    # From the kiosk's first packet to the room's end.
+    assert recording.duration_seconds == pytest.approx(real_call.ended, abs=0.6)
+
+    # Before the relative joined: the kiosk's voice and picture only.
+    early = helpers.tone_levels(media, 0.2)
+    assert early[KIOSK_HZ] > HEARD and early[RELATIVE_HZ] < SILENT, early
+    left, right = helpers.tile_brightness(media, 0.5)
+    assert left > 40 and right < 5, (left, right)
+    # Together: both voices heard, both pictures shown, the relative's in its place.
+    for at in (real_call.relative_up + 1.0, real_call.ended - 1.0):
+        both = helpers.tone_levels(media, at)
+        assert both[KIOSK_HZ] > HEARD and both[RELATIVE_HZ] > HEARD, (at, both)
+    left, right = helpers.tile_brightness(media, real_call.relative_up + 1.5)
+    assert left > 40 and right > 40, (left, right)
+    # In sync: the relative's voice starts within 0.3 s of when it joined.
+    onset = next(
+        t / 10
+        for t in range(0, int(real_call.ended * 10))
+        if helpers.tone_levels(media, t / 10, 0.1)[RELATIVE_HZ] > HEARD / 4
+    )
+    assert onset == pytest.approx(real_call.relative_up, abs=0.3)
+
+    # The raw Janus files are gone once the encrypted file was verified.
+    assert recording.sources_deleted_at is not None and not source_dir.exists()
+    stored = settings.RECORDINGS_DIR / recording.file_name
+    assert b"webm" not in stored.read_bytes()[:4096].lower()
+    assert AuditEvent.objects.filter(action="recording.processed", target_id=str(recording.pk))
+
+
+def test_a_call_cut_by_a_media_node_crash_plays_up_to_the_crash(
+    db, rec_runner, own_janus, node, tmp_path
+):
+    run = rec_runner.run(helpers.run_call(own_janus, "crash", together=3.0, crash=True), timeout=90)
+    assert not own_janus.alive
+    call = helpers.live_call(node, run.room_id, feeds=run.feeds)
+    helpers.place_sources(run.folder, call, run.room_id)
+    # What the health checker's node_down hook does, then calls.worker's release.
+    assert actions.fail_calls_on_node(node) == [call.pk]
+    Call.objects.filter(pk=call.pk).update(media_released_at=call.created_at)
+
+    worker.tick()
+
+    recording = Recording.objects.get(call=call)
+    assert recording.state == Recording.State.READY, recording.problem_detail
+    assert recording.details["interrupted"] is True and not recording.flagged
+    media = _plaintext(recording, tmp_path)
+    assert helpers.decode_errors(media) == ""
+    # Janus died without closing its files: what it had written is all there.
+    assert recording.duration_seconds == pytest.approx(run.ended, abs=0.7)
+    levels = helpers.tone_levels(media, run.ended - 1.2)
+    assert levels[KIOSK_HZ] > HEARD and levels[RELATIVE_HZ] > HEARD, levels
+
+
+def test_a_worker_killed_mid_processing_is_resumed(transactional_db, node, real_call, tmp_path):
+    call = _recorded_call(node, real_call)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")},
+        "DJANGO_SETTINGS_MODULE": "parloir.test_settings",
+        "DATABASE_URL": _database_url(),
+        "PARLOIR_VAR_DIR": str(tmp_path / "var"),
+        "PARLOIR_RECORDINGS_DIR": str(settings.RECORDINGS_DIR),
+        "PARLOIR_RECORDINGS_WORK_DIR": str(settings.RECORDINGS_WORK_DIR),
+        "PARLOIR_RECORDING_MASTER_KEY": helpers.MASTER_KEY,
+        "PARLOIR_RECORDINGS_SETTLE_SECONDS": "0",
+        "PARLOIR_LOG_LEVEL": "INFO",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "recordings_worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if "composing" in line:
+                # ffmpeg is running: the job is half done.
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.kill()
+        process.wait(10)
+    assert any("composing" in line for line in seen), "".join(seen)
+
+    recording = Recording.objects.get(call=call)
+    assert recording.state == Recording.State.PROCESSING
+    assert recording.claimed_by.endswith(f":{process.pid}") and recording.attempts == 1
+    assert compose.find_sources(jobs.source_folder(call)), "sources kept until the end"
+
+    # The restarted worker sees its host's dead claim and takes it back at once.
+    worker.tick()
+
+    recording.refresh_from_db()
+    assert recording.state == Recording.State.READY and recording.attempts == 2
+    assert helpers.decode_errors(_plaintext(recording, tmp_path)) == ""
+    assert not (settings.RECORDINGS_WORK_DIR / str(recording.uuid)).exists()
+    assert len(list((settings.RECORDINGS_DIR / "store").rglob("*"))) == 2  # one folder, one file
+
+
+def test_corrupt_and_missing_files_are_flagged_and_the_rest_is_kept(db, node, real_call, tmp_path):
+    call = _recorded_call(node, real_call)
+    folder = jobs.source_folder(call)
+    relative = str(real_call.feeds["relative"])
+    (video,) = [
+        p for p in folder.iterdir() if relative in p.name and p.name.endswith("video-1.mjr")
+    ]
+    (audio,) = [
+        p for p in folder.iterdir() if relative in p.name and p.name.endswith("audio-0.mjr")
+    ]
+    video.unlink()
+    audio.write_bytes(audio.read_bytes()[:20])  # cut inside its header
+
+    worker.tick()
+
+    recording = Recording.objects.get(call=call)
+    assert recording.state == Recording.State.READY and recording.flagged
+    assert recording.problem == Recording.Problem.CORRUPT_FILES
+    assert audio.name in recording.problem_detail
+    # What could be read is kept: the kiosk, untouched (one stream each: copied, not re-encoded).
+    assert (recording.details["video"], recording.details["audio"]) == ("copied", "copied")
+    media = _plaintext(recording, tmp_path)
+    assert helpers.decode_errors(media) == ""
+    assert helpers.tone_levels(media, 3.0)[KIOSK_HZ] > HEARD
+    event = AuditEvent.objects.get(action="recording.flagged", target_id=str(recording.pk))
+    assert event.data["problem"] == "corrupt_files"
+
+
+def _database_url() -> str:
+    cfg = connection.settings_dict
+    if connection.vendor == "postgresql":
+        password = f":{cfg['PASSWORD']}" if cfg.get("PASSWORD") else ""
+        host = cfg.get("HOST") or "127.0.0.1"
+        return f"postgres://{cfg['USER']}{password}@{host}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
+    return f"sqlite:///{cfg['NAME']}"
