@@ -45,6 +45,17 @@ def french_fragments(language: str) -> set[str]:
     return fragments
 
 
+def call_texts(html: str) -> dict[str, str]:
+    """The call screen's texts for its script: a JSON block, or one element per text."""
+    block = re.search(r'<script type="application/json" id="call-texts">(.*?)</script>', html, re.S)
+    if block:
+        return json.loads(block.group(1))
+    block = re.search(r'<template id="call-texts">(.*?)</template>', html, re.S)
+    assert block, "no call-texts"
+    pairs = re.findall(r'data-text="(\w+)">(.*?)</span>', block.group(1), re.S)
+    return {key: unescape(text) for key, text in pairs}
+
+
 def check_page(response, language: str, fragments: set[str]) -> str:
     assert response.status_code in (200, 400, 403), response.status_code
     html = response.content.decode()
@@ -118,7 +129,7 @@ def test_every_page_of_the_kiosk_and_the_portal_speaks_the_language(client, sett
     client.post("/kiosk/appel", {"booking": ready.booking.pk})
     call = Call.objects.get(booking=ready.booking)
     kiosk_call = check_page(client.get(f"/kiosk/appel/{call.pk}"), language, fragments)
-    texts = json.loads(re.search(r'id="call-texts">(.*?)</script>', kiosk_call, re.S).group(1))
+    texts = call_texts(kiosk_call)
     with translation.override(language):
         assert texts["reconnecting"] == translation.gettext("Connexion perdue, reconnexion…")
 
@@ -134,7 +145,7 @@ def test_every_page_of_the_kiosk_and_the_portal_speaks_the_language(client, sett
     check_page(portal.get("/surveillance"), language, fragments)
     portal.post("/surveillance", {"decision": "accept"})
     relative_call = check_page(portal.get("/appel"), language, fragments)
-    json.loads(re.search(r'id="call-texts">(.*?)</script>', relative_call, re.S).group(1))
+    assert all(call_texts(relative_call).values())
     check_page(portal.get("/aide", follow=True), language, fragments)
     check_page(portal.get("/fin"), language, fragments)
 
