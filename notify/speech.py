@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 SAMPLE_RATE = 8000
 # Said before anything else: people say "allô" and miss the first words otherwise.
@@ -40,7 +41,8 @@ def script(*, text: str, spoken_digits: str, language: str) -> Script:
     is in French, read by the French voice: never French words in a foreign voice.
     """
     repeat = max(1, settings.VOICE_REPEAT)
-    intro = "Bonjour. Votre code parloir est : %(digits)s."
+    # gettext_noop lets makemessages see the sentence, which is translated below.
+    intro = gettext_noop("Bonjour. Votre code parloir est : %(digits)s.")
     with translation.override(language):
         if spoken_digits and _(intro) == intro and not language.startswith("fr"):
             language = "fr"
