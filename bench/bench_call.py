@@ -1,0 +1,514 @@
+"""Benchmark of a whole call: real parloir, real Janus, real Chromium, in a private namespace.
+
+    .venv/bin/python bench/bench_call.py [--calls 12] [--warmup 1] [--no-doc]
+
+The stack of the end-to-end tests (tests/e2e/stack.py: Janus, daphne with the in-process
+workers, the media health checker) runs in a network namespace of its own, on a
+throwaway SQLite database made and migrated by this script. For each call, a fresh
+booking; the kiosk (a Chromium context with the kiosk's cookie) signs in and presses
+"Appeler"; the relative opens the link from the outbox, presses "Connexion", accepts the
+conditions and the monitoring notice (Playwright clicks at once) and reaches the call.
+
+Measured (issue 5), with timestamps taken in the pages (performance.timeOrigin +
+performance.now(), i.e. the machine's clock, which the database shares):
+(a) from the relative's click on "Connexion" to the first remote video frame on each
+    side (requestVideoFrameCallback on #remote; polling videoWidth/currentTime as a
+    cross-check) — goal 1.5 s at p95;
+(b) from the kiosk's click on "Appeler" to the code handed to the gateway
+    (notify Message.sent_at, set once the outbox backend has written its line) — goal
+    300 ms at p95.
+
+Results go to "The call" section of docs/performance.md (--no-doc to skip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GOAL_FRAME = 1.5  # s, p95, "Connexion" -> first remote frame on both sides
+GOAL_SEND = 0.300  # s, p95, "Appeler" -> code handed to the gateway
+SECTION = "The call"
+
+# Installed in every page before its own scripts: click times survive navigations in
+# sessionStorage (same tab, same origin); the first frame shown in #remote is noted.
+PAGE_PROBE = """(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const push = (key, item) => {
+    const list = JSON.parse(sessionStorage.getItem(key) || '[]');
+    list.push(item);
+    sessionStorage.setItem(key, JSON.stringify(list));
+  };
+  const seen = new Set();
+  const once = (label) => {
+    if (!seen.has(label)) {
+      seen.add(label);
+      push('bench:steps', [label, now()]);
+    }
+  };
+  // The signaling frames and the peer connections' states, first occurrence of each.
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('open', () => once('ws open'));
+      this.addEventListener('message', (event) => {
+        try {
+          const frame = JSON.parse(event.data);
+          const state = typeof frame.state === 'string' ? ' ' + frame.state : '';
+          once('ws ← ' + frame.type + state);
+        } catch (e) { /* not JSON */ }
+      });
+    }
+    send(data) {
+      try { once('ws → ' + JSON.parse(data).type); } catch (e) { /* not JSON */ }
+      return super.send(data);
+    }
+  };
+  const NativePeerConnection = window.RTCPeerConnection;
+  let peers = 0;
+  window.RTCPeerConnection = class extends NativePeerConnection {
+    constructor(...args) {
+      super(...args);
+      const name = 'pc' + (++peers);
+      once(name + ' created');
+      this.addEventListener('iceconnectionstatechange',
+        () => once(name + ' ICE ' + this.iceConnectionState));
+      this.addEventListener('connectionstatechange',
+        () => once(name + ' ' + this.connectionState));
+    }
+  };
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('button');
+    if (!button) return;
+    const text = button.textContent.trim();
+    sessionStorage.setItem('bench:' + text, String(now()));
+    push('bench:steps', ['click ' + text, now()]);
+  }, true);
+  window.__bench = {loaded: performance.timeOrigin};
+  const watch = () => {
+    const path = location.pathname.replace(/\\/j\\/[^/]+/, '/j/…');
+    const nav = performance.getEntriesByType('navigation')[0];
+    if (nav) push('bench:steps', ['response ' + path, performance.timeOrigin + nav.responseStart]);
+    push('bench:steps', ['DOM ready ' + path, now()]);
+    const video = document.getElementById('remote');
+    if (!video) return;
+    if ('requestVideoFrameCallback' in video) {
+      video.requestVideoFrameCallback((t, meta) => {
+        window.__bench.rvfc = performance.timeOrigin + (meta.presentationTime || t);
+      });
+    }
+    let polls = 0;
+    const poll = setInterval(() => {
+      if (video.videoWidth > 0 && video.currentTime > 0) {
+        window.__bench.poll = now();
+        clearInterval(poll);
+      } else if (++polls > 12000) {
+        clearInterval(poll);  // 2 minutes: give up, the call failed
+      }
+    }, 10);
+  };
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', watch);
+  } else {
+    watch();
+  }
+})();"""
+
+# A tab's clicks, pages, signaling frames and peer connection states since a moment.
+STEPS = """(since) => JSON.parse(sessionStorage.getItem('bench:steps') || '[]')
+  .filter(([, at]) => at >= since)"""
+
+FIRST_FRAME = "() => window.__bench && (window.__bench.rvfc || window.__bench.poll)"
+
+
+def configure_django(workdir: Path) -> None:
+    """A throwaway SQLite database in workdir, shared with the web process."""
+    for key in [k for k in os.environ if k.startswith("PARLOIR_")] + ["REDIS_URL"]:
+        os.environ.pop(key, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "parloir.test_settings"
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["PARLOIR_VAR_DIR"] = str(workdir / "var")
+    os.environ["PARLOIR_OUTBOX_PATH"] = str(workdir / "outbox.jsonl")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+@dataclass
+class CallTiming:
+    appeler: float  # epoch s, kiosk click
+    queued: float  # Message.created_at
+    sent: float  # Message.sent_at
+    connexion: float  # relative click
+    relative_page: float  # the relative's call page starts loading
+    relative_frame: float  # rvfc (poll if rvfc never fired)
+    kiosk_frame: float
+    relative_poll: float | None
+    kiosk_poll: float | None
+    steps: list[tuple[str, float]]  # both tabs, since "Connexion": (what, epoch s), in order
+
+    @property
+    def send(self) -> float:
+        return self.sent - self.appeler
+
+    @property
+    def relative(self) -> float:
+        return self.relative_frame - self.connexion
+
+    @property
+    def kiosk(self) -> float:
+        return self.kiosk_frame - self.connexion
+
+    @property
+    def both(self) -> float:
+        return max(self.relative, self.kiosk)
+
+    @property
+    def on_consent_pages(self) -> float:
+        """Time between a consent page being ready and the click on it: a person's reading
+        time, Playwright's own latency here; the rest is the system's."""
+        waited, ready = 0.0, None
+        for what, at in self.steps:
+            if what.startswith("relative: DOM ready"):
+                ready = at
+            elif what.startswith("relative: click Accepter") and ready is not None:
+                waited += at - ready
+                ready = None
+        return waited
+
+    def at(self, label: str) -> float | None:
+        return next((at for what, at in self.steps if what == label), None)
+
+    def span(self, start: str, end: str) -> float | None:
+        first, last = self.at(start), self.at(end)
+        return None if first is None or last is None else last - first
+
+    @property
+    def both_system(self) -> float:
+        return self.both - self.on_consent_pages
+
+
+async def kiosk_sign_in_and_call(page, prison_number: str, pin: str = "1234") -> None:
+    """As tests/e2e/browser.py does, with the sign-in form's own button (pages may have
+    other forms, such as a language switcher)."""
+    await page.goto("/kiosk/")
+    await page.fill("#prison_number", prison_number)
+    await page.fill("#pin", pin)
+    await page.locator("form:has(#pin) [type=submit]").click()
+    await page.get_by_role("button", name="Appeler").click()
+    await page.wait_for_url(re.compile(r"/kiosk/appel/\d+$"))
+
+
+async def one_call(browsers, stack, ready) -> CallTiming:
+    from calls.models import Call
+    from notify.models import Message
+    from tests.e2e.browser import last_code, relative_joins, wait_call_state
+
+    kiosk_context = await browsers.context(stack.base_url)
+    relative_context = await browsers.context(stack.base_url)
+    try:
+        from calls.access import KIOSK_COOKIE
+
+        await kiosk_context.add_cookies(
+            [{"name": KIOSK_COOKIE, "value": ready.credential, "url": stack.base_url}]
+        )
+        for context in (kiosk_context, relative_context):
+            await context.add_init_script(PAGE_PROBE)
+        kiosk = await kiosk_context.new_page()
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        appeler = float(await kiosk.evaluate("() => sessionStorage.getItem('bench:Appeler')"))
+        link, code = last_code(stack.outbox)
+        relative = await relative_context.new_page()
+        await relative_joins(relative, link, code)
+        connexion = float(
+            await relative.evaluate("() => sessionStorage.getItem('bench:Connexion')")
+        )
+        for page in (relative, kiosk):
+            await page.wait_for_function(FIRST_FRAME, timeout=20000)
+        rel = await relative.evaluate("() => window.__bench")
+        steps = [
+            (f"{side}: {what}", at / 1000)
+            for side, page in (("relative", relative), ("kiosk", kiosk))
+            for what, at in await page.evaluate(STEPS, connexion)
+        ]
+        kio = await kiosk.evaluate("() => window.__bench")
+        await kiosk.click("#hangup")
+        with contextlib.suppress(Exception):
+            await wait_call_state(kiosk, ["ended"], timeout_ms=10000)
+    finally:
+        await kiosk_context.close()
+        await relative_context.close()
+
+    def message():
+        call = Call.objects.get(booking=ready.booking)
+        return (
+            Message.objects.filter(contact=ready.booking.contact, created_at__gte=call.created_at)
+            .order_by("created_at")
+            .first()
+        )
+
+    from asgiref.sync import sync_to_async
+
+    sent = await sync_to_async(message)()
+    if sent is None or sent.sent_at is None:
+        raise RuntimeError("the code was not handed to the gateway")
+    return CallTiming(
+        appeler=appeler / 1000,
+        queued=sent.created_at.timestamp(),
+        sent=sent.sent_at.timestamp(),
+        connexion=connexion / 1000,
+        relative_page=rel["loaded"] / 1000,
+        relative_frame=(rel.get("rvfc") or rel["poll"]) / 1000,
+        kiosk_frame=(kio.get("rvfc") or kio["poll"]) / 1000,
+        relative_poll=rel["poll"] / 1000 if rel.get("poll") else None,
+        kiosk_poll=kio["poll"] / 1000 if kio.get("poll") else None,
+        steps=sorted(steps, key=lambda step: step[1]),
+    )
+
+
+async def run_calls(stack, readies, warmup: int, on_done) -> list[CallTiming]:
+    from tests.e2e.browser import Browsers
+
+    timings = []
+    async with Browsers() as browsers:
+        for i, ready in enumerate(readies):
+            timing = await asyncio.wait_for(one_call(browsers, stack, ready), 60)
+            if i >= warmup:
+                timings.append(timing)
+            on_done(i, timing, i < warmup)
+    return timings
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    from bench.perfdoc import percentile
+
+    return percentile(values, 0.5), percentile(values, 0.95), max(values)
+
+
+def table(timings: list[CallTiming]) -> str:
+    from bench.perfdoc import ms
+
+    rows = [
+        ("(a) Connexion → first frame at the relative", [t.relative for t in timings]),
+        ("(a) Connexion → first frame at the kiosk", [t.kiosk for t in timings]),
+        ("(a) Connexion → first frame on both sides", [t.both for t in timings]),
+        (
+            "(a) both sides, less the time on the consent pages before each click",
+            [t.both_system for t in timings],
+        ),
+        (
+            "  of which: Connexion and the two consent pages",
+            [t.relative_page - t.connexion for t in timings],
+        ),
+        (
+            "  of which: call page → first frame at the relative",
+            [t.relative_frame - t.relative_page for t in timings],
+        ),
+        (
+            "  of which: call page → first frame at the kiosk",
+            [t.kiosk_frame - t.relative_page for t in timings],
+        ),
+        ("(b) Appeler → message queued (created_at)", [t.queued - t.appeler for t in timings]),
+        ("(b) Appeler → handed to the gateway (sent_at)", [t.send for t in timings]),
+    ]
+    # Peer connections are numbered per tab in creation order: the relative makes its
+    # publisher (pc1) on "welcome", then its subscriber (pc2); the kiosk's publisher is
+    # older than "Connexion", its subscriber is pc2.
+    for label, pc in (
+        ("relative's publisher", "relative: pc1"),
+        ("relative's subscriber", "relative: pc2"),
+        ("kiosk's subscriber", "kiosk: pc2"),
+    ):
+        spans = [t.span(f"{pc} ICE connected", f"{pc} connected") for t in timings]
+        rows.append((f"  DTLS: ICE connected → connected, {label}", spans))
+    for side in ("relative", "kiosk"):
+        frame = "relative_frame" if side == "relative" else "kiosk_frame"
+        spans = [
+            getattr(t, frame) - t.at(f"{side}: pc2 connected")
+            for t in timings
+            if t.at(f"{side}: pc2 connected") is not None
+        ]
+        rows.append((f"  {side}'s subscriber connected → first frame shown", spans))
+    polled = [
+        max(t.relative_poll, t.kiosk_poll) - t.connexion
+        for t in timings
+        if t.relative_poll and t.kiosk_poll
+    ]
+    if polled:
+        rows.append(("(a) both sides, by polling videoWidth/currentTime", polled))
+    lines = ["| measure | p50 | p95 | max |", "| --- | ---: | ---: | ---: |"]
+    for name, values in rows:
+        values = [v for v in values if v is not None]
+        if not values:
+            continue
+        p50, p95, worst = _stats(values)
+        lines.append(f"| {name} | {ms(p50)} | **{ms(p95)}** | {ms(worst)} |")
+    return "\n".join(lines)
+
+
+def breakdown(timings: list[CallTiming]) -> str:
+    """The relative's path for the median call, step by step."""
+    from bench.perfdoc import ms
+
+    median = sorted(timings, key=lambda t: t.both)[len(timings) // 2]
+    marks = [*median.steps, ("relative: **first frame**", median.relative_frame)]
+    marks.append(("kiosk: **first frame**", median.kiosk_frame))
+    marks.sort(key=lambda m: m[1])
+    lines = ["| step (median call) | at | since the previous step |", "| --- | ---: | ---: |"]
+    previous = median.connexion
+    for what, at in marks:
+        lines.append(f"| {what} | {ms(at - median.connexion)} | {ms(at - previous)} |")
+        previous = at
+    return "\n".join(lines)
+
+
+def verdict(timings: list[CallTiming]) -> list[str]:
+    from bench.perfdoc import ms, percentile
+
+    frame = percentile([t.both for t in timings], 0.95)
+    system = percentile([t.both_system for t in timings], 0.95)
+    send = percentile([t.send for t in timings], 0.95)
+
+    def met(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    return [
+        f"(a) first frame on both sides, p95 {ms(frame)} (goal ≤ {GOAL_FRAME:.1f} s): "
+        f"{met(frame <= GOAL_FRAME)}; without the time spent on the consent pages before "
+        f"clicking (a person's reading time, Playwright's latency here), p95 {ms(system)}: "
+        f"{met(system <= GOAL_FRAME)}.",
+        f"(b) code handed to the gateway, p95 {ms(send)} (goal ≤ {ms(GOAL_SEND)}): "
+        f"{met(send <= GOAL_SEND)}.",
+    ]
+
+
+def document(timings: list[CallTiming], args) -> str:
+    from bench.perfdoc import machine, tool_version
+
+    bullets = "\n".join(f"- {line}" for line in verdict(timings))
+    return f"""
+`.venv/bin/python bench/bench_call.py --calls {args.calls}`, {date.today().isoformat()}:
+{machine()}; {tool_version(["janus", "--version"])},
+{tool_version(["chromium", "--version"])}, SQLite. Goals (issue 5): (a) first remote frame
+on both sides within 1.5 s of the relative's click on "Connexion" at p95; (b) the code
+handed to the gateway within 300 ms of the kiosk's click on "Appeler" at p95.
+
+The whole stack runs in a private network namespace: Janus, daphne with the in-process
+workers and media health checker (as on a single-machine installation, no Redis),
+headless Chromium (fake camera, 640x480) through Playwright for the kiosk and the
+relative. {args.calls} calls one after the other, each on a booking of its own, after
+{args.warmup} warm-up call(s) not counted. Timestamps come from the pages
+(performance.timeOrigin + performance.now(): the clicks, caught in the capture phase, and
+the first frame of #remote from requestVideoFrameCallback) and from the database
+(Message.created_at, Message.sent_at — set once the outbox backend has written its
+line); all share the machine's clock. Load average of the machine during the calls
+(other work shares it): {min(LOAD):.1f} to {max(LOAD):.1f}. Playwright clicks through the
+conditions and the monitoring notice as soon as it can: a person adds reading time.
+
+{table(timings)}
+
+{breakdown(timings)}
+
+{bullets}
+
+How a call comes up (the step table, from both tabs): the relative's "Connexion" posts
+the code, then the conditions and the monitoring notice each take a POST and a page; the
+call page opens its WebSocket, says hello, and on "welcome" publishes and subscribes to
+the kiosk at once, so the relative's first frame follows the ICE and DTLS set-up
+(tens of ms on one machine) and the kiosk's first keyframe. The kiosk cannot start
+earlier: Janus refuses a subscription to a feed that is not up, so the server offers the
+kiosk the relative's feed once the relative's publisher is up ("state live", "peer",
+"subscribe_offer"); its first frame comes a few hundred ms after the relative's. The rest
+is page loads and server round trips, whose tails follow the machine's load. (b) is one
+request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes the
+code and the message, and hands it over on commit.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=12, help="calls measured")
+    parser.add_argument("--warmup", type=int, default=1, help="calls run first, not counted")
+    parser.add_argument("--max-seconds", type=int, default=900, help="hard limit for the run")
+    parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
+    args = parser.parse_args()
+    if not 1 <= args.calls <= 50 or not 0 <= args.warmup <= 5:
+        parser.error("--calls takes 1 to 50, --warmup 0 to 5")
+
+    from bench.perfdoc import Interrupted, bound_run, publish
+
+    bound_run(args.max_seconds)
+    try:
+        with tempfile.TemporaryDirectory(prefix="parloir-bench-call-") as tmp:
+            timings = measure(Path(tmp), args)
+    except Interrupted as exc:
+        sys.exit(f"bench_call: stopped ({exc}); servers and namespace cleaned up")
+    printed = "\n\n".join([table(timings), breakdown(timings), "\n".join(verdict(timings))])
+    publish(SECTION, printed, None if args.no_doc else document(timings, args))
+
+
+LOAD: list[float] = []  # the machine's 1-minute load average, sampled after each call
+
+
+def measure(workdir: Path, args) -> list[CallTiming]:
+    configure_django(workdir)
+    from calls.tests.helpers import ready_call
+    from tests.e2e.stack import Stack
+    from tests.media.harness import JanusProcess, Netns, check_prerequisites, running_in
+
+    check_prerequisites()
+    total = args.calls + args.warmup
+    print(f"preparing {total} bookings…", flush=True)
+    readies = [ready_call() for _ in range(total)]
+    netns = Netns(f"parloir-bc{os.getpid()}")
+    netns.create()
+    janus = None
+    stack = None
+    try:
+        (workdir / "janus").mkdir()
+        janus = JanusProcess(netns, workdir / "janus", name="bench-node")
+        janus.start()
+        stack = Stack(netns, janus, workdir)
+        stack.start()
+        print("stack up; calling…", flush=True)
+
+        def done(i: int, t: CallTiming, warm: bool) -> None:
+            LOAD.append(os.getloadavg()[0])
+            print(
+                f"call {i + 1}/{total}{' (warm-up)' if warm else ''}: Appeler → sent "
+                f"{1000 * t.send:.0f} ms; Connexion → frame: relative "
+                f"{1000 * t.relative:.0f} ms, kiosk {1000 * t.kiosk:.0f} ms",
+                flush=True,
+            )
+
+        with running_in(netns) as runner:
+            try:
+                return runner.run(run_calls(stack, readies, args.warmup, done), 60 * total + 60)
+            except Exception:
+                print(stack.log_tail("web"), file=sys.stderr)
+                raise
+    finally:
+        if stack is not None:
+            stack.stop()
+        if janus is not None:
+            janus.stop()
+        netns.delete()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Shared by the benchmarks: percentiles, the machine's description, and replacing one
+section of docs/performance.md while leaving the others as they are."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import signal
+import subprocess
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PERFORMANCE_MD = ROOT / "docs" / "performance.md"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation: with 20 samples, p95 is the 19th)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value * 1000:.0f} ms"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {total_kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{memory}, Linux {platform.release()}"
+
+
+def tool_version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+def rewrap(body: str, width: int = 90) -> str:
+    """Fill the prose paragraphs of ``body``; tables, lists and code stay as they are."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", body.strip()):
+        lines = block.splitlines()
+        if any(line.lstrip().startswith(("|", "- ", "```", "#")) for line in lines):
+            blocks.append(block)
+        else:
+            blocks.append(textwrap.fill(" ".join(line.strip() for line in lines), width))
+    return "\n\n".join(blocks)
+
+
+def replace_section(heading: str, body: str, path: Path = PERFORMANCE_MD) -> None:
+    """Replace ``## heading`` (up to the next ``## ``) with ``body``, or append it."""
+    text = path.read_text() if path.exists() else "# Performance\n"
+    section = f"## {heading}\n\n{rewrap(body)}\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+
+
+class Interrupted(BaseException):
+    """SIGTERM, SIGINT or the run's own deadline: unwinds through every cleanup."""
+
+
+def bound_run(max_seconds: int) -> None:
+    """Turn SIGTERM/SIGINT and a deadline (SIGALRM) into an exception in the main
+    thread, so that the ``finally`` blocks stop the servers and delete the namespace."""
+
+    def stop(signum: int, _frame) -> None:
+        raise Interrupted(
+            f"deadline of {max_seconds} s reached"
+            if signum == signal.SIGALRM
+            else f"signal {signal.Signals(signum).name}"
+        )
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(signum, stop)
+    signal.alarm(max_seconds)
+
+
+def publish(heading: str, printed: str, body: str | None) -> None:
+    """End of a run: lift the deadline, print the results, and write ``body`` (when
+    given) as the section ``heading`` of docs/performance.md."""
+    signal.alarm(0)
+    print()
+    print(printed)
+    if body is not None:
+        replace_section(heading, body)
+        print(f"docs/performance.md: section “{heading}” updated")
