@@ -369,39 +369,57 @@ def place(tracks: Sequence[Track]) -> int:
 # --- Composition ------------------------------------------------------------------------
 
 
-def video_command(
-    tracks: Sequence[Track], duration: float, out: Path, audio: Path | None = None
-) -> list[str]:
-    # -copyts keeps each file's own timestamps (counted from its first packet, as
-    # janus-pp-rec writes them), shifted by its offset: nothing to probe beforehand.
+def tile_command(track: Track, fifo: Path) -> list[str]:
+    """Decode one video stream into raw 320x240 tiles at 15 images/s, into ``fifo``.
+
+    One such process per stream, beside the composing one: decoding is the largest part
+    of the work, and separate processes spread it over the cores.
+    """
+    # -copyts and start_time=0: the first tile is the file's time 0 (its first packet),
+    # even when janus-pp-rec's first frame (a keyframe) came a little later.
     argv = [*FFMPEG, "-copyts"]
-    for track in tracks:
-        # The loop filter only smooths block edges that the downscale makes invisible:
-        # skipping it makes VP8 decoding about twice as fast. -reinit_filter 0 keeps the
-        # graph (and its timeline) when a browser changes its resolution mid-call: the
-        # scaler adapts on its own.
-        argv += ["-skip_loop_filter", "all", "-threads", "1", "-reinit_filter", "0"]
-        argv += ["-itsoffset", f"{track.offset:.3f}", "-i", str(track.path)]
-    if audio is not None:
-        argv += ["-f", "ogg", "-i", str(audio)]
-    graph = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r={FPS}:d={duration:.3f}[bg]"]
-    for i, _track in enumerate(tracks):
+    # The loop filter only smooths block edges that the downscale makes invisible:
+    # skipping it makes VP8 decoding about twice as fast. -reinit_filter 0 keeps the
+    # stream going when a browser changes its resolution mid-call: the scaler adapts.
+    argv += ["-skip_loop_filter", "all", "-threads", "1", "-reinit_filter", "0"]
+    argv += ["-i", str(track.path), "-an"]
+    argv += [
+        "-vf",
         # Down to 15 images/s first: half as many frames to scale (browsers send 30).
-        graph.append(
-            f"[{i}:v]fps={FPS},scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease"
-            f":flags=fast_bilinear,pad={TILE_W}:{TILE_H}:-1:-1[v{i}]"
-        )
+        f"fps={FPS}:start_time=0,scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease"
+        f":flags=fast_bilinear,pad={TILE_W}:{TILE_H}:-1:-1,format=yuv420p",
+    ]
+    # Raw pictures in NUT rather than bare: NUT keeps their timestamps, which a bare raw
+    # stream would lose (ffmpeg ignores -itsoffset on one).
+    return argv + ["-c:v", "rawvideo", "-f", "nut", str(fifo)]
+
+
+def video_command(
+    tiles: Sequence[tuple[Track, Path]],
+    duration: float,
+    out: Path,
+    audio: tuple[Path, float] | None = None,
+) -> list[str]:
+    """Lay the tiles on a black 640x240 picture, each at its side and time, encode it to
+    VP8 and mux it with ``audio`` (an Ogg Opus path and its offset), copied."""
+    argv = [*FFMPEG, "-copyts"]
+    for track, fifo in tiles:
+        argv += ["-itsoffset", f"{track.offset:.3f}", "-f", "nut", "-i", str(fifo)]
+    if audio is not None:
+        path, offset = audio
+        argv += ["-itsoffset", f"{offset:.3f}", "-f", "ogg", "-i", str(path)]
+    graph = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r={FPS}:d={duration:.3f}[bg]"]
     last = "bg"
-    for i, track in enumerate(tracks):
+    for i, (track, _fifo) in enumerate(tiles):
         x = 0 if track.source.side == LEFT else TILE_W
-        tail = ",format=yuv420p[out]" if i == len(tracks) - 1 else f"[o{i}]"
-        graph.append(f"[{last}][v{i}]overlay=x={x}:y=0:eof_action=pass{tail}")
+        tail = ",format=yuv420p[out]" if i == len(tiles) - 1 else f"[o{i}]"
+        graph.append(f"[{last}][{i}:v]overlay=x={x}:y=0:eof_action=pass{tail}")
         last = f"o{i}"
     argv += ["-filter_complex", ";".join(graph), "-map", "[out]"]
     if audio is not None:
-        argv += ["-map", f"{len(tracks)}:a", "-c:a", "copy"]
+        argv += ["-map", f"{len(tiles)}:a", "-c:a", "copy"]
     # cpu-used 16 is libvpx's fastest real-time setting; one encoder thread, because the
-    # decoders and the audio process already fill the other core.
+    # tile and audio processes keep the other core busy.
     argv += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "16", "-threads", "1"]
     argv += ["-b:v", VIDEO_BITRATE, "-g", str(FPS * KEYFRAME_SECONDS)]
     argv += ["-cues_to_front", "1", "-f", "webm", str(out)]
@@ -443,6 +461,12 @@ def mux_command(video: Track | None, audio: Track | None, out: Path) -> list[str
     return argv + maps + ["-c", "copy", "-cues_to_front", "1", "-f", "webm", str(out)]
 
 
+def _fifo(path: Path) -> Path:
+    path.unlink(missing_ok=True)  # left by an attempt that failed
+    os.mkfifo(path, 0o600)
+    return path
+
+
 def compose(tracks: Sequence[Track], work: Path, out: Path, runner: Runner) -> Composed:
     """Make ``out`` from placed tracks (see ``place``); every track has its ``side``."""
     if not tracks:
@@ -450,33 +474,38 @@ def compose(tracks: Sequence[Track], work: Path, out: Path, runner: Runner) -> C
     videos = [t for t in tracks if t.source.kind == "video"]
     audios = [t for t in tracks if t.source.kind == "audio"]
     duration = max(t.end for t in tracks) + 1 / FPS
+    audio_mode = "mixed" if len(audios) > 1 else ("copied" if audios else "none")
+    composing = len(videos) > 1
+    commands: list[list[str]] = []
+    names: list[str] = []
+    audio_input: tuple[Path, float] | None = None
+    if len(audios) > 1:
+        # Straight into the composing process when there is one; a file to mux otherwise.
+        mixed = _fifo(work / "audio.fifo") if composing else work / "audio.ogg"
+        commands.append(audio_command(audios, mixed))
+        names.append("mix-audio")
+        audio_input = (mixed, 0.0)
+    elif audios:
+        audio_input = (audios[0].path, audios[0].offset)
     clock = time.monotonic()
-    if len(videos) > 1:
+    if composing:
         video_mode = "composed"
-        if len(audios) > 1:
-            fifo = work / "audio.fifo"
-            os.mkfifo(fifo)
-            runner.run(
-                video_command(videos, duration, out, audio=fifo),
-                audio_command(audios, fifo),
-                names=["compose-video", "mix-audio"],
-            )
-            audio_mode = "mixed"
-        else:
-            runner.run(
-                video_command(videos, duration, work / "video.webm"), names=["compose-video"]
-            )
-            audio_mode = "copied" if audios else "none"
-            done = Track(Source(work / "video.webm", 0, "video"), work / "video.webm")
-            runner.run(mux_command(done, audios[0] if audios else None, out), names=["mux"])
+        tiles = []
+        for i, track in enumerate(videos):
+            tiles.append((track, _fifo(work / f"tile-{i}.fifo")))
+            commands.append(tile_command(track, tiles[-1][1]))
+            names.append(f"tile-{i}")
+        commands.append(video_command(tiles, duration, out, audio_input))
+        names.append("compose")
+        runner.run(*commands, names=names)
     else:
         video_mode = "copied" if videos else "none"
-        audio_track = audios[0] if audios else None
-        if len(audios) > 1:
-            runner.run(audio_command(audios, work / "audio.ogg"), names=["mix-audio"])
-            audio_track = Track(Source(work / "audio.ogg", 0, "audio"), work / "audio.ogg")
-        audio_mode = "mixed" if len(audios) > 1 else ("copied" if audios else "none")
-        runner.run(mux_command(videos[0] if videos else None, audio_track, out), names=["mux"])
+        if commands:
+            runner.run(*commands, names=names)
+        audio = None
+        if audio_input is not None:
+            audio = Track(Source(audio_input[0], 0, "audio"), audio_input[0], audio_input[1])
+        runner.run(mux_command(videos[0] if videos else None, audio, out), names=["mux"])
     seconds = {"compose": time.monotonic() - clock}
     info = probe(out)
     final = float(info.get("format", {}).get("duration") or 0.0)

@@ -296,8 +296,7 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
             tracks.remove(track)
         if not tracks:
             return Outcome(S.FAILED, P.CORRUPT_FILES, "No playable stream", details)
-        for leftover in (work / "recording.webm", work / "audio.fifo"):
-            leftover.unlink(missing_ok=True)
+        (work / "recording.webm").unlink(missing_ok=True)
         composed = compose.compose(tracks, work, work / "recording.webm", runner)
     details.update(
         video=composed.video,

@@ -219,3 +219,23 @@ def test_the_destruction_log_page_and_its_signed_report(client, recording, estab
     assert AuditEvent.objects.filter(
         action="recording.destruction_report_exported", actor=auditor
     ).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_ranges_stream_chunk_by_chunk(client, async_client, recording):
+    from asgiref.sync import sync_to_async
+
+    establishment = await sync_to_async(lambda: recording.call.booking.room.quarter.establishment)()
+    await sync_to_async(_as)(client, "supervisor", establishment)
+    async_client.cookies = client.cookies
+    response = await async_client.post(
+        reverse("console:recording_replay", args=[recording.pk]), {"reason": REASON}
+    )
+    stream = reverse("console:recording_stream", args=[response.url.rstrip("/").rsplit("/", 1)[-1]])
+    plaintext = await sync_to_async(_plaintext)(recording)
+
+    part = await async_client.get(stream, headers={"Range": "bytes=60000-200000"})
+
+    assert part.status_code == 206 and part.is_async
+    body = b"".join([piece async for piece in part.streaming_content])
+    assert body == plaintext[60000:200001]
