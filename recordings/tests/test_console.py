@@ -239,3 +239,11 @@ async def test_under_asgi_ranges_stream_chunk_by_chunk(client, async_client, rec
     assert part.status_code == 206 and part.is_async
     body = b"".join([piece async for piece in part.streaming_content])
     assert body == plaintext[60000:200001]
+
+
+def test_the_pages_speak_english_too(client, recording, establishment, settings):
+    _as(client, "director", establishment)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(reverse("console:recording_detail", args=[recording.pk])).content.decode()
+    assert "Reason for replaying it" in page and "Holds on destruction" in page
+    assert "Motif de la consultation" not in page
