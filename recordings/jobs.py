@@ -427,7 +427,7 @@ def process(job: Claim) -> Recording:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     recording.refresh_from_db()
-    if recording.state == S.READY:
+    if recording.state in (S.READY, S.EMPTY):
         delete_sources(recording)
     return recording
 

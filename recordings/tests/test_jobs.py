@@ -128,6 +128,7 @@ def test_a_call_that_never_went_live_and_left_no_file_has_nothing_to_record(node
 
     recording = Recording.objects.get(call=call)
     assert recording.state == S.EMPTY and not recording.flagged
+    assert recording.sources_deleted_at is not None
 
 
 def test_unreadable_files_only_are_flagged_as_corrupt(node):
