@@ -37,6 +37,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.perfdoc import (  # noqa: E402
+    NICE_HELP,
+    Interrupted,
+    bound_run,
+    machine,
+    ms,
+    percentile,
+    publish,
+    tool_version,
+)
+
 GOAL_FRAME = 1.5  # s, p95, "Connexion" -> first remote frame on both sides
 GOAL_SEND = 0.300  # s, p95, "Appeler" -> code handed to the gateway
 SECTION = "The call"
@@ -295,14 +306,10 @@ async def run_calls(stack, readies, warmup: int, on_done) -> list[CallTiming]:
 
 
 def _stats(values: list[float]) -> tuple[float, float, float]:
-    from bench.perfdoc import percentile
-
     return percentile(values, 0.5), percentile(values, 0.95), max(values)
 
 
 def table(timings: list[CallTiming]) -> str:
-    from bench.perfdoc import ms
-
     rows = [
         ("(a) Connexion → first frame at the relative", [t.relative for t in timings]),
         ("(a) Connexion → first frame at the kiosk", [t.kiosk for t in timings]),
@@ -363,8 +370,6 @@ def table(timings: list[CallTiming]) -> str:
 
 def breakdown(timings: list[CallTiming]) -> str:
     """The relative's path for the median call, step by step."""
-    from bench.perfdoc import ms
-
     median = sorted(timings, key=lambda t: t.both)[len(timings) // 2]
     marks = [*median.steps, ("relative: **first frame**", median.relative_frame)]
     marks.append(("kiosk: **first frame**", median.kiosk_frame))
@@ -378,8 +383,6 @@ def breakdown(timings: list[CallTiming]) -> str:
 
 
 def verdict(timings: list[CallTiming]) -> list[str]:
-    from bench.perfdoc import ms, percentile
-
     frame = percentile([t.both for t in timings], 0.95)
     system = percentile([t.both_system for t in timings], 0.95)
     send = percentile([t.send for t in timings], 0.95)
@@ -398,11 +401,10 @@ def verdict(timings: list[CallTiming]) -> list[str]:
 
 
 def document(timings: list[CallTiming], args) -> str:
-    from bench.perfdoc import machine, tool_version
-
     bullets = "\n".join(f"- {line}" for line in verdict(timings))
+    nice = f" --nice {args.nice}" if args.nice else ""
     return f"""
-`.venv/bin/python bench/bench_call.py --calls {args.calls}`, {date.today().isoformat()}:
+`.venv/bin/python bench/bench_call.py --calls {args.calls}{nice}`, {date.today().isoformat()}:
 {machine()}; {tool_version(["janus", "--version"])},
 {tool_version(["chromium", "--version"])}, SQLite. Goals (issue 5): (a) first remote frame
 on both sides within 1.5 s of the relative's click on "Connexion" at p95; (b) the code
@@ -433,8 +435,13 @@ the kiosk at once, so the relative's first frame follows the ICE and DTLS set-up
 (tens of ms on one machine) and the kiosk's first keyframe. The kiosk cannot start
 earlier: Janus refuses a subscription to a feed that is not up, so the server offers the
 kiosk the relative's feed once the relative's publisher is up ("state live", "peer",
-"subscribe_offer"); its first frame comes a few hundred ms after the relative's. The rest
-is page loads and server round trips, whose tails follow the machine's load. (b) is one
+"subscribe_offer"); its first frame comes a few hundred ms after the relative's. DTLS
+takes longer on the subscribers' connections (where the browser is the DTLS client, as it
+answers Janus's offer) than on the publisher's (where Janus is): the same race the media
+benchmark met with aiortc, a ClientHello reaching Janus before it is ready for it and
+retransmitted by the browser; answering Janus's subscriber offers with
+`a=setup:passive` (Janus then starts DTLS itself) might save that time, to be tried. The
+rest is page loads and server round trips, whose tails follow the machine's load. (b) is one
 request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes the
 code and the message, and hands it over on commit.
 """
@@ -445,14 +452,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=12, help="calls measured")
     parser.add_argument("--warmup", type=int, default=1, help="calls run first, not counted")
     parser.add_argument("--max-seconds", type=int, default=900, help="hard limit for the run")
+    parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
     args = parser.parse_args()
     if not 1 <= args.calls <= 50 or not 0 <= args.warmup <= 5:
         parser.error("--calls takes 1 to 50, --warmup 0 to 5")
 
-    from bench.perfdoc import Interrupted, bound_run, publish
-
-    bound_run(args.max_seconds)
+    bound_run(args.max_seconds, args.nice)
     try:
         with tempfile.TemporaryDirectory(prefix="parloir-bench-call-") as tmp:
             timings = measure(Path(tmp), args)

@@ -85,9 +85,18 @@ class Interrupted(BaseException):
     """SIGTERM, SIGINT or the run's own deadline: unwinds through every cleanup."""
 
 
-def bound_run(max_seconds: int) -> None:
+NICE_HELP = (
+    "niceness for this run and the servers it starts (e.g. -10 on a machine shared with "
+    "other work, so that the numbers approach a dedicated server's; recorded in the results)"
+)
+
+
+def bound_run(max_seconds: int, nice: int = 0) -> None:
     """Turn SIGTERM/SIGINT and a deadline (SIGALRM) into an exception in the main
-    thread, so that the ``finally`` blocks stop the servers and delete the namespace."""
+    thread, so that the ``finally`` blocks stop the servers and delete the namespace.
+    ``nice`` changes this process's priority, which the servers it starts inherit."""
+    if nice:
+        os.nice(nice)
 
     def stop(signum: int, _frame) -> None:
         raise Interrupted(
