@@ -141,15 +141,55 @@ PAGE_PROBE = """(() => {
 STEPS = """(since) => JSON.parse(sessionStorage.getItem('bench:steps') || '[]')
   .filter(([, at]) => at >= since)"""
 
+# Experiment (--passive-subscribers): answer offers as DTLS server (a=setup:passive), so
+# that Janus, not the browser, sends the first DTLS flight on subscriber connections.
+PASSIVE_ANSWERS = """(() => {
+  const createAnswer = RTCPeerConnection.prototype.createAnswer;
+  RTCPeerConnection.prototype.createAnswer = async function (...args) {
+    const answer = await createAnswer.apply(this, args);
+    return {type: answer.type, sdp: answer.sdp.replace(/a=setup:active/g, 'a=setup:passive')};
+  };
+})();"""
+
 FIRST_FRAME = "() => window.__bench && (window.__bench.rvfc || window.__bench.poll)"
 
 
-def configure_django(workdir: Path) -> None:
-    """A throwaway SQLite database in workdir, shared with the web process."""
+PG_SOCKET = "/var/run/postgresql"  # the namespace reaches PostgreSQL through its socket
+
+
+def _postgres(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=PG_SOCKET, user="postgres", dbname="postgres") as conn:
+        conn.autocommit = True
+        conn.execute(sql)
+
+
+def create_postgres_database() -> str:
+    name = f"parloir_bench_call_{os.getpid()}"
+    _postgres(f'DROP DATABASE IF EXISTS "{name}"')
+    _postgres(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_postgres_database(name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def configure_django(workdir: Path, postgres_name: str | None) -> None:
+    """A throwaway database (SQLite in workdir, or a PostgreSQL database made for the
+    run), shared with the web process."""
     for key in [k for k in os.environ if k.startswith("PARLOIR_")] + ["REDIS_URL"]:
         os.environ.pop(key, None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "parloir.test_settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    if postgres_name:
+        socket = PG_SOCKET.replace("/", "%2F")
+        os.environ["DATABASE_URL"] = f"postgres://postgres@{socket}/{postgres_name}"
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["PARLOIR_VAR_DIR"] = str(workdir / "var")
     os.environ["PARLOIR_OUTBOX_PATH"] = str(workdir / "outbox.jsonl")
     import django
@@ -225,7 +265,7 @@ async def kiosk_sign_in_and_call(page, prison_number: str, pin: str = "1234") ->
     await page.wait_for_url(re.compile(r"/kiosk/appel/\d+$"))
 
 
-async def one_call(browsers, stack, ready) -> CallTiming:
+async def one_call(browsers, stack, ready, passive: bool = False) -> CallTiming:
     from calls.models import Call
     from notify.models import Message
     from tests.e2e.browser import last_code, relative_joins, wait_call_state
@@ -240,6 +280,8 @@ async def one_call(browsers, stack, ready) -> CallTiming:
         )
         for context in (kiosk_context, relative_context):
             await context.add_init_script(PAGE_PROBE)
+            if passive:
+                await context.add_init_script(PASSIVE_ANSWERS)
         kiosk = await kiosk_context.new_page()
         await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
         appeler = float(await kiosk.evaluate("() => sessionStorage.getItem('bench:Appeler')"))
@@ -292,13 +334,15 @@ async def one_call(browsers, stack, ready) -> CallTiming:
     )
 
 
-async def run_calls(stack, readies, warmup: int, on_done) -> list[CallTiming]:
+async def run_calls(
+    stack, readies, warmup: int, on_done, passive: bool = False
+) -> list[CallTiming]:
     from tests.e2e.browser import Browsers
 
     timings = []
     async with Browsers() as browsers:
         for i, ready in enumerate(readies):
-            timing = await asyncio.wait_for(one_call(browsers, stack, ready), 60)
+            timing = await asyncio.wait_for(one_call(browsers, stack, ready, passive), 60)
             if i >= warmup:
                 timings.append(timing)
             on_done(i, timing, i < warmup)
@@ -403,10 +447,16 @@ def verdict(timings: list[CallTiming]) -> list[str]:
 def document(timings: list[CallTiming], args) -> str:
     bullets = "\n".join(f"- {line}" for line in verdict(timings))
     nice = f" --nice {args.nice}" if args.nice else ""
+    engine = "SQLite"
+    if args.postgres:
+        nice += " --postgres"
+        engine = "PostgreSQL " + tool_version(["psql", "--version"]).split()[-1]
+    if args.passive_subscribers:
+        nice += " --passive-subscribers"
     return f"""
 `.venv/bin/python bench/bench_call.py --calls {args.calls}{nice}`, {date.today().isoformat()}:
 {machine()}; {tool_version(["janus", "--version"])},
-{tool_version(["chromium", "--version"])}, SQLite. Goals (issue 5): (a) first remote frame
+{tool_version(["chromium", "--version"])}, {engine}. Goals (issue 5): (a) first remote frame
 on both sides within 1.5 s of the relative's click on "Connexion" at p95; (b) the code
 handed to the gateway within 300 ms of the kiosk's click on "Appeler" at p95.
 
@@ -435,13 +485,20 @@ the kiosk at once, so the relative's first frame follows the ICE and DTLS set-up
 (tens of ms on one machine) and the kiosk's first keyframe. The kiosk cannot start
 earlier: Janus refuses a subscription to a feed that is not up, so the server offers the
 kiosk the relative's feed once the relative's publisher is up ("state live", "peer",
-"subscribe_offer"); its first frame comes a few hundred ms after the relative's. DTLS
-takes longer on the subscribers' connections (where the browser is the DTLS client, as it
-answers Janus's offer) than on the publisher's (where Janus is): the same race the media
-benchmark met with aiortc, a ClientHello reaching Janus before it is ready for it and
-retransmitted by the browser; answering Janus's subscriber offers with
-`a=setup:passive` (Janus then starts DTLS itself) might save that time, to be tried. The
-rest is page loads and server round trips, whose tails follow the machine's load. (b) is one
+"subscribe_offer"); its first frame comes a few hundred ms after the relative's. Once its
+subscriber is connected the kiosk still waits longer for a keyframe than the relative
+does, most likely because the relative's publisher has only just started: its bandwidth
+estimate is still low, and the browser paces the large keyframe out at that rate. DTLS
+takes longer on the subscribers' connections, where the browser is the DTLS client (it
+answers Janus's offer), than on the publishers', where Janus is: the race the media
+benchmark met with aiortc, a ClientHello reaching Janus before it is ready for it, then
+retransmitted by the browser. An experiment (`--passive-subscribers`: the pages answer
+Janus's offers with `a=setup:passive`, so Janus sends the first DTLS flight), 10 calls on
+2026-11-27: subscriber DTLS went from 83 ms p50 / 1.7 s p95 (relative) and 68 / 215 ms
+(kiosk) to 44 / 92 ms and 25 / 40 ms; worth doing in static/js/protocol.js. The
+rest is page loads and server round trips, whose tails follow the machine's load: a run on
+PostgreSQL 15 (`--postgres`, 20 calls, same day, load average 8–9) was no faster, (b)
+p95 352 ms. (b) is one
 request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes the
 code and the message, and hands it over on commit.
 """
@@ -449,10 +506,20 @@ code and the message, and hands it over on commit.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=12, help="calls measured")
+    parser.add_argument("--calls", type=int, default=20, help="calls measured")
     parser.add_argument("--warmup", type=int, default=1, help="calls run first, not counted")
     parser.add_argument("--max-seconds", type=int, default=900, help="hard limit for the run")
     parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"a PostgreSQL database made and dropped by the run (through {PG_SOCKET})",
+    )
+    parser.add_argument(
+        "--passive-subscribers",
+        action="store_true",
+        help="experiment: the browsers answer Janus's offers with a=setup:passive",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
     args = parser.parse_args()
     if not 1 <= args.calls <= 50 or not 0 <= args.warmup <= 5:
@@ -472,7 +539,16 @@ LOAD: list[float] = []  # the machine's 1-minute load average, sampled after eac
 
 
 def measure(workdir: Path, args) -> list[CallTiming]:
-    configure_django(workdir)
+    postgres_name = create_postgres_database() if args.postgres else None
+    try:
+        return _measure(workdir, args, postgres_name)
+    finally:
+        if postgres_name:
+            drop_postgres_database(postgres_name)
+
+
+def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]:
+    configure_django(workdir, postgres_name)
     from calls.tests.helpers import ready_call
     from tests.e2e.stack import Stack
     from tests.media.harness import JanusProcess, Netns, check_prerequisites, running_in
@@ -504,7 +580,10 @@ def measure(workdir: Path, args) -> list[CallTiming]:
 
         with running_in(netns) as runner:
             try:
-                return runner.run(run_calls(stack, readies, args.warmup, done), 60 * total + 60)
+                return runner.run(
+                    run_calls(stack, readies, args.warmup, done, args.passive_subscribers),
+                    60 * total + 60,
+                )
             except Exception:
                 print(stack.log_tail("web"), file=sys.stderr)
                 raise
