@@ -39,7 +39,7 @@ register(
     {
         "call": {"type": "integer"},
         "role": {"enum": ["kiosk", "relative"]},
-        "status": {"enum": ["media_up", "left"]},
+        "status": {"enum": ["media_up", "left", "low_bandwidth", "normal_bandwidth"]},
         "feed": {"type": ["integer", "null"]},
     },
     ["call", "role", "status", "feed"],
@@ -301,6 +301,19 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._error("no_such_pc", f"No {frame['pc']} connection.")
             return
         await rooms.trickle(handle, frame["candidate"])
+
+    async def on_bandwidth(self, frame: dict) -> None:
+        """A side's link is weak (or fine again): the other side adapts what it sends.
+
+        Without simulcast Janus has no lower layer to forward, so the sender must send
+        less; staff see the weak link on the live wall, as for Janus's slowlink events.
+        """
+        if self.principal.role not in SIDES:
+            await self._error("not_a_publisher", "This participant does not publish.")
+            return
+        if frame["low"] and self.participant is not None:
+            await database_sync_to_async(_note_slowlink)(self.participant.pk)
+        await self._announce("low_bandwidth" if frame["low"] else "normal_bandwidth")
 
     async def on_leave(self, frame: dict) -> None:
         role = self.principal.role

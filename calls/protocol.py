@@ -53,6 +53,7 @@ CLIENT_FRAMES: dict[str, dict[str, Any]] = {
         ["pc", "candidate"],
     ),
     "leave": _frame("leave", {}, []),
+    "bandwidth": _frame("bandwidth", {"low": {"type": "boolean"}}, ["low"]),
     "ping": _frame("ping", {"id": {"type": "integer"}}, []),
 }
 

@@ -43,6 +43,8 @@ async def _error_for(communicator, **kwargs):
         ({"text_data": json.dumps({"type": "publish", "sdp": "v=0"})}, "invalid_frame"),
         ({"text_data": json.dumps({"type": "publish", "sdp": "v=0" * 10})}, "not_joined"),
         ({"text_data": json.dumps({"type": "hello", "call": 1, "x": 1})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "bandwidth", "low": "yes"})}, "invalid_frame"),
+        ({"text_data": json.dumps({"type": "bandwidth", "low": True})}, "not_joined"),
         ({"text_data": "x" * (MAX_FRAME_BYTES + 1)}, "frame_too_large"),
         ({"bytes_data": b"\x00\x01"}, "binary_frame"),
     ],

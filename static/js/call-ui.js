@@ -2,13 +2,19 @@
 import { CallClient, formatClock, secondsLeft } from "./protocol.js";
 
 const root = document.getElementById("call");
-const texts = JSON.parse(document.getElementById("call-texts").textContent);
+const texts = Object.fromEntries(
+  [...document.getElementById("call-texts").content.querySelectorAll("[data-text]")].map((el) => [el.dataset.text, el.textContent]),
+);
 const statusEl = document.getElementById("status");
 const timeLeftEl = document.getElementById("time-left");
 const alertEl = document.getElementById("alert");
 const remoteVideo = document.getElementById("remote");
 const localVideo = document.getElementById("local");
 const mediaHelp = document.getElementById("media-help");
+const qualityEl = document.getElementById("quality");
+const qualityText = document.getElementById("quality-text");
+const lowBox = document.getElementById("low-bandwidth");
+const bandwidthNote = document.getElementById("bandwidth-note");
 const role = root.dataset.role;
 
 let deadline = root.dataset.deadline || null;
@@ -61,6 +67,27 @@ function onState(state) {
   }
 }
 
+function showQuality(sample) {
+  root.dataset.quality = sample.level;
+  // Said again only when it changes: a status read out every two seconds would drown the call.
+  if (qualityEl.dataset.level === sample.level) return;
+  qualityEl.dataset.level = sample.level;
+  qualityText.textContent = texts[`quality_${sample.level}`];
+}
+
+function showBandwidth() {
+  const own = client && client.lowBandwidth;
+  const peer = client && client.peerLowBandwidth;
+  root.dataset.lowBandwidth = own ? "on" : "off";
+  root.dataset.peerLowBandwidth = peer ? "on" : "off";
+  lowBox.checked = Boolean(own);
+  const notes = [];
+  if (own) notes.push(root.dataset.lowBandwidthSource === "auto" ? texts.low_auto : texts.low_user);
+  if (peer) notes.push(texts.peer_low);
+  bandwidthNote.textContent = notes.join(" ");
+  bandwidthNote.hidden = notes.length === 0;
+}
+
 let localStream = null;
 function stopLocal() {
   if (localStream) for (const track of localStream.getTracks()) track.stop();
@@ -93,6 +120,12 @@ async function openMedia() {
   client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
   client.addEventListener("peer", (e) => {
     if (e.detail.status === "left") showAlert(texts.peer_left);
+    showBandwidth();
+  });
+  client.addEventListener("quality", (e) => showQuality(e.detail));
+  client.addEventListener("bandwidth", (e) => {
+    root.dataset.lowBandwidthSource = e.detail.source;
+    showBandwidth();
   });
   client.addEventListener("remote-stream", (e) => {
     if (remoteVideo.srcObject !== e.detail.stream) remoteVideo.srcObject = e.detail.stream;
@@ -100,8 +133,16 @@ async function openMedia() {
   });
   client.addEventListener("error", (e) => showAlert(e.detail.message));
   client.addEventListener("fatal", () => { location.href = role === "kiosk" ? "/kiosk/accueil" : "/fin"; });
+  if (lowBox.checked) client.setLowBandwidth(true, "user");
+  // For the browser tests and for anyone helping over the phone with the developer tools.
+  window.parloirCall = client;
   client.start();
 }
+
+lowBox.addEventListener("change", () => {
+  if (client) client.setLowBandwidth(lowBox.checked, "user");
+  else showBandwidth();
+});
 
 document.getElementById("retry-media").addEventListener("click", openMedia);
 document.getElementById("hangup").addEventListener("click", () => {

@@ -3,6 +3,17 @@
 // The frames are documented in docs/signaling.md.
 
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000, 5000];
+const STATS_INTERVAL_MS = 2000;
+
+// Low-bandwidth mode: the video sent is cut to a trickle (a quarter of the size, 10 images a
+// second, 100 kbit/s at most) so that a 150 kbit/s link still carries the voice. Opus is
+// left alone: it needs about 40 kbit/s and is what a call cannot do without.
+export const LOW_VIDEO_ENCODING = { maxBitrate: 100_000, scaleResolutionDownBy: 4, maxFramerate: 10 };
+// The mode engages by itself when the estimate of what we can send stays under this, or
+// the loss over this, for WEAK_SAMPLES samples in a row (one bad second is not a bad link).
+export const LOW_BANDWIDTH_KBPS = 250;
+const LOW_BANDWIDTH_LOSS_PERCENT = 15;
+const WEAK_SAMPLES = 3;
 
 export class CallClient extends EventTarget {
   constructor({ url, call, mediaStream }) {
@@ -17,6 +28,12 @@ export class CallClient extends EventTarget {
     this.closed = false;
     this.attempt = 0;
     this.remoteStream = null;
+    this.lowBandwidth = false; // our own choice (ticked, or engaged by the measures)
+    this.peerLowBandwidth = false; // the other side asked us to send less
+    this.lastQuality = null;
+    this.statsTimer = null;
+    this.weakSamples = 0;
+    this.previousInbound = new Map();
   }
 
   start() {
@@ -62,6 +79,7 @@ export class CallClient extends EventTarget {
 
   #close() {
     this.closed = true;
+    clearInterval(this.statsTimer);
     for (const pc of [this.publisher, this.subscriber]) if (pc) pc.close();
     this.publisher = this.subscriber = null;
     if (this.ws) this.ws.close(1000);
@@ -81,10 +99,14 @@ export class CallClient extends EventTarget {
         this.iceServers = frame.ice_servers || [];
         this.#emit("welcome", frame);
         this.#emit("state", frame.state);
+        // A new connection knows nothing of our mode: tell the other side again.
+        if (this.lowBandwidth) this.#send({ type: "bandwidth", low: true });
+        if (this.statsTimer === null) this.statsTimer = setInterval(() => this.#sampleStats(), STATS_INTERVAL_MS);
         if (frame.publish) await this.#publish();
         break;
       case "publish_answer":
         await this.publisher.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+        await this.#applyVideoEncoding();
         break;
       case "subscribe_offer":
         await this.#subscribe(frame.sdp);
@@ -97,6 +119,10 @@ export class CallClient extends EventTarget {
         this.#emit("notice", frame);
         break;
       case "peer":
+        if (frame.status === "low_bandwidth" || frame.status === "normal_bandwidth") {
+          this.peerLowBandwidth = frame.status === "low_bandwidth";
+          await this.#applyVideoEncoding();
+        }
         this.#emit("peer", frame);
         break;
       case "error":
@@ -123,10 +149,98 @@ export class CallClient extends EventTarget {
     if (this.publisher) this.publisher.close();
     const pc = this.#newPeerConnection("publisher");
     this.publisher = pc;
-    for (const track of this.localStream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
+    for (const track of this.localStream.getTracks()) {
+      const init = { direction: "sendonly", streams: [this.localStream] };
+      if (track.kind === "video" && this.#videoLow()) init.sendEncodings = [{ ...LOW_VIDEO_ENCODING }];
+      pc.addTransceiver(track, init);
+    }
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     this.#send({ type: "publish", sdp: offer.sdp });
+  }
+
+  // --- Link quality and the low-bandwidth mode ------------------------------------------
+
+  // Turn the low-bandwidth mode on or off for what we send; the other side is told, so
+  // that it sends less to us too (without simulcast there is no lower layer to pick).
+  async setLowBandwidth(on, source = "user") {
+    if (on === this.lowBandwidth) return;
+    this.lowBandwidth = on;
+    this.weakSamples = 0;
+    await this.#applyVideoEncoding();
+    this.#send({ type: "bandwidth", low: on });
+    this.#emit("bandwidth", { low: on, source });
+  }
+
+  #videoLow() {
+    return this.lowBandwidth || this.peerLowBandwidth;
+  }
+
+  async #applyVideoEncoding() {
+    const pc = this.publisher;
+    if (!pc) return;
+    const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
+    if (!sender) return;
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length === 0) return; // not negotiated yet: sendEncodings applies
+    const low = this.#videoLow();
+    for (const encoding of params.encodings) {
+      if (low) {
+        Object.assign(encoding, LOW_VIDEO_ENCODING);
+      } else {
+        delete encoding.maxBitrate;
+        delete encoding.maxFramerate;
+        encoding.scaleResolutionDownBy = 1;
+      }
+    }
+    try {
+      await sender.setParameters(params);
+    } catch (error) {
+      this.#emit("encoding-error", { name: error.name, message: error.message });
+    }
+  }
+
+  async #sampleStats() {
+    if (this.closed) return;
+    const sample = {
+      lossPercent: null, rttMs: null, outgoingKbps: null, bandwidthLimited: false, audioPacketsReceived: null,
+    };
+    try {
+      if (this.publisher) readPublisherStats(await this.publisher.getStats(), sample);
+      if (this.subscriber) this.#readSubscriberStats(await this.subscriber.getStats(), sample);
+    } catch {
+      return; // a PeerConnection closed under us: next sample
+    }
+    // The sending estimate means something only when the link, not the encoder, holds the
+    // video back: a still picture needs little and the estimate then stays where it began;
+    // and once our video is capped on purpose, the cap is all the estimate shows.
+    sample.constrainedKbps = sample.bandwidthLimited && !this.#videoLow() ? sample.outgoingKbps : null;
+    sample.level = classifyQuality(sample);
+    this.lastQuality = sample;
+    this.#emit("quality", sample);
+    const weak = (sample.constrainedKbps !== null && sample.constrainedKbps < LOW_BANDWIDTH_KBPS)
+      || (sample.lossPercent !== null && sample.lossPercent >= LOW_BANDWIDTH_LOSS_PERCENT);
+    this.weakSamples = weak ? this.weakSamples + 1 : 0;
+    if (this.weakSamples >= WEAK_SAMPLES && !this.lowBandwidth) await this.setLowBandwidth(true, "auto");
+  }
+
+  #readSubscriberStats(report, sample) {
+    let lost = 0;
+    let received = 0;
+    report.forEach((stat) => {
+      if (stat.type !== "inbound-rtp") return;
+      const kind = stat.kind || stat.mediaType;
+      if (kind === "audio") sample.audioPacketsReceived = (sample.audioPacketsReceived || 0) + (stat.packetsReceived || 0);
+      const before = this.previousInbound.get(stat.id) || { lost: 0, received: 0 };
+      const now = { lost: stat.packetsLost || 0, received: stat.packetsReceived || 0 };
+      lost += Math.max(0, now.lost - before.lost);
+      received += Math.max(0, now.received - before.received);
+      this.previousInbound.set(stat.id, now);
+    });
+    if (lost + received > 0) {
+      const down = (100 * lost) / (lost + received);
+      sample.lossPercent = Math.max(sample.lossPercent ?? 0, down);
+    }
   }
 
   async #subscribe(sdp) {
@@ -159,4 +273,124 @@ export function formatClock(seconds) {
   const m = Math.floor(seconds / 60);
   const s = seconds % 60;
   return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+// What the server's reports say about what we send: round trip, loss, the sending estimate.
+function readPublisherStats(report, sample) {
+  report.forEach((stat) => {
+    if (stat.type === "candidate-pair" && (stat.nominated || stat.selected) && stat.state === "succeeded") {
+      if (typeof stat.availableOutgoingBitrate === "number") sample.outgoingKbps = stat.availableOutgoingBitrate / 1000;
+      if (typeof stat.currentRoundTripTime === "number") sample.rttMs = stat.currentRoundTripTime * 1000;
+    } else if (stat.type === "outbound-rtp" && stat.kind === "video") {
+      if (stat.qualityLimitationReason === "bandwidth") sample.bandwidthLimited = true;
+    } else if (stat.type === "remote-inbound-rtp") {
+      if (sample.rttMs === null && typeof stat.roundTripTime === "number") sample.rttMs = stat.roundTripTime * 1000;
+      if (typeof stat.fractionLost === "number") sample.lossPercent = Math.max(sample.lossPercent ?? 0, stat.fractionLost * 100);
+    }
+  });
+}
+
+// "good", "medium" or "poor" from one sample; unknown measures count as fine.
+export function classifyQuality({ lossPercent, rttMs, constrainedKbps }) {
+  const loss = lossPercent ?? 0;
+  const rtt = rttMs ?? 0;
+  const out = constrainedKbps ?? Infinity;
+  if (loss >= 10 || rtt >= 1000 || out < 200) return "poor";
+  if (loss >= 3 || rtt >= 400 || out < 400) return "medium";
+  return "good";
+}
+
+// --- The pre-call check (/verifier): measures without joining any call ---------------------
+
+// Median round trip of `count` pings over the call WebSocket (answered without joining).
+export function measureRoundTrip(url, { count = 5, timeoutMs = 8000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const times = [];
+    let sentAt = 0;
+    const timer = setTimeout(() => { ws.close(); reject(new Error("timeout")); }, timeoutMs);
+    const ping = () => { sentAt = performance.now(); ws.send(JSON.stringify({ type: "ping", id: times.length + 1 })); };
+    ws.addEventListener("open", ping);
+    ws.addEventListener("error", () => { clearTimeout(timer); reject(new Error("websocket")); });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch { return; }
+      if (frame.type !== "pong") return;
+      times.push(performance.now() - sentAt);
+      if (times.length < count) { ping(); return; }
+      clearTimeout(timer);
+      ws.close(1000);
+      times.sort((a, b) => a - b);
+      resolve(times[Math.floor(times.length / 2)]);
+    });
+  });
+}
+
+// Download speed in kbit/s from a sample that is never cached, read for at most `maxMs`:
+// a slow link gets its answer in a few seconds instead of after the whole file.
+export async function measureDownload(url, { maxMs = 4000 } = {}) {
+  const controller = new AbortController();
+  const response = await fetch(`${url}?t=${Date.now()}`, { cache: "no-store", signal: controller.signal });
+  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+  const reader = response.body.getReader();
+  const started = performance.now();
+  let bytes = 0;
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await Promise.race([
+        reader.read(),
+        new Promise((resolve) => setTimeout(() => resolve(null), Math.max(0, maxMs - (performance.now() - started)))),
+      ]);
+    } catch {
+      break;
+    }
+    if (chunk === null || chunk.done) break;
+    bytes += chunk.value.byteLength;
+    if (performance.now() - started >= maxMs) break;
+  }
+  controller.abort();
+  const seconds = Math.max(0.001, (performance.now() - started) / 1000);
+  return (bytes * 8) / 1000 / seconds;
+}
+
+// "good", "medium" or "slow" for the pre-call check; a call at full quality takes about
+// 600 kbit/s each way, and the low-bandwidth mode gets by with 150.
+export function classifyLink({ downloadKbps, rttMs }) {
+  if (downloadKbps >= 800 && rttMs < 300) return "good";
+  if (downloadKbps >= 300 && rttMs < 800) return "medium";
+  return "slow";
+}
+
+// Live microphone level (0-100) from WebAudio, for the level meter.
+export class AudioLevel {
+  constructor(stream) {
+    const AudioContextClass = globalThis.AudioContext || globalThis.webkitAudioContext;
+    this.context = new AudioContextClass();
+    this.analyser = this.context.createAnalyser();
+    this.analyser.fftSize = 1024;
+    this.context.createMediaStreamSource(stream).connect(this.analyser);
+    this.buffer = new Float32Array(this.analyser.fftSize);
+    this.peak = 0;
+  }
+
+  async resume() {
+    if (this.context.state === "suspended") await this.context.resume();
+  }
+
+  read() {
+    this.analyser.getFloatTimeDomainData(this.buffer);
+    let sum = 0;
+    for (const value of this.buffer) sum += value * value;
+    const rms = Math.sqrt(sum / this.buffer.length);
+    // Speech sits around -30 dBFS: map -60..0 dBFS onto 0..100.
+    const db = rms > 0 ? 20 * Math.log10(rms) : -100;
+    const level = Math.max(0, Math.min(100, Math.round(((db + 60) / 60) * 100)));
+    this.peak = Math.max(this.peak, level);
+    return level;
+  }
+
+  close() {
+    this.context.close();
+  }
 }

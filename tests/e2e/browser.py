@@ -52,7 +52,7 @@ async def kiosk_sign_in_and_call(page: Page, prison_number: str, pin: str = "123
     await page.goto("/kiosk/")
     await page.fill("#prison_number", prison_number)
     await page.fill("#pin", pin)
-    await page.click("button[type=submit]")
+    await page.click("main button[type=submit]")
     await page.get_by_role("button", name="Appeler").click()
     await page.wait_for_url(re.compile(r"/kiosk/appel/\d+$"))
 

@@ -60,6 +60,7 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
         self.base_url = f"http://127.0.0.1:{WEB_PORT}"
+        self.bind = "127.0.0.1"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")}
@@ -112,7 +113,7 @@ class Stack:
                 "-m",
                 "daphne",
                 "-b",
-                "127.0.0.1",
+                self.bind,
                 "-p",
                 str(WEB_PORT),
                 "parloir.asgi:application",

@@ -1,6 +1,7 @@
 from django.urls import path
+from django.views.generic import TemplateView
 
-from www.portal import views
+from www.portal import check, pwa, views
 
 app_name = "portal"
 
@@ -13,4 +14,14 @@ urlpatterns = [
     path("fin", views.ended, name="ended"),
     path("aide", views.help_index, name="help_index"),
     path("aide/<slug:code>", views.help_page, name="help"),
+    path("verifier", check.check, name="check"),
+    path("verifier/echantillon", check.sample, name="check_sample"),
+    path(
+        "accessibilite",
+        TemplateView.as_view(template_name="portal/accessibility.html"),
+        name="accessibility",
+    ),
+    path("hors-ligne", pwa.offline, name="offline"),
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service_worker"),
 ]

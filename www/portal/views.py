@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from calls import access as call_access
 from calls import actions as call_actions
-from calls.models import Consent
+from calls.models import Call, Consent
 from establishments.models import Establishment
 
 
@@ -43,9 +43,29 @@ def enter_code(request, link_token: str | None = None):
     return render(
         request,
         "portal/code.html",
-        {"error": error, "link_token": link_token or ""},
+        {
+            "error": error,
+            "link_token": link_token or "",
+            "establishment": _link_establishment(link_token),
+        },
         status=400 if error else 200,
     )
+
+
+def _link_establishment(link_token: str | None) -> Establishment | None:
+    """The establishment behind an SMS link, so that its contact is one tap away.
+
+    Only the link's holder sees it, and the link came to the relative from that
+    establishment; a code typed without the link shows the list of establishments.
+    """
+    if not link_token:
+        return None
+    call = (
+        Call.objects.select_related("booking__room__quarter__establishment")
+        .filter(link_token=link_token)
+        .first()
+    )
+    return call.establishment if call else None
 
 
 def relative_view(view):
