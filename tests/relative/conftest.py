@@ -2,8 +2,9 @@
 
 Starting Janus and the web server costs seconds, so each module shares one stack across
 its tests; the database is emptied after each test, so each test registers the media
-node again. The namespace is this package's own, so its fixed ports never meet the
-other e2e tests'.
+node again. The namespace is this package's own ("parloir-p", a prefix no other test
+package uses: two session fixtures with one name would collide), so its fixed ports
+never meet the other e2e tests'.
 """
 
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from tests.relative.support import FamilyNetns, PublicStack
 @pytest.fixture(scope="session")
 def relative_netns() -> Iterator[Netns]:
     try:
-        with private_netns(prefix="parloir-r") as namespace:
+        with private_netns(prefix="parloir-p") as namespace:
             yield namespace
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
