@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,8 @@ def _database_url() -> str:
     cfg = connection.settings_dict
     if connection.vendor == "postgresql":
         password = f":{cfg['PASSWORD']}" if cfg.get("PASSWORD") else ""
-        host = cfg.get("HOST") or "127.0.0.1"
-        return f"postgres://{cfg['USER']}{password}@{host}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
+        # A unix-socket host (a path) must be quoted to fit in a URL.
+        host = urllib.parse.quote(cfg.get("HOST") or "127.0.0.1", safe="")
+        port = f":{cfg['PORT']}" if cfg.get("PORT") else ""
+        return f"postgres://{cfg['USER']}{password}@{host}{port}/{cfg['NAME']}"
     return f"sqlite:///{cfg['NAME']}"
