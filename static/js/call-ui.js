@@ -88,6 +88,17 @@ function showBandwidth() {
   bandwidthNote.hidden = notes.length === 0;
 }
 
+// The kiosk follows the code message: queued, sent, delivered or failed, and its validity.
+function showCodeStatus({ message_status: status, expires_at: expires }) {
+  const codeStatus = document.getElementById("code-status");
+  const statusEl = document.getElementById("message-status");
+  if (!codeStatus || !statusEl) return;
+  const labels = JSON.parse(document.getElementById("message-status-labels").textContent);
+  statusEl.textContent = labels[status] || status;
+  statusEl.dataset.status = status;
+  if (expires) codeStatus.dataset.expires = expires;
+}
+
 let localStream = null;
 function stopLocal() {
   if (localStream) for (const track of localStream.getTracks()) track.stop();
@@ -117,6 +128,7 @@ async function openMedia() {
   });
   client.addEventListener("state", (e) => onState(e.detail));
   client.addEventListener("notice", (e) => showAlert(e.detail.text));
+  client.addEventListener("code", (e) => showCodeStatus(e.detail));
   client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
   client.addEventListener("peer", (e) => {
     if (e.detail.status === "left") showAlert(texts.peer_left);

@@ -118,6 +118,9 @@ export class CallClient extends EventTarget {
       case "notice":
         this.#emit("notice", frame);
         break;
+      case "code":
+        this.#emit("code", frame);
+        break;
       case "peer":
         if (frame.status === "low_bandwidth" || frame.status === "normal_bandwidth") {
           this.peerLowBandwidth = frame.status === "low_bandwidth";

@@ -16,6 +16,7 @@ from bookings.models import Booking
 from calls import access as call_access
 from calls import actions as call_actions
 from calls.models import Call
+from notify.models import Message
 from people.actions import SignInRefused, do_kiosk_sign_in
 
 # A kiosk is shared: a signed-in detainee is signed out after this much inactivity.
@@ -190,6 +191,7 @@ def call(request, call_id):
         {
             "call": call,
             "code": latest_code,
+            "message_status_labels": {value: str(label) for value, label in Message.Status.choices},
             "establishment": call.establishment,
             "ws_path": "/ws/call/",
         },
