@@ -26,3 +26,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # fails with "table is locked" instead of queueing writers as WAL + IMMEDIATE do.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
 WHITENOISE_USE_FINDERS = True
+
+# Tests that drive the ASGI application must not leave workers running in the test
+# process, racing the tests that claim jobs themselves. The end-to-end stack's web server
+# turns them back on (tests/e2e/stack.py), as a single-process installation has them.
+IN_PROCESS_WORKERS = env.flag("PARLOIR_IN_PROCESS_WORKERS", default=False)  # noqa: F405

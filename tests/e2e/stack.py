@@ -76,6 +76,8 @@ class Stack:
                 "PARLOIR_JANUS_ADMIN_SECRET": self.janus.admin_secret,
                 "PARLOIR_JANUS_ROOM_ADMIN_KEY": self.janus.room_admin_key,
                 "PARLOIR_LOG_LEVEL": "INFO",
+                # No Redis here: the workers must run inside the web server.
+                "PARLOIR_IN_PROCESS_WORKERS": "1",
             }
         )
         return env
