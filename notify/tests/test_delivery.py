@@ -64,7 +64,9 @@ def test_the_message_of_a_replaced_code_is_not_sent(settings):
     assert first.status == "failed"
     second = call.codes.filter(voided_at__isnull=True).get().message
     assert second.spoken_digits and second.spoken_digits != first.spoken_digits
-    assert claim(second.pk) is not None
+    # The new code's message goes on (claimable here, or already taken by a worker).
+    second.refresh_from_db()
+    assert second.status != "failed"
 
 
 def test_the_kiosk_hears_queued_then_delivered_for_the_code():
