@@ -141,16 +141,6 @@ PAGE_PROBE = """(() => {
 STEPS = """(since) => JSON.parse(sessionStorage.getItem('bench:steps') || '[]')
   .filter(([, at]) => at >= since)"""
 
-# Experiment (--passive-subscribers): answer offers as DTLS server (a=setup:passive), so
-# that Janus, not the browser, sends the first DTLS flight on subscriber connections.
-PASSIVE_ANSWERS = """(() => {
-  const createAnswer = RTCPeerConnection.prototype.createAnswer;
-  RTCPeerConnection.prototype.createAnswer = async function (...args) {
-    const answer = await createAnswer.apply(this, args);
-    return {type: answer.type, sdp: answer.sdp.replace(/a=setup:active/g, 'a=setup:passive')};
-  };
-})();"""
-
 FIRST_FRAME = "() => window.__bench && (window.__bench.rvfc || window.__bench.poll)"
 
 
@@ -265,7 +255,7 @@ async def kiosk_sign_in_and_call(page, prison_number: str, pin: str = "1234") ->
     await page.wait_for_url(re.compile(r"/kiosk/appel/\d+$"))
 
 
-async def one_call(browsers, stack, ready, passive: bool = False) -> CallTiming:
+async def one_call(browsers, stack, ready) -> CallTiming:
     from calls.models import Call
     from notify.models import Message
     from tests.e2e.browser import last_code, relative_joins, wait_call_state
@@ -280,8 +270,6 @@ async def one_call(browsers, stack, ready, passive: bool = False) -> CallTiming:
         )
         for context in (kiosk_context, relative_context):
             await context.add_init_script(PAGE_PROBE)
-            if passive:
-                await context.add_init_script(PASSIVE_ANSWERS)
         kiosk = await kiosk_context.new_page()
         await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
         appeler = float(await kiosk.evaluate("() => sessionStorage.getItem('bench:Appeler')"))
@@ -334,15 +322,13 @@ async def one_call(browsers, stack, ready, passive: bool = False) -> CallTiming:
     )
 
 
-async def run_calls(
-    stack, readies, warmup: int, on_done, passive: bool = False
-) -> list[CallTiming]:
+async def run_calls(stack, readies, warmup: int, on_done) -> list[CallTiming]:
     from tests.e2e.browser import Browsers
 
     timings = []
     async with Browsers() as browsers:
         for i, ready in enumerate(readies):
-            timing = await asyncio.wait_for(one_call(browsers, stack, ready, passive), 60)
+            timing = await asyncio.wait_for(one_call(browsers, stack, ready), 60)
             if i >= warmup:
                 timings.append(timing)
             on_done(i, timing, i < warmup)
@@ -451,8 +437,6 @@ def document(timings: list[CallTiming], args) -> str:
     if args.postgres:
         nice += " --postgres"
         engine = "PostgreSQL " + tool_version(["psql", "--version"]).split()[-1]
-    if args.passive_subscribers:
-        nice += " --passive-subscribers"
     return f"""
 `.venv/bin/python bench/bench_call.py --calls {args.calls}{nice}`, {date.today().isoformat()}:
 {machine()}; {tool_version(["janus", "--version"])},
@@ -488,17 +472,16 @@ kiosk the relative's feed once the relative's publisher is up ("state live", "pe
 "subscribe_offer"); its first frame comes a few hundred ms after the relative's. Once its
 subscriber is connected the kiosk still waits longer for a keyframe than the relative
 does, most likely because the relative's publisher has only just started: its bandwidth
-estimate is still low, and the browser paces the large keyframe out at that rate. DTLS
-takes longer on the subscribers' connections, where the browser is the DTLS client (it
-answers Janus's offer), than on the publishers', where Janus is: the race the media
-benchmark met with aiortc, a ClientHello reaching Janus before it is ready for it, then
-retransmitted by the browser. An experiment (`--passive-subscribers`: the pages answer
-Janus's offers with `a=setup:passive`, so Janus sends the first DTLS flight), 10 calls on
-2026-11-27: subscriber DTLS went from 83 ms p50 / 1.7 s p95 (relative) and 68 / 215 ms
-(kiosk) to 44 / 92 ms and 25 / 40 ms; worth doing in static/js/protocol.js. The
-rest is page loads and server round trips, whose tails follow the machine's load: a run on
-PostgreSQL 15 (`--postgres`, 20 calls, same day, load average 8–9) was no faster, (b)
-p95 352 ms. (b) is one
+estimate is still low, and the browser paces the large keyframe out at that rate. On the
+subscribers' connections the pages answer Janus's offers as the DTLS server
+(`asDtlsServer` in static/js/protocol.js), so that Janus sends the first DTLS flight: as
+the DTLS client, the browser's first message often reached Janus before it was ready for
+it and was only retransmitted about a second later (the race the media benchmark met
+with aiortc). Before that change, 10 calls on 2026-11-27: subscriber DTLS 83 ms p50 /
+1.7 s p95 at the relative, 68 / 215 ms at the kiosk; with it, 44 / 92 ms and 25 / 40 ms.
+The rest is page loads and server round trips, whose tails follow the machine's load: a
+run on a machine shared with other work (PostgreSQL 15, `--postgres`, 20 calls, load
+average 8–9, before the DTLS change) gave (a) p95 2.37 s and (b) p95 352 ms. (b) is one
 request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes the
 code and the message, and hands it over on commit.
 """
@@ -514,11 +497,6 @@ def main() -> None:
         "--postgres",
         action="store_true",
         help=f"a PostgreSQL database made and dropped by the run (through {PG_SOCKET})",
-    )
-    parser.add_argument(
-        "--passive-subscribers",
-        action="store_true",
-        help="experiment: the browsers answer Janus's offers with a=setup:passive",
     )
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
     args = parser.parse_args()
@@ -581,7 +559,7 @@ def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]
         with running_in(netns) as runner:
             try:
                 return runner.run(
-                    run_calls(stack, readies, args.warmup, done, args.passive_subscribers),
+                    run_calls(stack, readies, args.warmup, done),
                     60 * total + 60,
                 )
             except Exception:

@@ -259,9 +259,22 @@ export class CallClient extends EventTarget {
     });
     await pc.setRemoteDescription({ type: "offer", sdp });
     const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    this.#send({ type: "answer", sdp: answer.sdp });
+    try {
+      await pc.setLocalDescription({ type: "answer", sdp: asDtlsServer(answer.sdp) });
+    } catch {
+      // A browser that refuses the edited answer still connects, only more slowly.
+      await pc.setLocalDescription(answer);
+    }
+    this.#send({ type: "answer", sdp: pc.localDescription.sdp });
   }
+}
+
+// Browsers answer Janus's offers as the DTLS client, and their first handshake message
+// often reaches Janus before it is ready for it, costing a retransmission (about a
+// second). As the DTLS server, the browser waits for Janus instead: in bench_call, the
+// subscriber's DTLS set-up went from 1.7 s to 92 ms at the 95th percentile.
+export function asDtlsServer(sdp) {
+  return sdp.replace(/^a=setup:active(?=\r?$)/gm, "a=setup:passive");
 }
 
 // Seconds left before the server-side deadline, corrected for the client's clock skew.

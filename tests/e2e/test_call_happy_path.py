@@ -15,6 +15,10 @@ from tests.e2e.browser import (
     wait_remote_playing,
 )
 
+# The DTLS roles the page's subscriber connection took, one per media section.
+SUBSCRIBER_DTLS_SETUP = """() => [...window.parloirCall.subscriber.localDescription.sdp
+  .matchAll(/^a=setup:(\\w+)/gm)].map((m) => m[1])"""
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
 
@@ -33,15 +37,19 @@ def test_it_connects_kiosk_and_relative_with_video_both_ways(stack, e2e_runner):
             await wait_remote_playing(relative)
             timer = await relative.locator("#time-left").inner_text()
             kiosk_timer = await kiosk.locator("#time-left").inner_text()
-            return timer, kiosk_timer
+            setups = [await page.evaluate(SUBSCRIBER_DTLS_SETUP) for page in (kiosk, relative)]
+            return timer, kiosk_timer, setups
 
     try:
-        timer, kiosk_timer = e2e_runner.run(scenario(), timeout=90)
+        timer, kiosk_timer, setups = e2e_runner.run(scenario(), timeout=90)
     except Exception:
         print(stack.log_tail("web"))
         raise
     assert re.fullmatch(r"\d\d:\d\d", timer) and timer != "00:00"
     assert re.fullmatch(r"\d\d:\d\d", kiosk_timer)
+    # Both browsers answered Janus's offers as the DTLS server (protocol.js asDtlsServer),
+    # and the media still flowed.
+    assert setups == [["passive", "passive"], ["passive", "passive"]], setups
     call = Call.objects.get(booking=ready.booking)
     assert call.state == Call.State.LIVE
     assert call.transitions.filter(to_state="live").exists()

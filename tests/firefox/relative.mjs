@@ -86,6 +86,9 @@ try {
     state: await page.evaluate(() => document.getElementById("call").dataset.state),
     quality: await page.evaluate(() => document.getElementById("quality-text").textContent),
     userAgent: await browser.version(),
+    subscriberSetup: await page.evaluate(
+      () => [...window.parloirCall.subscriber.localDescription.sdp.matchAll(/^a=setup:(\w+)/gm)].map((m) => m[1]),
+    ),
   });
 
   await stdinLine();
