@@ -16,12 +16,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from audit.log import record
 from calls import access as call_access
 from calls import actions, codes
-from calls.events import call_group
+from calls.events import call_group, end_label
 from calls.media import hub
 from calls.models import Call, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
@@ -31,6 +31,7 @@ from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
 from parloir import access
 from parloir.events import register, send_event
+from parloir.languages import language_of
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +141,17 @@ def _note_slowlink(participant_id: int) -> None:
     Participant.objects.filter(pk=participant_id).update(last_slowlink_at=timezone.now())
 
 
-def _state_frame(call: Call) -> dict[str, Any]:
+def _state_frame(call: Call, language: str) -> dict[str, Any]:
     from calls.events import state_event
 
-    return {**state_event(call), "type": "state", "final": not call.is_open}
+    with translation.override(language):
+        return {**state_event(call), "type": "state", "final": not call.is_open}
 
 
 class CallConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.bucket = TokenBucket()
+        self.language = language_of(self.scope)
         self.principal: Principal | None = None
         self.participant: Participant | None = None
         self.publisher: Handle | None = None
@@ -207,7 +210,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         call = principal.call
         if not call.is_open:
-            await self._send(await database_sync_to_async(_state_frame)(call))
+            await self._send(await database_sync_to_async(_state_frame)(call, self.language))
             await self.close(code=4404)
             return
         self.principal = principal
@@ -244,7 +247,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             "ice_servers": ice_servers(f"p{participant.pk}"),
             "server_time": timezone.now().isoformat(),
             "publish": principal.role in SIDES and not reuse,
-            "state": await database_sync_to_async(_state_frame)(fresh_call),
+            "state": await database_sync_to_async(_state_frame)(fresh_call, self.language),
         }
         await self._send(welcome)
         await self._subscribe_if_ready()
@@ -253,7 +256,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.janus_session = await link.client.create_session()
         fields = {"janus_session": self.janus_session.id, "media_up": False, "feed_id": None}
         if self.principal.role in SIDES:
-            self.publisher = await self.janus_session.attach()
+            self.publisher = await self.janus_session.attach(affinity=self.room.id)
             self._listen(self.publisher, self._on_publisher_event)
             fields["janus_publisher_handle"] = self.publisher.id
         fields["janus_subscriber_handle"] = None
@@ -391,7 +394,7 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await self.subscriber.detach()
             except JanusException:
                 pass
-        self.subscriber = await self.janus_session.attach()
+        self.subscriber = await self.janus_session.attach(affinity=self.room.id)
         self._listen(self.subscriber, self._on_subscriber_event)
         offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
         self.subscribed_feeds = feeds
@@ -409,7 +412,11 @@ class CallConsumer(AsyncWebsocketConsumer):
         kind = event["type"]
         if kind == "call.state":
             final = event["state"] in Call.FINAL_STATES
-            await self._send({**event, "type": "state", "final": final})
+            # The event was made in the language of whoever ended the call.
+            with translation.override(self.language):
+                label = end_label(event["end_reason"], event.get("end_category", ""))
+            frame = {**event, "type": "state", "final": final, "end_reason_label": label}
+            await self._send(frame)
             if final:
                 await self._teardown(destroy=True)
                 await self.close(code=1000)

@@ -1,5 +1,7 @@
 """Event types sent about calls, with their schemas (see docs/signaling.md)."""
 
+from django.utils.translation import gettext
+
 from parloir.events import register, send_event
 
 register(
@@ -9,6 +11,7 @@ register(
         "state": {"type": "string"},
         "end_reason": {"type": "string"},
         "end_reason_label": {"type": "string"},
+        "end_category": {"type": "string"},
         "deadline": {"type": ["string", "null"]},
         "seconds_left": {"type": ["integer", "null"]},
     },
@@ -43,14 +46,30 @@ def establishment_group(establishment_id: int) -> str:
     return f"establishment.{establishment_id}"
 
 
-def end_reason_label(call) -> str:
-    """What both sides read when the call ends; for an interruption, its category only."""
-    if not call.end_reason:
-        return ""
-    label = str(call.get_end_reason_display())
+def end_category(call) -> str:
+    """An interruption's category (never its free-text detail, which is for staff)."""
     if call.end_reason == call.EndReason.STAFF and call.end_detail in call.InterruptCategory.values:
-        label = f"{label} : {call.InterruptCategory(call.end_detail).label}"
+        return call.end_detail
+    return ""
+
+
+def end_label(end_reason: str, category: str = "") -> str:
+    """Why a call ended, in the active language: each side reads it in its own."""
+    from calls.models import Call
+
+    if end_reason not in Call.EndReason.values:
+        return ""
+    label = str(Call.EndReason(end_reason).label)
+    if category in Call.InterruptCategory.values:
+        label = gettext("%(reason)s : %(category)s") % {
+            "reason": label,
+            "category": Call.InterruptCategory(category).label,
+        }
     return label
+
+
+def end_reason_label(call) -> str:
+    return end_label(call.end_reason, end_category(call))
 
 
 def state_event(call) -> dict:
@@ -60,6 +79,7 @@ def state_event(call) -> dict:
         "state": call.state,
         "end_reason": call.end_reason,
         "end_reason_label": end_reason_label(call),
+        "end_category": end_category(call),
         "deadline": call.deadline.isoformat() if call.deadline else None,
         "seconds_left": call.seconds_left(),
     }

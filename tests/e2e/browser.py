@@ -64,9 +64,9 @@ def last_code(outbox: Path) -> tuple[str, str]:
     return link.group(1), link.group(2)
 
 
-async def relative_joins(page: Page, link: str, code: str) -> None:
+async def relative_joins(page: Page, link: str, code: str, sign_in: str = "Connexion") -> None:
     await page.goto(f"{link}#{code}")
-    await page.get_by_role("button", name="Connexion").click()
+    await page.get_by_role("button", name=sign_in).click()
     await page.wait_for_url(re.compile(r"/conditions$"))
     await page.click("button[value=accept]")
     await page.wait_for_url(re.compile(r"/surveillance$"))
@@ -88,13 +88,16 @@ async def wait_remote_playing(page: Page, timeout_ms: int = 20000) -> None:
     )
 
 
-async def live_call(browsers: Browsers, base_url: str, ready, outbox: Path) -> tuple[Page, Page]:
+async def live_call(
+    browsers: Browsers, base_url: str, ready, outbox: Path, relative_locale: str = "fr-FR"
+) -> tuple[Page, Page]:
     """Kiosk calls, relative joins, both see the other: the pages of a live call."""
     kiosk = await kiosk_page(browsers, base_url, ready.credential)
     await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
     link, code = last_code(outbox)
-    relative = await (await browsers.context(base_url)).new_page()
-    await relative_joins(relative, link, code)
+    relative = await (await browsers.context(base_url, locale=relative_locale)).new_page()
+    sign_in = "Connexion" if relative_locale.startswith("fr") else "Sign in"
+    await relative_joins(relative, link, code, sign_in)
     await wait_remote_playing(kiosk)
     await wait_remote_playing(relative)
     return kiosk, relative
