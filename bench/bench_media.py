@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import re
@@ -77,12 +78,15 @@ from tests.media.harness import (  # noqa: E402
     running_in,
 )
 
-WIDTH, HEIGHT, FPS = 640, 360, 30
+# 15 frames/s: what the kiosk and the portal ask of the camera (static/js/call-ui.js).
+WIDTH, HEIGHT, FPS = 640, 360, 15
 VIDEO_KBPS, AUDIO_KBPS = 450, 32
 CLIP_SECONDS = 20
-AUDIO_PTIME = 0.020
+AUDIO_MS = 40  # Opus packet length that parloir's answers ask browsers for (media/sdp.py)
 GOAL_CPU_PER_CALL = 1.0  # % of one core
 GOAL_FIRST_FRAME = 0.300  # s, p95
+# Handles of one call on one of Janus's media threads (media.janus.Session.attach).
+AFFINITY = True
 SECTION = "Media plane (Janus)"
 parser_defaults: dict = {}
 
@@ -93,12 +97,15 @@ parser_defaults: dict = {}
 @dataclass(frozen=True)
 class Clip:
     video: list[bytes]  # one VP8 frame per 1/fps s; video[0] is the only keyframe
-    audio: list[bytes]  # one Opus packet per 20 ms
+    audio: list[bytes]  # one Opus packet per audio_ms
     fps: int
     kbps: int
+    audio_ms: int = AUDIO_MS
 
 
-def encode_clip(folder: Path, fps: int = FPS, kbps: int = VIDEO_KBPS) -> Clip:
+def encode_clip(
+    folder: Path, fps: int = FPS, kbps: int = VIDEO_KBPS, audio_ms: int = AUDIO_MS
+) -> Clip:
     """Encode the test clip once (ffmpeg, about 10 s) and keep its packets in memory."""
     path = folder / "clip.webm"
     subprocess.run(  # noqa: S603
@@ -112,7 +119,7 @@ def encode_clip(folder: Path, fps: int = FPS, kbps: int = VIDEO_KBPS) -> Clip:
             "-c:v", "libvpx", "-b:v", f"{kbps}k", "-minrate", f"{kbps}k",
             "-maxrate", f"{kbps}k", "-deadline", "realtime", "-cpu-used", "8",
             "-g", "100000", "-keyint_min", "100000", "-auto-alt-ref", "0", "-lag-in-frames", "0",
-            "-c:a", "libopus", "-b:a", f"{AUDIO_KBPS}k", "-frame_duration", "20",
+            "-c:a", "libopus", "-b:a", f"{AUDIO_KBPS}k", "-frame_duration", str(audio_ms),
             "-application", "voip",
             str(path),
         ],
@@ -131,7 +138,7 @@ def encode_clip(folder: Path, fps: int = FPS, kbps: int = VIDEO_KBPS) -> Clip:
                 video.append(bytes(packet))
             elif packet.stream.type == "audio":
                 audio.append(bytes(packet))
-    return Clip(video, audio, fps, kbps)
+    return Clip(video, audio, fps, kbps, audio_ms)
 
 
 class PacketTrack(MediaStreamTrack):
@@ -319,8 +326,8 @@ class Publisher:
     video: VideoPackets | None = None
 
     async def publish(self, session: Session, room: rooms.Room) -> None:
-        self.handle = await session.attach()
-        audio = AudioPackets(self.clip.audio, AUDIO_PTIME, 48000)
+        self.handle = await session.attach(affinity=room.id if AFFINITY else None)
+        audio = AudioPackets(self.clip.audio, self.clip.audio_ms / 1000, 48000)
         self.video = VideoPackets(self.clip.video, 1 / self.clip.fps, 90000)
         self.pc.addTrack(audio)
         sender = self.pc.addTrack(self.video)
@@ -352,7 +359,7 @@ class Subscriber:
     async def subscribe(
         self, session: Session, room: rooms.Room, publishers: list[Publisher], timeout: float
     ) -> None:
-        handle = await session.attach()
+        handle = await session.attach(affinity=room.id if AFFINITY else None)
         for publisher in publishers:  # Janus refuses feeds that are not up yet
             await asyncio.wait_for(publisher.handle.webrtc_up.wait(), timeout)
         joined_at = time.monotonic()
@@ -514,20 +521,24 @@ def sample(process: psutil.Process, seconds: float) -> Sample:
 
 
 class BenchJanus(JanusProcess):
-    """Janus as deployed (our generator's configuration), plus, for experiments only,
-    ``event_loops`` (a fixed pool of threads instead of one thread per handle)."""
+    """Janus as deployed (our generator's configuration). For comparison only,
+    ``event_loops=0`` gives each handle a thread of its own (Janus's default)."""
 
-    def __init__(self, *args, event_loops: int = 0, **kwargs) -> None:
+    def __init__(self, *args, event_loops: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.event_loops = event_loops
+        if event_loops:
+            self.config = dataclasses.replace(self.config, event_loops=event_loops)
+        self.thread_per_handle = event_loops == 0
 
     def _prepare(self) -> list[str]:
         arguments = super()._prepare()
-        if self.event_loops:
+        if self.thread_per_handle:
             jcfg = self.config_dir / "janus.jcfg"
-            text = jcfg.read_text().replace(
-                "general: {", f"general: {{\n\tevent_loops = {self.event_loops}", 1
+            text, found = re.subn(
+                r"\n\tevent_loops = \d+\n\tallow_loop_indication = true", "", jcfg.read_text()
             )
+            if found != 1:
+                raise RuntimeError("event_loops not found in the generated janus.jcfg")
             jcfg.write_text(text)
         return arguments
 
@@ -695,9 +706,11 @@ def verdict(levels: list[Level], fps: int) -> list[str]:
 
 def document(levels: list[Level], args) -> str:
     command = "bench/bench_media.py --calls " + ",".join(str(lv.calls) for lv in levels)
-    for option in ("fps", "video_kbps", "event_loops", "nice"):
+    for option in ("fps", "video_kbps", "audio_ms", "event_loops", "nice"):
         if getattr(args, option) != parser_defaults[option]:
             command += f" --{option.replace('_', '-')} {getattr(args, option)}"
+    if args.no_affinity:
+        command += " --no-affinity"
     bullets = "\n".join(f"- {line}" for line in verdict(levels, args.fps))
     return f"""
 `.venv/bin/python {command}`, {date.today().isoformat()}: {machine()};
@@ -726,29 +739,33 @@ window: {", ".join(f"{lv.load_average:.1f}" for lv in levels)}.
 
 {bullets}
 
-What dominates Janus's CPU (profiled with perf and strace at N = 4 while writing this
-benchmark, 2026-11): per-packet work in the kernel, not codecs or disks. About 55 % of
-Janus's samples are in the kernel: a quarter of them in poll() and the scheduler (every
-handle runs its own GLib loop thread; each packet a publisher sends is queued to every
-subscriber's thread, which is woken through an eventfd: a write, a poll, a read, a context
-switch per packet and subscriber), an eighth in UDP sendmsg; libc and GLib take 20 %, SRTP
-and DTLS crypto (libsrtp, NSS) about 10 %, Janus and the VideoRoom 9 %, the .mjr writes
-little. A call is about 660 packets/s through Janus (220 in: 2 video streams at ~60 packets/s and
-2 audio at 50; 440 out); the measured cost is 40–75 µs of CPU per packet on this virtual
-machine, where context switches are dear. Neither `event_loops = 2` (a fixed pool of loop
-threads) nor halving the frame rate (15 frames/s, 300 kbit/s) changed the CPU per call by more than
-the noise: the 1 % goal cannot be met by configuration with this media. At the 2.5–5 %
-per call measured, Janus alone would use a whole core for some 25–40 recorded calls; the
-goal should be revised to what this shows, or fewer packets sent (half the outgoing streams
-of a call go to its monitor: subscribe monitors only while someone watches). The CPU per
-call tends to fall as N grows: busier threads batch their wake-ups. First frames: with a
-few calls they arrive 100–250 ms after the offer (ICE and DTLS take 40–80 ms, then a keyframe: a
-subscriber whose transport comes up just after one passed waits for the publisher's
-answer to the next keyframe request). With 4 and more calls starting at once, the load
-generator's own set-up work (one Python thread making 5 peer connections per call)
-delays them; at N = 8 it cannot keep up at all on 2 cores (fewer frames/s arrive than
-are sent, event-loop stalls of 100–250 ms), so that row measures the generator, not
-Janus. The machine was shared with other work during the runs (load average above).
+What lowered Janus's CPU (measured on this machine, idle, 2026-11-27, N = 1 and 4, CPU per
+call, one run each): Janus's default, a thread per handle, with 30 frames/s and 20 ms
+audio packets, 2.3 % and 2.0 % (3.5–3.9 % on the same machine shared with other work,
+load average 4); a fixed pool of 2 media threads (`event_loops`), handles spread by
+Janus, 1.35 % and 1.5 %; the pool with every handle of a call on the same thread
+(parloir's attach sends a `loop_index` derived from the room, `media.janus.Session.attach`),
+1.15 % and 1.15 %; the same at 15 frames/s, what the kiosk and the portal ask of the
+camera, 1.15 % and 1.0 %; with 40 ms audio packets, which parloir's answers ask browsers
+for (`media/sdp.py`; Chromium and Firefox follow it, tests/e2e and tests/relative check),
+0.85 % and 0.87 %. Run to run, on this virtual machine, the same configuration varies
+widely: five runs of N = 1 in a row gave 1.05 to 1.85 % (median 1.4 %), N = 4 runs gave
+0.87 to 1.22 %. So the goal of 1 % per call is met in some runs and not in others; it is
+not met reliably here. Janus's cost is per packet (a call is about 140 packets/s in and
+280 out), in the kernel and in waking threads, not in codecs or disks: with a thread per
+handle, each packet a publisher sent was queued to each subscriber's own thread and woke
+it; with the call on one thread, a packet is received, recorded and sent to the call's
+subscribers in one wake-up. What remains (perf, N = 4, with the pool): kernel 46 % (a
+sixth of it switching back to a thread woken by an arriving packet), GLib 14 %, Janus
+12 % (half of which is one loop: for every video packet received, Janus walks its list of
+the last 160 sequence numbers to spot gaps for NACKs), libc 12 %, SRTP and DTLS crypto
+9 %, libnice 2 %. None of that is configurable; fewer packets (lower video bitrate,
+60 ms audio) would trade call quality for it. The CPU per call falls as N grows: busier
+threads batch their wake-ups. First frames arrive 60–200 ms after the offer (ICE and DTLS
+take 40–80 ms, then a keyframe: a subscriber whose transport comes up just after one
+passed waits for the publisher's answer to the next keyframe request). With many calls
+starting at once, the load generator's own set-up work (one Python thread making 5 peer
+connections per call) delays them; its CPU and worst stall are in the last column.
 """
 
 
@@ -757,11 +774,24 @@ def main() -> None:
     parser.add_argument("--calls", default="1,2,4,8", help="comma-separated call counts")
     parser.add_argument("--fps", type=int, default=FPS, help="video frames per second")
     parser.add_argument("--video-kbps", type=int, default=VIDEO_KBPS, help="video bitrate")
+    parser.add_argument(
+        "--audio-ms", type=int, default=AUDIO_MS, choices=(20, 40, 60), help="Opus packet length"
+    )
     parser.add_argument("--window", type=float, default=20, help="steady window, s")
     parser.add_argument("--warmup", type=float, default=5, help="s after the first frames")
     parser.add_argument("--idle", type=float, default=5, help="idle baseline window, s")
     parser.add_argument("--probes", type=int, default=3, help="calls started alone, after")
-    parser.add_argument("--event-loops", type=int, default=0, help="experiment: Janus event_loops")
+    parser.add_argument(
+        "--event-loops",
+        type=int,
+        default=None,
+        help="Janus's media threads (default: as deployed, one per core; 0: one per handle)",
+    )
+    parser.add_argument(
+        "--no-affinity",
+        action="store_true",
+        help="attach handles without loop_index (Janus spreads them over its threads)",
+    )
     parser.add_argument(
         "--openssl-dtls-timer",
         action="store_true",
@@ -778,6 +808,8 @@ def main() -> None:
         parser.error("--calls takes counts between 1 and 32")
 
     bound_run(args.max_seconds, args.nice)
+    global AFFINITY
+    AFFINITY = not args.no_affinity
     never_decode()
     if not args.openssl_dtls_timer:
         browser_like_dtls_timer()
@@ -785,7 +817,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="parloir-bench-media-") as tmp:
         workdir = Path(tmp)
         print(f"encoding the {WIDTH}x{HEIGHT} test clip…", flush=True)
-        clip = encode_clip(workdir, args.fps, args.video_kbps)
+        clip = encode_clip(workdir, args.fps, args.video_kbps, args.audio_ms)
         with private_netns(prefix="parloir-bm") as netns, running_in(netns) as runner:
             # The generator's full garbage collections paused its event loop for up to
             # ~120 ms, which first-frame times then counted: collect between levels only.

@@ -75,6 +75,7 @@ class JanusNodeConfig:
     rtp_port_range: str = "20000-40000"
     session_timeout: int = 60
     reclaim_session_timeout: int = 120
+    event_loops: int = field(default_factory=lambda: os.cpu_count() or 1)
     lib_dir: Path = field(default_factory=default_janus_lib_dir)
     debug_level: int = 4
 
@@ -157,8 +158,13 @@ def render_janus(config: JanusNodeConfig, out_dir: Path) -> list[Path]:
             f"PARLOIR_JANUS_RTP_PORT_RANGE must look like 20000-40000, got "
             f"{config.rtp_port_range!r}"
         )
+    if not 1 <= config.event_loops <= 256:
+        raise ConfigurationError(
+            f"PARLOIR_JANUS_EVENT_LOOPS must be between 1 and 256, got {config.event_loops}"
+        )
     values = {
         "node_name": _jcfg_string("node name", config.node_name),
+        "event_loops": str(int(config.event_loops)),
         "configs_folder": _jcfg_string("output folder", str(out_dir)),
         "lib_dir": _jcfg_string("PARLOIR_JANUS_LIB_DIR", str(config.lib_dir)),
         "debug_level": str(int(config.debug_level)),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.janus import Handle, JanusAdmin, JanusError, JanusException, JanusTimeout, Json
+from media.sdp import with_audio_packet_time
 
 # The VideoRoom answers 428 when subscribing to a feed that is not (yet) published.
 NO_SUCH_FEED = 428
@@ -111,7 +112,8 @@ async def list_participants(control: Handle, room: Room) -> list[Json]:
 
 
 async def publish(handle: Handle, room: Room, offer: Json, *, display: str = "") -> Publication:
-    """Join as a publisher with an SDP offer; return the feed id and Janus's answer.
+    """Join as a publisher with an SDP offer; return the feed id and Janus's answer,
+    asking for 40 ms audio packets (media.sdp).
 
     The offer may carry all its candidates (aiortc) or none, followed by
     ``trickle`` calls (browsers).
@@ -127,6 +129,7 @@ async def publish(handle: Handle, room: Room, offer: Json, *, display: str = "")
     data, answer = await handle.message(body, offer)
     if answer is None:
         raise JanusError(0, f"VideoRoom joined without an SDP answer: {data}")
+    answer = {**answer, "sdp": with_audio_packet_time(answer["sdp"])}
     return Publication(int(data["id"]), int(data["private_id"]), answer)
 
 

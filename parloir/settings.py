@@ -3,6 +3,7 @@
 See docs/configuration.md for every variable.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -245,6 +246,8 @@ JANUS_RTP_PORT_RANGE = env.get("PARLOIR_JANUS_RTP_PORT_RANGE", "20000-40000")
 JANUS_LIB_DIR = env.get("PARLOIR_JANUS_LIB_DIR", "")
 JANUS_SESSION_TIMEOUT = env.integer("PARLOIR_JANUS_SESSION_TIMEOUT", 60)
 JANUS_RECLAIM_TIMEOUT = env.integer("PARLOIR_JANUS_RECLAIM_TIMEOUT", 120)
+# Janus's media threads (see media.janus.Session.attach): one per core by default.
+JANUS_EVENT_LOOPS = env.integer("PARLOIR_JANUS_EVENT_LOOPS", os.cpu_count() or 1)
 JANUS_REQUEST_TIMEOUT = env.integer("PARLOIR_JANUS_REQUEST_TIMEOUT", 10)
 MEDIA_DOWN_AFTER_SECONDS = env.integer("PARLOIR_MEDIA_DOWN_AFTER_SECONDS", 3)
 MEDIA_NODE_STALE_SECONDS = env.integer("PARLOIR_MEDIA_NODE_STALE_SECONDS", 15)

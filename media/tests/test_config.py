@@ -1,3 +1,4 @@
+import os
 import stat
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def test_it_renders_the_three_janus_files_locked_to_localhost(tmp_path):
     assert _setting(core, "ice_enforce_list") == '"10.99.0.1"'
     assert _setting(core, "nat_1_1_mapping") == '"203.0.113.7"'
     assert _setting(core, "ignore_mdns") == "true"
+    # A pool of media threads that parloir picks from for each call's handles.
+    assert _setting(core, "event_loops") == str(os.cpu_count())
+    assert _setting(core, "allow_loop_indication") == "true"
     assert "stun_server" not in core.replace("# No stun_server", "")
     assert _setting(core, "configs_folder") == f'"{(tmp_path / "etc").resolve()}"'
     plugins = core.split("plugins: {")[1].split("}")[0]
@@ -172,3 +176,11 @@ def test_it_enables_turn_over_tls_only_with_a_certificate(tmp_path):
     assert "no-tls" not in tls.splitlines()
     with pytest.raises(ConfigurationError, match="both"):
         render_turn(_turn_config(tmp_path, tls_cert="/etc/ssl/turn.pem"), tmp_path)
+
+
+def test_it_refuses_a_pool_of_media_threads_out_of_range(tmp_path):
+    (core, *_) = render_janus(_janus_config(tmp_path, event_loops=8), tmp_path / "etc")
+    assert _setting(core.read_text(), "event_loops") == "8"
+    for wrong in (0, -1, 1000):
+        with pytest.raises(ConfigurationError, match="PARLOIR_JANUS_EVENT_LOOPS"):
+            render_janus(_janus_config(tmp_path, event_loops=wrong), tmp_path / "etc")

@@ -19,6 +19,22 @@ from tests.e2e.browser import (
 SUBSCRIBER_DTLS_SETUP = """() => [...window.parloirCall.subscriber.localDescription.sdp
   .matchAll(/^a=setup:(\\w+)/gm)].map((m) => m[1])"""
 
+# Audio packets the page's publisher sends per second, over two seconds.
+AUDIO_PACKETS_PER_SECOND = """async () => {
+  const sent = async () => {
+    const stats = await window.parloirCall.publisher.getStats();
+    for (const stat of stats.values()) {
+      const audio = stat.type === "outbound-rtp" && stat.kind === "audio";
+      if (audio) return [stat.packetsSent, stat.timestamp];
+    }
+    return [0, performance.now()];
+  };
+  const [before, t0] = await sent();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const [after, t1] = await sent();
+  return (1000 * (after - before)) / (t1 - t0);
+}"""
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
 
@@ -38,10 +54,13 @@ def test_it_connects_kiosk_and_relative_with_video_both_ways(stack, e2e_runner):
             timer = await relative.locator("#time-left").inner_text()
             kiosk_timer = await kiosk.locator("#time-left").inner_text()
             setups = [await page.evaluate(SUBSCRIBER_DTLS_SETUP) for page in (kiosk, relative)]
-            return timer, kiosk_timer, setups
+            audio_rates = [
+                await page.evaluate(AUDIO_PACKETS_PER_SECOND) for page in (kiosk, relative)
+            ]
+            return timer, kiosk_timer, setups, audio_rates
 
     try:
-        timer, kiosk_timer, setups = e2e_runner.run(scenario(), timeout=90)
+        timer, kiosk_timer, setups, audio_rates = e2e_runner.run(scenario(), timeout=90)
     except Exception:
         print(stack.log_tail("web"))
         raise
@@ -50,6 +69,8 @@ def test_it_connects_kiosk_and_relative_with_video_both_ways(stack, e2e_runner):
     # Both browsers answered Janus's offers as the DTLS server (protocol.js asDtlsServer),
     # and the media still flowed.
     assert setups == [["passive", "passive"], ["passive", "passive"]], setups
+    # Both send 40 ms audio packets, as Janus's answer asks (media.sdp): 25 a second, not 50.
+    assert all(20 <= rate <= 30 for rate in audio_rates), audio_rates
     call = Call.objects.get(booking=ready.booking)
     assert call.state == Call.State.LIVE
     assert call.transitions.filter(to_state="live").exists()

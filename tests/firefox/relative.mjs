@@ -86,6 +86,18 @@ try {
     state: await page.evaluate(() => document.getElementById("call").dataset.state),
     quality: await page.evaluate(() => document.getElementById("quality-text").textContent),
     userAgent: await browser.version(),
+    audioPacketsPerSecond: await page.evaluate(async () => {
+      const sent = async () => {
+        for (const stat of (await window.parloirCall.publisher.getStats()).values()) {
+          if (stat.type === "outbound-rtp" && stat.kind === "audio") return [stat.packetsSent, stat.timestamp];
+        }
+        return [0, 0];
+      };
+      const [before, t0] = await sent();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const [after, t1] = await sent();
+      return (1000 * (after - before)) / (t1 - t0);
+    }),
     subscriberSetup: await page.evaluate(
       () => [...window.parloirCall.subscriber.localDescription.sdp.matchAll(/^a=setup:(\w+)/gm)].map((m) => m[1]),
     ),

@@ -343,6 +343,7 @@ class JanusProcess(NetnsProcess):
         rtp_port_range: str = "20000-29999",
         reclaim_session_timeout: int = 30,
         session_timeout: int = 60,
+        event_loops: int | None = None,
     ) -> None:
         super().__init__(netns, workdir)
         self.config_dir = workdir / "etc"
@@ -363,6 +364,7 @@ class JanusProcess(NetnsProcess):
             rtp_port_range=rtp_port_range,
             reclaim_session_timeout=reclaim_session_timeout,
             session_timeout=session_timeout,
+            **({"event_loops": event_loops} if event_loops else {}),
         )
 
     def _prepare(self) -> list[str]:

@@ -1,6 +1,7 @@
 """The Janus client against a real Janus: answers, errors, timeouts, keepalives."""
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -43,6 +44,53 @@ def test_it_talks_to_a_janus_configured_by_our_templates(runner: NetnsRunner, ja
             assert session.handles == {}
             await session.destroy()
             assert client.sessions == {}
+
+    runner.run(scenario())
+
+
+def test_it_puts_the_handles_of_one_call_on_one_media_thread(runner: NetnsRunner, start_janus):
+    janus = start_janus(event_loops=4)
+
+    async def scenario():
+        async with JanusClient(janus.ws_url) as client:
+            assert await client.event_loops() == 4
+            session = await client.create_session()
+            # Two calls' rooms: 3 handles each (2 publishers, 1 subscriber), whatever order.
+            for affinity in (7, 9, 7, 9, 9, 7):
+                await session.attach(affinity=affinity)
+            async with JanusAdmin(janus.admin_ws_url, janus.admin_secret) as admin:
+                assert await admin.loops_info() == {0: 0, 1: 3, 2: 0, 3: 3}
+                # Without an affinity (a room's control handle), the least busy thread.
+                await session.attach()
+                assert (await admin.loops_info())[0] == 1
+
+    runner.run(scenario())
+
+
+def test_it_gives_each_handle_a_thread_when_janus_has_no_pool(runner: NetnsRunner, start_janus):
+    janus = start_janus()
+    janus.stop()
+    prepare = janus._prepare
+
+    def without_pool() -> list[str]:
+        arguments = prepare()
+        jcfg = janus.config_dir / "janus.jcfg"
+        text = re.sub(
+            r"\tevent_loops = \d+\n\tallow_loop_indication = true\n", "", jcfg.read_text()
+        )
+        jcfg.write_text(text)
+        return arguments
+
+    janus._prepare = without_pool
+    janus.start()
+
+    async def scenario():
+        async with JanusClient(janus.ws_url) as client:
+            # A Janus whose threads parloir may not choose: attach as usual.
+            assert await client.event_loops() == 0
+            session = await client.create_session()
+            handle = await session.attach(affinity=7)
+            assert session.handles == {handle.id: handle}
 
     runner.run(scenario())
 

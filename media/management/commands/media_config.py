@@ -40,6 +40,7 @@ def janus_config(
         rtp_port_range=settings.JANUS_RTP_PORT_RANGE,
         session_timeout=settings.JANUS_SESSION_TIMEOUT,
         reclaim_session_timeout=settings.JANUS_RECLAIM_TIMEOUT,
+        event_loops=settings.JANUS_EVENT_LOOPS,
         lib_dir=Path(settings.JANUS_LIB_DIR) if settings.JANUS_LIB_DIR else default_janus_lib_dir(),
     )
 
