@@ -1,6 +1,7 @@
 from html import unescape
 
 import pytest
+from django.conf import settings
 
 from calls.access import KIOSK_COOKIE
 from calls.models import Call
@@ -134,3 +135,31 @@ def test_a_detainee_cannot_cancel_another_detainees_booking_at_the_kiosk(client)
     assert response.status_code == 404
     other.booking.refresh_from_db()
     assert other.booking.status == "booked"
+
+
+def test_the_kiosk_speaks_the_detainees_language_until_sign_out(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    detainee = ready.site.detainee
+    detainee.language = "ar"
+    detainee.save(update_fields=["language"])
+    client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
+    assert '<html lang="ar"' in client.get("/kiosk/accueil").content.decode()
+
+    client.post("/kiosk/sortie")
+    # The next detainee at this shared kiosk starts in French.
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == ""
+    assert '<html lang="fr"' in client.get("/kiosk/").content.decode()
+
+
+def test_a_language_picked_on_the_sign_in_screen_wins_over_the_recorded_one(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    detainee = ready.site.detainee
+    detainee.language = "ar"
+    detainee.save(update_fields=["language"])
+    client.post("/i18n/setlang/", {"language": "ro", "next": "/kiosk/"})
+    client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ro"
+    assert '<html lang="ro"' in client.get("/kiosk/accueil").content.decode()

@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import get_supported_language_variant
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -67,7 +68,11 @@ def sign_in(request):
                 request.session.cycle_key()
                 request.session[call_access.KIOSK_SESSION_DETAINEE] = detainee.pk
                 request.session[call_access.KIOSK_SESSION_DEVICE] = device.pk
-                return redirect("kiosk:home")
+                response = redirect("kiosk:home")
+                # A language picked on this screen wins; otherwise the detainee's own.
+                if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+                    _set_language(response, detainee.language)
+                return response
     return render(
         request,
         "kiosk/sign_in.html",
@@ -101,7 +106,32 @@ def activate(request):
 def sign_out(request):
     request.session.pop(call_access.KIOSK_SESSION_DETAINEE, None)
     request.session.pop(call_access.KIOSK_SESSION_DEVICE, None)
-    return redirect("kiosk:sign_in")
+    response = redirect("kiosk:sign_in")
+    # The kiosk is shared: the next detainee starts from French, not from this one's choice.
+    response.delete_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
+
+
+def _set_language(response, language: str) -> None:
+    try:
+        language = get_supported_language_variant(language)
+    except LookupError:
+        return
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
 
 
 def _bookings_today(principal):
