@@ -137,12 +137,18 @@ def test_a_detainee_cannot_cancel_another_detainees_booking_at_the_kiosk(client)
     assert other.booking.status == "booked"
 
 
-def test_the_kiosk_speaks_the_detainees_language_until_sign_out(client):
+def _detainee_reading(client, language: str):
+    """A signed-out kiosk, and a detainee whose recorded language is ``language``."""
     ready = ready_call()
     _kiosk_client(client, ready)
     detainee = ready.site.detainee
-    detainee.language = "ar"
+    detainee.language = language
     detainee.save(update_fields=["language"])
+    return detainee
+
+
+def test_the_kiosk_speaks_the_detainees_language_until_sign_out(client):
+    detainee = _detainee_reading(client, "ar")
     client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ar"
     assert '<html lang="ar"' in client.get("/kiosk/accueil").content.decode()
@@ -154,11 +160,7 @@ def test_the_kiosk_speaks_the_detainees_language_until_sign_out(client):
 
 
 def test_a_language_picked_on_the_sign_in_screen_wins_over_the_recorded_one(client):
-    ready = ready_call()
-    _kiosk_client(client, ready)
-    detainee = ready.site.detainee
-    detainee.language = "ar"
-    detainee.save(update_fields=["language"])
+    detainee = _detainee_reading(client, "ar")
     client.post("/i18n/setlang/", {"language": "ro", "next": "/kiosk/"})
     client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ro"
