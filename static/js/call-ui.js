@@ -143,7 +143,9 @@ async function openMedia() {
     if (remoteVideo.srcObject !== e.detail.stream) remoteVideo.srcObject = e.detail.stream;
     remoteVideo.play().catch(() => {});
   });
-  client.addEventListener("error", (e) => showAlert(e.detail.message));
+  // The server's own message is English, for developers: people read the page's language.
+  const errorText = { no_media_node: texts.error_no_media_node, media_error: texts.error_media };
+  client.addEventListener("error", (e) => showAlert(errorText[e.detail.code] || texts.error_other));
   client.addEventListener("fatal", () => { location.href = role === "kiosk" ? "/kiosk/accueil" : "/fin"; });
   if (lowBox.checked) client.setLowBandwidth(true, "user");
   // For the browser tests and for anyone helping over the phone with the developer tools.

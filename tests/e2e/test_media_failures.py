@@ -7,11 +7,24 @@ import pytest
 
 from calls.models import Call, CallCode
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, live_call, wait_call_state
+from media.models import MediaNode
+from tests.e2e.browser import (
+    Browsers,
+    kiosk_page,
+    kiosk_sign_in_and_call,
+    live_call,
+    wait_call_state,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
 CURRENT_TIME = "() => document.getElementById('remote').currentTime"
+MARK_CONNECTIONS = """() => {
+  window.parloirCall.publisher.keptThroughRestart = true;
+  window.parloirCall.subscriber.keptThroughRestart = true;
+}"""
+CONNECTIONS_KEPT = """() => window.parloirCall.publisher.keptThroughRestart === true
+  && window.parloirCall.subscriber.keptThroughRestart === true"""
 
 
 def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
@@ -49,10 +62,13 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
 
-        async def playback_positions():
+        async def mark_connections():
+            # Marks on the PeerConnections show afterwards that they were kept, not rebuilt.
+            for page in (kiosk, relative):
+                await page.evaluate(MARK_CONNECTIONS)
             return [await p.evaluate(CURRENT_TIME) for p in (kiosk, relative)]
 
-        before = stack.run(e2e_runner, playback_positions())
+        before = stack.run(e2e_runner, mark_connections())
         stack.restart_web()  # SIGKILL, as a crash, then a new process
 
         async def reattached():
@@ -61,21 +77,51 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
                 if stack.log_since_restart().count("WSCONNECT /ws/call/") >= 2:
                     break
                 await asyncio.sleep(0.1)
-            for page in (kiosk, relative):
+            kept = []
+            for page, position in zip((kiosk, relative), before, strict=True):
                 # The socket comes back (welcome again) and the page says the call goes on.
                 await page.wait_for_function(
                     "() => document.getElementById('call').dataset.status === 'Appel en cours'"
                     " && document.getElementById('call').dataset.state === 'live'",
                     timeout=20000,
                 )
-            return await playback_positions()
+                # The picture plays on, from where it was.
+                await page.wait_for_function(
+                    f"() => document.getElementById('remote').currentTime > {position} + 1",
+                    timeout=10000,
+                )
+                kept.append(await page.evaluate(CONNECTIONS_KEPT))
+            return kept
 
-        after = stack.run(e2e_runner, reattached())
+        kept = stack.run(e2e_runner, reattached())
     finally:
         stack.run(e2e_runner, browsers.__aexit__(None, None, None))
-    # Playback went on through the restart: media never depended on the web process.
-    assert after[0] > before[0] + 1 and after[1] > before[1] + 1
+    # Media never depended on the web process: the same PeerConnections carried on.
+    assert kept == [True, True]
     call = Call.objects.get(booking=ready.booking)
     assert call.state == Call.State.LIVE
     assert CallCode.objects.filter(call=call).count() == 1  # no new code was needed
     assert stack.log_since_restart().count("WSCONNECT /ws/call/") >= 2
+
+
+def test_a_kiosk_with_no_video_server_is_told_so_in_its_own_language(stack, e2e_runner):
+    ready = ready_call()
+    MediaNode.objects.update(state=MediaNode.State.DRAINING)
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
+
+    async def kiosk_told():
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        await kiosk.wait_for_function(
+            "() => document.getElementById('alert').textContent.includes('Aucun serveur vidéo')",
+            timeout=10000,
+        )
+        return await kiosk.locator("#alert").inner_text()
+
+    try:
+        alert = stack.run(e2e_runner, kiosk_told())
+    finally:
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+        MediaNode.objects.update(state=MediaNode.State.UP)
+    # The page's words, not the server's English message for developers.
+    assert "No video server" not in alert
