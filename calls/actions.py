@@ -499,10 +499,16 @@ def fail_calls_on_node(node) -> list[int]:
 
 
 @transaction.atomic
-def do_warn(call: Call, text: str, *, staff) -> CallWarning:
-    """Show ``text`` on both screens of a live call, and keep it."""
+def do_warn(call: Call, text: str = "", *, staff, preset: str = "") -> CallWarning:
+    """Show ``text``, or a preset warning (each side reads it in its own language), on
+    both screens of a live call, and keep it."""
     from parloir import access
 
+    if preset:
+        if preset not in CallWarning.Preset.values:
+            raise ValidationError(_("Ce message prévu n'existe pas."), code="preset")
+        with translation.override(settings.LANGUAGE_CODE):
+            text = str(CallWarning.Preset(preset).label)
     text = (text or "").strip()
     if not text:
         raise ValidationError(_("Le message est vide."), code="empty")
@@ -516,12 +522,12 @@ def do_warn(call: Call, text: str, *, staff) -> CallWarning:
         actor=staff,
         establishment=_establishment_id(call),
         target=call,
-        data={"text": warning.text},
+        data={"text": warning.text, **({"preset": preset} if preset else {})},
     )
-    send_event(
-        [call_group(call.pk)],
-        {"type": "call.notice", "call": call.pk, "text": warning.text, "by": "staff"},
-    )
+    notice = {"type": "call.notice", "call": call.pk, "text": warning.text, "by": "staff"}
+    if preset:
+        notice["preset"] = preset
+    send_event([call_group(call.pk)], notice)
     return warning
 
 

@@ -23,7 +23,7 @@ from calls import access as call_access
 from calls import actions, codes
 from calls.events import call_group, end_label
 from calls.media import hub
-from calls.models import Call, Participant
+from calls.models import Call, CallWarning, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
 from media import rooms
 from media.janus import CONNECTION_LOST, SESSION_LOST, Handle, JanusEvent, JanusException
@@ -421,7 +421,11 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await self._teardown(destroy=True)
                 await self.close(code=1000)
         elif kind == "call.notice":
-            await self._send({"type": "notice", "text": event["text"]})
+            text = event["text"]
+            if event.get("preset") in CallWarning.Preset.values:
+                with translation.override(self.language):
+                    text = str(CallWarning.Preset(event["preset"]).label)
+            await self._send({"type": "notice", "text": text})
         elif kind == "call.peer":
             if event["role"] != self.principal.role:
                 await self._send({"type": "peer", "role": event["role"], "status": event["status"]})

@@ -22,6 +22,7 @@ register(
     {
         "call": {"type": "integer"},
         "text": {"type": "string", "maxLength": 300},
+        "preset": {"type": "string"},
         "by": {"type": "string"},
     },
     ["call", "text"],

@@ -156,6 +156,14 @@ class CallWarning(models.Model):
 
     ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
 
+    class Preset(models.TextChoices):
+        """Warnings each side reads in its own language (free text goes as typed)."""
+
+        FACE_CAMERA = "face_camera", _("Veuillez rester face à la caméra.")
+        CALM = "calm", _("Veuillez garder un ton calme.")
+        OBJECTS = "objects", _("Ne montrez ni objet ni écrit à la caméra.")
+        OTHERS = "others", _("Seules les personnes autorisées peuvent participer à l'appel.")
+
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="warnings")
     staff = models.ForeignKey("people.StaffUser", on_delete=models.PROTECT, related_name="+")
     text = models.CharField(_("message"), max_length=300)

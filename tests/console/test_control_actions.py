@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from audit.models import AuditEvent
 from calls import actions
@@ -101,6 +101,31 @@ def test_the_console_forms_warn_interrupt_and_suspend(client, two_sides):
         },
     )
     assert a.call.detainee.suspensions.get().reason == "Décision n°12"
+
+
+def test_a_preset_warning_is_kept_in_french_and_sent_with_its_key(two_sides):
+    a, _b = two_sides
+    guard = a.staff["guard"]
+    with translation.override("en"):  # whatever the guard's console language
+        warning = actions.do_warn(a.call, preset="objects", staff=guard)
+    assert warning.text == "Ne montrez ni objet ni écrit à la caméra."
+    logged = AuditEvent.objects.get(action="call.warned", target_id=str(a.call.pk))
+    assert logged.data == {"text": warning.text, "preset": "objects"}
+    with pytest.raises(ValidationError) as unknown:
+        actions.do_warn(a.call, preset="dance", staff=guard)
+    assert unknown.value.code == "preset"
+    with pytest.raises(ValidationError) as empty:
+        actions.do_warn(a.call, "  ", staff=guard)
+    assert empty.value.code == "empty"
+
+
+def test_the_console_offers_the_preset_warnings_and_sends_the_chosen_one(client, two_sides):
+    a, _b = two_sides
+    sign_in(client, a.staff["supervisor"])
+    page = client.get(reverse("console:call_watch", args=[a.call.pk])).content.decode()
+    assert 'value="calm"' in page and "Veuillez garder un ton calme." in page
+    client.post(reverse("console:call_warn", args=[a.call.pk]), {"preset": "calm", "text": ""})
+    assert a.call.warnings.get().text == "Veuillez garder un ton calme."
 
 
 def test_the_audit_page_searches_and_exports(client, two_sides):

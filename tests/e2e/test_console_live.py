@@ -50,10 +50,11 @@ def test_a_guard_watches_warns_and_interrupts_a_live_call(stack, e2e_runner):
             await staff.wait_for_function(PLAYING, arg=video, timeout=20000)
         # The participants are not told anything about the watcher.
         alerts_before = [await p.locator("#alert").is_visible() for p in (kiosk, relative)]
+        # The preset warning: each side reads it in its own language.
         await staff.get_by_role("button", name="Avertir").click()
-        for page in (kiosk, relative):
+        for page, words in ((kiosk, "face à la caméra"), (relative, "in front of the camera")):
             await page.wait_for_function(
-                "() => document.getElementById('alert').textContent.includes('face à la caméra')",
+                f"() => document.getElementById('alert').textContent.includes('{words}')",
                 timeout=5000,
             )
         return alerts_before

@@ -66,7 +66,7 @@ def facing_files() -> list[Path]:
 def facing_labels() -> set[str]:
     """The source (French) texts of the choice labels shown to relatives and detainees."""
     from bookings.models import Booking
-    from calls.models import Call
+    from calls.models import Call, CallWarning
     from notify.models import Message
     from people.models import AuthorizedContact
 
@@ -74,6 +74,7 @@ def facing_labels() -> set[str]:
         Call.State,  # the kiosk and the call screen
         Call.EndReason,  # the end of a call, on both sides
         Call.InterruptCategory,  # said with an interruption
+        CallWarning.Preset,  # staff's warnings, read by each side in its language
         AuthorizedContact.Relationship,  # the detainee's contacts at the kiosk
         Booking.Status,  # the detainee's bookings at the kiosk
         Message.Status,  # the code's message at the kiosk

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from calls import actions as call_actions
-from calls.models import Call, Participant
+from calls.models import Call, CallWarning, Participant
 from media.models import MediaNode
 from parloir import access
 from people import actions as people_actions
@@ -76,6 +76,7 @@ def watch(request, pk):
             "can_control": access.can(request.user, access.Can.CONTROL_CALL, establishment_id),
             "can_suspend": access.can(request.user, access.Can.SUSPEND, establishment_id),
             "categories": Call.InterruptCategory.choices,
+            "warning_presets": CallWarning.Preset.choices,
             "transitions": call.transitions.select_related("by_staff"),
             "warnings": call.warnings.select_related("staff"),
         },
@@ -87,7 +88,12 @@ def watch(request, pk):
 def warn(request, pk):
     call = get_object_or_404(_calls(request.user, access.Can.CONTROL_CALL), pk=pk)
     try:
-        call_actions.do_warn(call, request.POST.get("text", ""), staff=request.user)
+        call_actions.do_warn(
+            call,
+            request.POST.get("text", ""),
+            preset=request.POST.get("preset", ""),
+            staff=request.user,
+        )
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
