@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import gc
 import os
 import re
 import secrets
@@ -194,10 +195,18 @@ class NetnsRunner:
             with_timeout = asyncio.run_coroutine_threadsafe(cancel_all(), self.loop)
             try:
                 with_timeout.result(10)
+                # Its threads hold database connections (the health checker's queries):
+                # ended here, they close them, rather than keep sessions on the test
+                # database while pytest-django drops it.
+                asyncio.run_coroutine_threadsafe(
+                    self.loop.shutdown_default_executor(), self.loop
+                ).result(10)
             except (concurrent.futures.TimeoutError, RuntimeError):
                 pass
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
+        # Connections left by ended threads sit in reference cycles until collected.
+        gc.collect()
 
 
 @contextmanager
