@@ -4,6 +4,7 @@ These tests never skip: on a machine without root, iproute2 or Janus they fail
 and say why (CI runs as root with them installed).
 """
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -53,6 +54,11 @@ def janus(_shared_janus: JanusProcess) -> JanusProcess:
     return _shared_janus
 
 
+# Ports never used twice in a session: a Janus that an earlier test stopped, or one still
+# exiting, cannot answer in place of the next test's (a frozen Janus then seemed to reply).
+_OWN_PORTS = itertools.count(9000, 2)
+
+
 @pytest.fixture
 def start_janus(netns: Netns, tmp_path_factory: pytest.TempPathFactory):
     """Starts Janus processes of the test's own, for tests that kill, freeze or
@@ -60,13 +66,13 @@ def start_janus(netns: Netns, tmp_path_factory: pytest.TempPathFactory):
     started: list[JanusProcess] = []
 
     def start(**options) -> JanusProcess:
-        offset = 100 * (len(started) + 1)
+        port = next(_OWN_PORTS)
         process = JanusProcess(
             netns,
             tmp_path_factory.mktemp("own-janus"),
             name=f"own-node-{len(started)}",
-            ws_port=8188 + offset,
-            admin_ws_port=7188 + offset,
+            ws_port=port,
+            admin_ws_port=port + 1,
             rtp_port_range="30000-39999",
             **options,
         )

@@ -312,7 +312,9 @@ class NetnsProcess:
 
     def freeze(self) -> None:
         """SIGSTOP: the sockets stay open but nothing answers, like a hung process."""
-        assert self.process is not None
+        if self.process is None or self.process.poll() is not None:
+            # Popen.send_signal would do nothing, and the test would blame the client.
+            raise HarnessError(f"{self.program} is not running: it cannot be frozen")
         self.process.send_signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
