@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from recordings.tests import helpers
+from tests.media.fixtures import namespace_fixture, runner_fixture
 from tests.media.harness import (
-    HarnessError,
     JanusProcess,
     Netns,
     NetnsRunner,
-    private_netns,
-    running_in,
 )
 
 
@@ -53,19 +51,8 @@ def recording(node, sample_webm):
 # --- Real Janus --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def rec_netns() -> Iterator[Netns]:
-    try:
-        with private_netns(prefix="parloir-r") as namespace:
-            yield namespace
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def rec_runner(rec_netns: Netns) -> Iterator[NetnsRunner]:
-    with running_in(rec_netns) as runner:
-        yield runner
+rec_netns = namespace_fixture("parloir-r")
+rec_runner = runner_fixture("rec_netns")
 
 
 @pytest.fixture(scope="session")

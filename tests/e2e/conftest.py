@@ -9,29 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.media.harness import (
-    HarnessError,
-    JanusProcess,
-    Netns,
-    NetnsRunner,
-    private_netns,
-    running_in,
-)
+from tests.media.fixtures import namespace_fixture, runner_fixture
+from tests.media.harness import JanusProcess, Netns
 
-
-@pytest.fixture(scope="session")
-def e2e_netns() -> Iterator[Netns]:
-    try:
-        with private_netns(prefix="parloir-e") as namespace:
-            yield namespace
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def e2e_runner(e2e_netns: Netns) -> Iterator[NetnsRunner]:
-    with running_in(e2e_netns) as runner:
-        yield runner
+e2e_netns = namespace_fixture("parloir-e")
+e2e_runner = runner_fixture("e2e_netns")
 
 
 @pytest.fixture

@@ -9,31 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.media.fixtures import namespace_fixture, runner_fixture
 from tests.media.harness import (
-    HarnessError,
     JanusProcess,
     Netns,
-    NetnsRunner,
     TurnProcess,
-    private_netns,
-    running_in,
 )
 
-
-@pytest.fixture(scope="session")
-def netns() -> Iterator[Netns]:
-    try:
-        with private_netns() as namespace:
-            yield namespace
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def runner(netns: Netns) -> Iterator[NetnsRunner]:
-    """Runs test coroutines inside the namespace (see harness.py for why a thread)."""
-    with running_in(netns) as ns_runner:
-        yield ns_runner
+netns = namespace_fixture()
+runner = runner_fixture("netns")
 
 
 @pytest.fixture(scope="session")

@@ -11,30 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.media.fixtures import namespace_fixture, runner_fixture
 from tests.media.harness import (
     HarnessError,
     JanusProcess,
     Netns,
     NetnsRunner,
-    private_netns,
     running_in,
 )
 from tests.relative.support import FamilyNetns, PublicStack
 
-
-@pytest.fixture(scope="session")
-def relative_netns() -> Iterator[Netns]:
-    try:
-        with private_netns(prefix="parloir-p") as namespace:
-            yield namespace
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def relative_runner(relative_netns: Netns) -> Iterator[NetnsRunner]:
-    with running_in(relative_netns) as runner:
-        yield runner
+relative_netns = namespace_fixture("parloir-p")
+relative_runner = runner_fixture("relative_netns")
 
 
 @pytest.fixture(scope="module")
