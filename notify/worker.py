@@ -130,11 +130,14 @@ class Worker:
 async def run(*, once: bool = False) -> None:
     """Deliver queued messages until cancelled (or one pass and its sends, with ``once``)."""
     global _loop, _wake
-    _loop, _wake = asyncio.get_running_loop(), asyncio.Event()
+    # This run's own event: another run started meanwhile (a test's next worker) takes
+    # the module's wake-up for itself, and this one must not wait on its loop's event.
+    woken = asyncio.Event()
+    _loop, _wake = asyncio.get_running_loop(), woken
     worker = Worker()
     try:
         while True:
-            _wake.clear()
+            woken.clear()
             try:
                 await worker.tick()
             except Exception:
@@ -144,14 +147,14 @@ async def run(*, once: bool = False) -> None:
                 await worker.drain()
                 return
             try:
-                await asyncio.wait_for(_wake.wait(), settings.NOTIFY_POLL_MS / 1000)
+                await asyncio.wait_for(woken.wait(), settings.NOTIFY_POLL_MS / 1000)
             except TimeoutError:
                 pass
     finally:
         for task in list(worker.tasks.values()):
             task.cancel()
         await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
-        if _loop is asyncio.get_running_loop():
+        if _wake is woken:
             _loop, _wake = None, None
         from notify.backends import smpp
 
