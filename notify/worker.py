@@ -146,11 +146,8 @@ async def run(*, once: bool = False) -> None:
             if once:
                 await worker.drain()
                 return
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-            # cancellation that lands as its timeout fires, and the worker never stops.
             try:
-                async with asyncio.timeout(settings.NOTIFY_POLL_MS / 1000):
-                    await woken.wait()
+                await asyncio.wait_for(woken.wait(), settings.NOTIFY_POLL_MS / 1000)
             except TimeoutError:
                 pass
     finally:
