@@ -130,14 +130,11 @@ class Worker:
 async def run(*, once: bool = False) -> None:
     """Deliver queued messages until cancelled (or one pass and its sends, with ``once``)."""
     global _loop, _wake
-    # This run's own event: another run started meanwhile (a test's next worker) takes
-    # the module's wake-up for itself, and this one must not wait on its loop's event.
-    woken = asyncio.Event()
-    _loop, _wake = asyncio.get_running_loop(), woken
+    _loop, _wake = asyncio.get_running_loop(), asyncio.Event()
     worker = Worker()
     try:
         while True:
-            woken.clear()
+            _wake.clear()
             try:
                 await worker.tick()
             except Exception:
@@ -147,14 +144,14 @@ async def run(*, once: bool = False) -> None:
                 await worker.drain()
                 return
             try:
-                await asyncio.wait_for(woken.wait(), settings.NOTIFY_POLL_MS / 1000)
+                await asyncio.wait_for(_wake.wait(), settings.NOTIFY_POLL_MS / 1000)
             except TimeoutError:
                 pass
     finally:
         for task in list(worker.tasks.values()):
             task.cancel()
         await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
-        if _wake is woken:
+        if _loop is asyncio.get_running_loop():
             _loop, _wake = None, None
         from notify.backends import smpp
 
