@@ -316,6 +316,21 @@ class NetnsProcess:
             # Popen.send_signal would do nothing, and the test would blame the client.
             raise HarnessError(f"{self.program} is not running: it cannot be frozen")
         self.process.send_signal(signal.SIGSTOP)
+        # kill() returns before every thread has stopped: wait until all of them have,
+        # or a request sent at once may still be answered.
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        for _ in range(200):
+            states = []
+            for task in tasks.iterdir():
+                try:
+                    stat = (task / "stat").read_text()
+                except OSError:
+                    continue  # a thread that ended meanwhile
+                states.append(stat.rsplit(")", 1)[1].split()[0])
+            if states and all(state in ("T", "t") for state in states):
+                return
+            time.sleep(0.01)
+        raise HarnessError(f"{self.program} did not stop within 2 s of SIGSTOP")
 
     def thaw(self) -> None:
         assert self.process is not None
