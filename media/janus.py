@@ -278,6 +278,15 @@ class Handle:
         client's own ``reconnected`` or ``session_lost`` go on.
         """
         future: asyncio.Future[JanusEvent] = asyncio.get_running_loop().create_future()
+        if self.session.lost:
+            # The session may have been lost while this handle was being attached,
+            # before the handle was known to it: no event will ever come.
+            lost = JanusEvent(SESSION_LOST, {"session_id": self.session.id})
+            if kind == SESSION_LOST:
+                future.set_result(lost)
+            else:
+                future.set_exception(JanusSessionLost(f"Session of {self!r} lost"))
+            return future
         self._waiters.append(_Waiter(future, kind, predicate))
         return future
 

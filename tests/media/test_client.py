@@ -168,6 +168,12 @@ def test_it_keeps_sessions_alive_with_keepalives(runner: NetnsRunner, start_janu
             assert forgotten_session.lost
             with pytest.raises(JanusSessionLost):
                 await forgotten_session.attach()
+            # A handle learnt of after the loss (as when the loss arrives while it is
+            # being attached) does not wait for events that will never come.
+            late = forgotten_session.adopt_handle(forgotten_handle.id + 1)
+            assert (await late.wait_for(SESSION_LOST, timeout=0.1)).kind == SESSION_LOST
+            with pytest.raises(JanusSessionLost):
+                await late.wait_for("webrtcup", timeout=0.1)
             # The kept one outlived the other's timeout.
             await kept_session.attach()
             await kept.close(destroy_sessions=True)
