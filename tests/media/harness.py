@@ -65,6 +65,11 @@ def _ip(*args: str) -> None:
         raise HarnessError(f"`ip {' '.join(args)}` failed: {result.stderr.strip()}")
 
 
+def disable_ipv6(netns_name: str) -> None:
+    for key in ("all", "default"):
+        _ip("netns", "exec", netns_name, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1")
+
+
 class Netns:
     """A named network namespace with lo up and one address on a veth pair."""
 
@@ -86,15 +91,7 @@ class Netns:
             _ip("-n", self.name, "link", "set", "jd1", "up")
             # Without IPv6 the only non-loopback address is ours, so aioice (which
             # gathers on every interface) and Janus agree on it without patching.
-            for key in ("all", "default"):
-                _ip(
-                    "netns",
-                    "exec",
-                    self.name,
-                    "sysctl",
-                    "-qw",
-                    f"net.ipv6.conf.{key}.disable_ipv6=1",
-                )
+            disable_ipv6(self.name)
         except BaseException:
             self.delete()
             raise

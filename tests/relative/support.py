@@ -17,7 +17,7 @@ from playwright.async_api import Page
 
 from tests.e2e.browser import kiosk_page, kiosk_sign_in_and_call
 from tests.e2e.stack import WEB_PORT, Stack
-from tests.media.harness import HarnessError, Netns, _ip
+from tests.media.harness import HarnessError, Netns, _ip, disable_ipv6
 
 ROOT = Path(__file__).resolve().parents[2]
 A11Y_DIR = ROOT / "tests" / "a11y"
@@ -67,15 +67,7 @@ class FamilyNetns(Netns):
         _ip("netns", "add", self.name)
         try:
             _ip("-n", self.name, "link", "set", "lo", "up")
-            for key in ("all", "default"):
-                _ip(
-                    "netns",
-                    "exec",
-                    self.name,
-                    "sysctl",
-                    "-qw",
-                    f"net.ipv6.conf.{key}.disable_ipv6=1",
-                )
+            disable_ipv6(self.name)
             _ip("-n", stack, "link", "set", self.family_side, "netns", self.name)
             _ip("-n", self.name, "addr", "add", f"{self.address}/32", "dev", self.family_side)
             _ip("-n", self.name, "link", "set", self.family_side, "up")
