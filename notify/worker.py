@@ -130,11 +130,19 @@ class Worker:
 async def run(*, once: bool = False) -> None:
     """Deliver queued messages until cancelled (or one pass and its sends, with ``once``)."""
     global _loop, _wake
-    _loop, _wake = asyncio.get_running_loop(), asyncio.Event()
+    # This run's own event: a later run on another loop (a test's next worker) must not
+    # make this one wait on an event bound to that loop.
+    woken = asyncio.Event()
+    _loop, _wake = asyncio.get_running_loop(), woken
+    this_task = asyncio.current_task()
     worker = Worker()
     try:
         while True:
-            _wake.clear()
+            if this_task is not None and this_task.cancelling():
+                # Python 3.11's wait_for (in sync_to_async, in the backends) can swallow
+                # the cancellation that stops this worker; it must not poll on for ever.
+                raise asyncio.CancelledError
+            woken.clear()
             try:
                 await worker.tick()
             except Exception:
@@ -144,14 +152,15 @@ async def run(*, once: bool = False) -> None:
                 await worker.drain()
                 return
             try:
-                await asyncio.wait_for(_wake.wait(), settings.NOTIFY_POLL_MS / 1000)
+                async with asyncio.timeout(settings.NOTIFY_POLL_MS / 1000):
+                    await woken.wait()
             except TimeoutError:
                 pass
     finally:
         for task in list(worker.tasks.values()):
             task.cancel()
         await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
-        if _loop is asyncio.get_running_loop():
+        if _wake is woken:
             _loop, _wake = None, None
         from notify.backends import smpp
 

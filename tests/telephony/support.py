@@ -92,6 +92,9 @@ def running_worker() -> Iterator[asyncio.AbstractEventLoop]:
     finally:
         loop.call_soon_threadsafe(holder["task"].cancel)
         thread.join(30)
+        if thread.is_alive():
+            # Left running, it would take the next test's messages.
+            raise RuntimeError("the notify worker did not stop within 30 s of its cancellation")
 
 
 def correlation(recorded: bytes, sent: bytes) -> float:
