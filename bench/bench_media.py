@@ -733,10 +733,12 @@ def verdict(levels: list[Level], fps: int) -> list[str]:
             parts.append(f"N = {lv.calls}: {ms(p95)}, {mark}{flag}")
         return "; ".join(parts)
 
+    runs = [cpu for lv in levels for cpu in lv.runs]
+    single_runs = f"; single runs {min(runs):.2f}–{max(runs):.2f} %" if len(runs) > 1 else ""
     lines = [
         f"CPU: {min(lv.cpu_per_call for lv in levels):.2f}–{worst_cpu:.2f} % of a core per "
         f"recorded call (goal ≤ {GOAL_CPU_PER_CALL:.0f} %): "
-        f"{met(worst_cpu <= GOAL_CPU_PER_CALL)}.",
+        f"{met(worst_cpu <= GOAL_CPU_PER_CALL)}{single_runs}.",
         f"First frame p95 (goal < {ms(GOAL_FIRST_FRAME)}), N calls starting together: "
         f"{per_level(lambda lv: lv.together)}.",
     ]
@@ -786,29 +788,30 @@ window: {", ".join(f"{lv.load_average:.1f}" for lv in levels)}.
 
 What lowered Janus's CPU (measured on this machine, idle, 2026-11-27, N = 1 and 4, CPU per
 call, one run each): Janus's default, a thread per handle, with 30 frames/s and 20 ms
-audio packets, 2.3 % and 2.0 % (3.5–3.9 % on the same machine shared with other work,
-load average 4); a fixed pool of 2 media threads (`event_loops`), handles spread by
-Janus, 1.35 % and 1.5 %; the pool with every handle of a call on the same thread
-(parloir's attach sends a `loop_index` derived from the room, `media.janus.Session.attach`),
-1.15 % and 1.15 %; the same at 15 frames/s, what the kiosk and the portal ask of the
-camera, 1.15 % and 1.0 %; with 40 ms audio packets, which parloir's answers ask browsers
-for (`media/sdp.py`; Chromium and Firefox follow it, tests/e2e and tests/relative check),
-0.85 % and 0.87 %. Run to run, on this virtual machine, the same configuration varies
-widely: five runs of N = 1 in a row gave 1.05 to 1.85 % (median 1.4 %), N = 4 runs gave
-0.87 to 1.22 %. So the goal of 1 % per call is met in some runs and not in others; it is
-not met reliably here. Janus's cost is per packet (a call is about 140 packets/s in and
-280 out), in the kernel and in waking threads, not in codecs or disks: with a thread per
-handle, each packet a publisher sent was queued to each subscriber's own thread and woke
-it; with the call on one thread, a packet is received, recorded and sent to the call's
-subscribers in one wake-up. What remains (perf, N = 4, with the pool): kernel 46 % (a
-sixth of it switching back to a thread woken by an arriving packet), GLib 14 %, Janus
-12 % (half of which is one loop: for every video packet received, Janus walks its list of
-the last 160 sequence numbers to spot gaps for NACKs), libc 12 %, SRTP and DTLS crypto
-9 %, libnice 2 %. None of that is configurable; fewer packets (lower video bitrate,
-60 ms audio) would trade call quality for it. The CPU per call falls as N grows: busier
-threads batch their wake-ups. First frames arrive 60–200 ms after the offer (ICE and DTLS
-take 40–80 ms, then a keyframe: a subscriber whose transport comes up just after one
-passed waits for the publisher's answer to the next keyframe request). With many calls
+audio packets, 2.3 % and 2.0 % (3.5–3.9 % on the same machine shared with other work, load
+average 4); a fixed pool of 2 media threads (`event_loops`), handles spread by Janus, 1.35
+% and 1.5 %; the pool with every handle of a call on the same thread (parloir's attach
+sends a `loop_index` derived from the room, `media.janus.Session.attach`), 1.15 % and 1.15
+%; the same at 15 frames/s, what the kiosk and the portal ask of the camera, 1.15 % and
+1.0 %; with 40 ms audio packets, which parloir's answers ask browsers for (`media/sdp.py`;
+Chromium and Firefox follow it, tests/e2e and tests/relative check), 0.85 % and 0.87 %.
+Run to run, on this virtual machine, one measurement of the same configuration varies
+widely: N = 1 gave 0.80 to 1.15 % in three runs on the idle machine, 1.05 to 1.85 % in
+five runs while other work shared it; hence several runs per N, a fresh Janus each, and
+the median. A single call costs the most per call, and is where the goal is tightest:
+nothing else shares its thread's wake-ups. Janus's cost is per packet (a call is about 140
+packets/s in and 280 out), in the kernel and in waking threads, not in codecs or disks:
+with a thread per handle, each packet a publisher sent was queued to each subscriber's own
+thread and woke it; with the call on one thread, a packet is received, recorded and sent
+to the call's subscribers in one wake-up. What remains (perf, N = 4, with the pool):
+kernel 46 % (a sixth of it switching back to a thread woken by an arriving packet), GLib
+14 %, Janus 12 % (half of which is one loop: for every video packet received, Janus walks
+its list of the last 160 sequence numbers to spot gaps for NACKs), libc 12 %, SRTP and
+DTLS crypto 9 %, libnice 2 %. None of that is configurable; fewer packets (lower video
+bitrate, 60 ms audio) would trade call quality for it. The CPU per call falls as N grows:
+busier threads batch their wake-ups. First frames arrive 60–200 ms after the offer (ICE
+and DTLS take 40–80 ms, then a keyframe: a subscriber whose transport comes up just after
+one passed waits for the publisher's answer to the next keyframe request). With many calls
 starting at once, the load generator's own set-up work (one Python thread making 5 peer
 connections per call) delays them; its CPU and worst stall are in the last column.
 """
