@@ -128,6 +128,23 @@ def test_the_console_offers_the_preset_warnings_and_sends_the_chosen_one(client,
     assert a.call.warnings.get().text == "Veuillez garder un ton calme."
 
 
+def test_the_console_tells_which_language_each_side_reads(client, two_sides):
+    """A free-text warning goes as typed: staff see whom it may not reach."""
+    a, _b = two_sides
+    a.call.contact.language = "es"
+    a.call.contact.save(update_fields=["language"])
+    sign_in(client, a.staff["supervisor"])
+    url = reverse("console:call_watch", args=[a.call.pk])
+    page = client.get(url).content.decode()
+    assert "Le proche lit : Español ; la personne détenue : Français." in page
+    # What the relative picked in the portal's menu wins over the recorded preference.
+    actions.do_record_consent(
+        a.call, "terms", accepted=True, client_ip=None, user_agent="test", language="en"
+    )
+    page = client.get(url).content.decode()
+    assert "Le proche lit : English ; la personne détenue : Français." in page
+
+
 def test_the_audit_page_searches_and_exports(client, two_sides):
     a, b = two_sides
     actions.do_warn(a.call, "A", staff=a.staff["guard"])

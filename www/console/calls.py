@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
@@ -77,10 +78,23 @@ def watch(request, pk):
             "can_suspend": access.can(request.user, access.Can.SUSPEND, establishment_id),
             "categories": Call.InterruptCategory.choices,
             "warning_presets": CallWarning.Preset.choices,
+            "relative_language": _language_name(_relative_language(call)),
+            "detainee_language": _language_name(call.detainee.language),
             "transitions": call.transitions.select_related("by_staff"),
             "warnings": call.warnings.select_related("staff"),
         },
     )
+
+
+def _relative_language(call: Call) -> str:
+    """The language the relative reads the portal in: the one of their last consent
+    (the portal's language menu), else the one recorded for the contact."""
+    consented_in = call.consents.order_by("-at").values_list("language", flat=True).first()
+    return consented_in or call.contact.language
+
+
+def _language_name(code: str) -> str:
+    return dict(settings.LANGUAGES).get(code, code)
 
 
 @require_POST
