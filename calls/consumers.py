@@ -111,14 +111,14 @@ def _peer_feed(call: Call, role: str) -> int | None:
 
 
 def _live_feeds(call: Call) -> list[int]:
-    """The published feeds, the kiosk's first: monitors show the detainee, then the relative."""
-    return list(
+    """The published feeds, the kiosk's first: monitors show the detainee, then the relative
+    (console-watch.js places the videos in this order)."""
+    by_role = dict(
         Participant.objects.filter(
             call=call, role__in=SIDES, left_at__isnull=True, media_up=True, feed_id__isnull=False
-        )
-        .order_by("-role")
-        .values_list("feed_id", flat=True)
+        ).values_list("role", "feed_id")
     )
+    return [by_role[role] for role in SIDES if role in by_role]
 
 
 def _audit_watch(call: Call, staff, participant: Participant, *, started: bool) -> None:
@@ -139,6 +139,20 @@ def _audit_watch(call: Call, staff, participant: Participant, *, started: bool) 
 
 def _note_slowlink(participant_id: int) -> None:
     Participant.objects.filter(pk=participant_id).update(last_slowlink_at=timezone.now())
+
+
+def _note_bandwidth(participant_id: int, low: bool) -> None:
+    fields: dict[str, Any] = {"low_bandwidth": low}
+    if low:
+        fields["last_slowlink_at"] = timezone.now()
+    Participant.objects.filter(pk=participant_id).update(**fields)
+
+
+def _peer_on_low_bandwidth(call: Call, role: str) -> bool:
+    other = "relative" if role == "kiosk" else "kiosk"
+    return Participant.objects.filter(
+        call=call, role=other, left_at__isnull=True, low_bandwidth=True
+    ).exists()
 
 
 def _state_frame(call: Call, language: str) -> dict[str, Any]:
@@ -250,6 +264,13 @@ class CallConsumer(AsyncWebsocketConsumer):
             "state": await database_sync_to_async(_state_frame)(fresh_call, self.language),
         }
         await self._send(welcome)
+        if principal.role in SIDES and await database_sync_to_async(_peer_on_low_bandwidth)(
+            call, principal.role
+        ):
+            # A page that reconnects (or reloads) has forgotten that the other side's link
+            # is weak: it must send it little video again from the start.
+            other = "relative" if principal.role == "kiosk" else "kiosk"
+            await self._send({"type": "peer", "role": other, "status": "low_bandwidth"})
         await self._subscribe_if_ready()
 
     async def _fresh_session(self, link) -> None:
@@ -314,8 +335,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.principal.role not in SIDES:
             await self._error("not_a_publisher", "This participant does not publish.")
             return
-        if frame["low"] and self.participant is not None:
-            await database_sync_to_async(_note_slowlink)(self.participant.pk)
+        if self.participant is not None:
+            await database_sync_to_async(_note_bandwidth)(self.participant.pk, frame["low"])
         await self._announce("low_bandwidth" if frame["low"] else "normal_bandwidth")
 
     async def on_leave(self, frame: dict) -> None:
@@ -431,7 +452,7 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await self._send({"type": "peer", "role": event["role"], "status": event["status"]})
                 if event["status"] == "media_up":
                     await self._subscribe_if_ready()
-        elif kind == "call.code":
+        elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
 
     # --- leaving ---------------------------------------------------------------------------

@@ -274,6 +274,9 @@ class Participant(models.Model):
     media_up = models.BooleanField(default=False)
     # Janus reports "slowlink" when it sees heavy loss from this side: shown to staff.
     last_slowlink_at = models.DateTimeField(null=True, blank=True)
+    # This side said its link is weak ("bandwidth" frame): told again to the other side
+    # when that one reconnects, since its page forgot.
+    low_bandwidth = models.BooleanField(default=False)
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)

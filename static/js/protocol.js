@@ -130,7 +130,12 @@ export class CallClient extends EventTarget {
         break;
       case "error":
         this.#emit("error", frame);
-        if (frame.fatal) this.#close();
+        if (frame.fatal) {
+          // The server closes the socket next (4403); #close() makes us ignore that
+          // close, so the end is announced here, once.
+          this.#close();
+          this.#emit("fatal", { code: null, reason: frame.code });
+        }
         break;
       default:
         break;

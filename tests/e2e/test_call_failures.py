@@ -136,6 +136,26 @@ def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack
     assert call.deadline == deadline_before
 
 
+def test_a_page_that_may_no_longer_join_leaves_instead_of_retrying(stack, e2e_runner):
+    """The server's only fatal error (forbidden): the page must not reconnect for ever."""
+    ready = ready_call()
+
+    async def lose_access(relative):
+        # The portal session is gone (cleared, expired): the next join is refused.
+        await relative.context.clear_cookies()
+        await relative.evaluate("() => window.parloirCall.ws.close()")
+        await relative.wait_for_url("**/fin", timeout=15000)
+
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
+    try:
+        _kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        )
+        stack.run(e2e_runner, lose_access(relative))
+    finally:
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+
+
 def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
     ready = ready_call()
     booking = ready.booking

@@ -185,6 +185,24 @@ def test_a_relative_on_150_kbits_keeps_the_voice_in_low_bandwidth_mode(
         family_kbps = (
             (weak_link.shaped_bytes() - sent_before) * 8 / 1000 / (time.monotonic() - started)
         )
+
+        async def kiosk_reloads():
+            # A reloaded page has forgotten the other side's weak link: the server says it
+            # again, and the kiosk's new video starts small.
+            await kiosk.reload()
+            await kiosk.wait_for_function(
+                "() => document.getElementById('call').dataset.peerLowBandwidth === 'on'",
+                timeout=15000,
+            )
+            await wait_remote_playing(kiosk, timeout_ms=30000)
+            await kiosk.wait_for_function(
+                f"() => {{ try {{ return ({VIDEO_ENCODING})().maxBitrate === 100000; }} "
+                "catch { return false; } }",
+                timeout=15000,
+            )
+            return await kiosk.evaluate(VIDEO_ENCODING)
+
+        after_reload = stack.run(relative_runner, kiosk_reloads(), timeout=90)
     finally:
         stack.run(family_runner, family_browsers.__aexit__(None, None, None))
         stack.run(relative_runner, kiosk_browsers.__aexit__(None, None, None))
@@ -205,6 +223,7 @@ def test_a_relative_on_150_kbits_keeps_the_voice_in_low_bandwidth_mode(
     # (40 ms each, as parloir's answer asks), 125 in each 5 s.
     first, middle, last = theirs["packets"]
     assert middle - first >= 100 and last - middle >= 100, theirs["packets"]
+    assert after_reload == {"maxBitrate": 100000, "scale": 4, "fps": 10}
     # Through the shaper, at its rate.
     assert 20 < family_kbps < 170
     # Staff see the weak side on the live wall.
