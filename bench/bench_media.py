@@ -64,10 +64,13 @@ from bench.perfdoc import (  # noqa: E402
     NICE_HELP,
     Interrupted,
     bound_run,
+    cpu_seconds_between,
     machine,
     ms,
     percentile,
+    program_pid,
     publish,
+    thread_cpu_ns,
     tool_version,
 )
 from media import rooms  # noqa: E402
@@ -511,17 +514,6 @@ class Sample:
     rss: int  # bytes, at the end of the window
 
 
-def thread_cpu_ns(pid: int) -> dict[int, int]:
-    """CPU time of each thread, in nanoseconds (schedstat): the clock-tick counts of
-    /proc/PID/stat (10 ms) made a 5 s idle sample of a nearly idle Janus swing by
-    0.2 % of a core, a fifth of the goal per call."""
-    times = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            times[int(task.name)] = int((task / "schedstat").read_text().split()[0])
-    return times
-
-
 def sample(process: psutil.Process, seconds: float) -> Sample:
     def ticks() -> float:
         times = process.cpu_times()
@@ -530,9 +522,8 @@ def sample(process: psutil.Process, seconds: float) -> Sample:
     ticks0, threads0, t0 = ticks(), thread_cpu_ns(process.pid), time.monotonic()
     time.sleep(seconds)
     ticks1, threads1, t1 = ticks(), thread_cpu_ns(process.pid), time.monotonic()
-    if threads0.keys() <= threads1.keys():
-        busy = sum(threads1[tid] - threads0.get(tid, 0) for tid in threads1) / 1e9
-    else:  # a thread ended during the window: only the process's total still has its time
+    busy = cpu_seconds_between(threads0, threads1)
+    if busy is None:  # a thread ended during the window: only the process's total has its time
         busy = ticks1 - ticks0
     return Sample(100 * busy / (t1 - t0), process.memory_info().rss)
 
@@ -558,17 +549,6 @@ class BenchJanus(JanusProcess):
                 raise RuntimeError("event_loops not found in the generated janus.jcfg")
             jcfg.write_text(text)
         return arguments
-
-
-def janus_pid(janus: JanusProcess) -> psutil.Process:
-    # `ip netns exec` execs the program: the process it started is Janus itself.
-    process = psutil.Process(janus.process.pid)
-    if process.name() != "janus":
-        children = [c for c in process.children(recursive=True) if c.name() == "janus"]
-        if not children:
-            raise RuntimeError(f"no janus process under {process}")
-        process = children[0]
-    return process
 
 
 @dataclass
@@ -621,7 +601,7 @@ def run_level(netns: Netns, runner: NetnsRunner, workdir: Path, clip: Clip, n: i
     janus.start()
     load = Load(JanusClient(janus.ws_url, request_timeout=10))
     try:
-        process = janus_pid(janus)
+        process = psutil.Process(program_pid(janus.process.pid, "janus"))
         time.sleep(2)  # let Janus finish starting before the idle sample
         idle = sample(process, args.idle)
         timeout = args.setup_timeout
@@ -785,6 +765,17 @@ window: {", ".join(f"{lv.load_average:.1f}" for lv in levels)}.
 {table(levels)}
 
 {bullets}
+
+Real browsers cost Janus more than these synthetic clients: `bench_call.py --hold 20`
+measures Janus's CPU during calls between two Chromium pages (section "The call"), and on
+2026-11-27 it gave a median of 1.19 % of a core per call (0.88–1.44 % over 20 calls)
+without a monitor, so the goal of 1 % per recorded call is not met with browsers on this
+machine. Those pages differ from the synthetic clients: Chromium's encoder and congestion
+control send up to the room's 512 kbit/s cap, with transport-wide congestion control
+feedback from Janus, bandwidth probes and a pacer that spreads packets out
+over time, where aiortc sends a fixed 450 kbit/s clip in bursts; and the two pages
+encode and decode on the same two cores as Janus. Which of these costs Janus the most was
+not measured.
 
 What lowered Janus's CPU (measured on this machine, idle, 2026-11-27, N = 1 and 4, CPU per
 call, one run each): Janus's default, a thread per handle, with 30 frames/s and 20 ms
