@@ -32,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -208,6 +208,7 @@ class CallTiming:
     kiosk_poll: float | None
     steps: list[tuple[str, float]]  # both tabs, since "Connexion": (what, epoch s), in order
     janus_cpu: float | None = None  # % of one core while the call was held (--hold)
+    sent_rates: dict[str, float] = field(default_factory=dict)  # per page, per s (--hold)
 
     @property
     def send(self) -> float:
@@ -265,22 +266,47 @@ HOLD_SETTLE = 5.0  # s after both first frames before Janus's CPU is sampled (--
 PLAYING = "() => document.querySelector('#remote').currentTime"
 
 
-async def hold_and_sample(pages, hold: float, janus_pid: int) -> float:
-    """Keep the call up, then sample Janus's CPU over ``hold`` s (% of one core); both
-    remote videos must have played on meanwhile."""
+# What a page's publisher has sent so far: RTP packets per kind, video bytes, and every
+# packet on its transport (RTCP, retransmissions and bandwidth probes included).
+SENT = """async () => {
+  const sent = { video: 0, audio: 0, videoBytes: 0, transport: 0 };
+  (await window.parloirCall.publisher.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && (s.kind === 'video' || s.kind === 'audio')) {
+      sent[s.kind] += s.packetsSent || 0;
+      if (s.kind === 'video') sent.videoBytes += s.bytesSent || 0;
+    } else if (s.type === 'transport') {
+      sent.transport += s.packetsSent || 0;
+    }
+  });
+  return sent;
+}"""
+
+
+async def hold_and_sample(pages, hold: float, janus_pid: int) -> tuple[float, dict[str, float]]:
+    """Keep the call up, then sample Janus's CPU over ``hold`` s (% of one core) and what
+    each page sent meanwhile (per second, averaged over the pages); both remote videos
+    must have played on meanwhile."""
     await asyncio.sleep(HOLD_SETTLE)
     played = [await page.evaluate(PLAYING) for page in pages]
+    sent_before = [await page.evaluate(SENT) for page in pages]
     before, started = thread_cpu_ns(janus_pid), time.monotonic()
     await asyncio.sleep(hold)
     busy = cpu_seconds_between(before, thread_cpu_ns(janus_pid))
     elapsed = time.monotonic() - started
+    sent_after = [await page.evaluate(SENT) for page in pages]
     for page, at in zip(pages, played, strict=True):
         now = await page.evaluate(PLAYING)
         if now < at + 0.8 * hold:
             raise RuntimeError(f"a remote video stalled while held: {at:.1f} s → {now:.1f} s")
     if busy is None:
         raise RuntimeError("a Janus thread ended while the call was held")
-    return 100 * busy / elapsed
+    rates = {
+        key: sum(a[key] - b[key] for a, b in zip(sent_after, sent_before, strict=True))
+        / len(pages)
+        / elapsed
+        for key in sent_before[0]
+    }
+    return 100 * busy / elapsed, rates
 
 
 async def one_call(browsers, stack, ready, hold: float = 0, janus_pid: int = 0) -> CallTiming:
@@ -316,7 +342,9 @@ async def one_call(browsers, stack, ready, hold: float = 0, janus_pid: int = 0) 
             for what, at in await page.evaluate(STEPS, connexion)
         ]
         kio = await kiosk.evaluate("() => window.__bench")
-        janus_cpu = await hold_and_sample([relative, kiosk], hold, janus_pid) if hold else None
+        janus_cpu, sent_rates = (
+            await hold_and_sample([relative, kiosk], hold, janus_pid) if hold else (None, {})
+        )
         await kiosk.click("#hangup")
         with contextlib.suppress(Exception):
             await wait_call_state(kiosk, ["ended"], timeout_ms=10000)
@@ -349,6 +377,7 @@ async def one_call(browsers, stack, ready, hold: float = 0, janus_pid: int = 0) 
         kiosk_poll=kio["poll"] / 1000 if kio.get("poll") else None,
         steps=sorted(steps, key=lambda step: step[1]),
         janus_cpu=janus_cpu,
+        sent_rates=sent_rates,
     )
 
 
@@ -582,13 +611,26 @@ def janus_cpu(timings: list[CallTiming], hold: float) -> str:
     per_call = [cpu - idle for cpu in loaded]
     median = statistics.median(per_call)
     goal = "above" if median > 1 else "within"
+    rates = [t.sent_rates for t in timings if t.sent_rates]
+    sent = ""
+    if rates:
+
+        def mean(key: str) -> float:
+            return statistics.mean(r[key] for r in rates)
+
+        sent = (
+            f" Each page sent, on average, {mean('video'):.0f} video packets/s "
+            f"({mean('videoBytes') * 8 / 1000:.0f} kbit/s), {mean('audio'):.0f} audio "
+            f"packets/s, and {mean('transport'):.0f} packets/s on its connection in all "
+            f"(RTCP, retransmissions and bandwidth probes included)."
+        )
     return (
         f"Janus's CPU during a call between two Chromium pages (held {hold:.0f} s, "
         f"{HOLD_SETTLE:.0f} s after both first frames; no monitor), minus its idle "
         f"{idle:.2f} %: median {median:.2f} % of a core "
         f"({min(per_call):.2f}–{max(per_call):.2f} % over {len(per_call)} calls), {goal} "
         f"issue 4's goal of 1 % per recorded call, which also counts a monitor "
-        f"(bench_media.py measures that with synthetic clients)."
+        f"(bench_media.py measures that with synthetic clients).{sent}"
     )
 
 

@@ -767,15 +767,21 @@ window: {", ".join(f"{lv.load_average:.1f}" for lv in levels)}.
 {bullets}
 
 Real browsers cost Janus more than these synthetic clients: `bench_call.py --hold 20`
-measures Janus's CPU during calls between two Chromium pages (section "The call"), and on
-2026-11-27 it gave a median of 1.19 % of a core per call (0.88–1.44 % over 20 calls)
+measures Janus's CPU during calls between two Chromium pages (section "The call"). On
+2026-11-27 it gave a median of 1.21 % of a core per call (0.89–1.57 % over 20 calls),
 without a monitor, so the goal of 1 % per recorded call is not met with browsers on this
-machine. Those pages differ from the synthetic clients: Chromium's encoder and congestion
-control send up to the room's 512 kbit/s cap, with transport-wide congestion control
-feedback from Janus, bandwidth probes and a pacer that spreads packets out
-over time, where aiortc sends a fixed 450 kbit/s clip in bursts; and the two pages
-encode and decode on the same two cores as Janus. Which of these costs Janus the most was
-not measured.
+machine. It is not the number of packets: each page sent 26 video packets/s (153 kbit/s:
+the fake camera's picture compresses well) and 25 audio packets/s, fewer than the
+synthetic clients (about 50 and 25), so Janus spends more than twice as much per packet. A
+profile of Janus during such a call (perf, 15 s, one call) against one of this benchmark
+(N = 4) shows where: more time switching back to a thread woken by a packet (15 % of
+Janus's samples against 12 %), as when packets arrive one by one from the browser's pacer
+rather than in a burst per frame, and SRTP through NSS, 17 % against 10 %, NSS creating
+and destroying a context per packet (`PK11_DestroyContext` among the top functions). The
+two pages also encode and decode on the same two cores: two processes keeping both cores
+60 % busy raised this benchmark's N = 1 from 0.86 % to 0.98 %, which explains only part of
+the gap. Neither is a setting of Janus (the crypto backend is how Debian builds libsrtp2);
+the levers left trade call quality (a lower bitrate cap, 60 ms audio).
 
 What lowered Janus's CPU (measured on this machine, idle, 2026-11-27, N = 1 and 4, CPU per
 call, one run each): Janus's default, a thread per handle, with 30 frames/s and 20 ms
