@@ -41,15 +41,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.perfdoc import (  # noqa: E402
     NICE_HELP,
+    CpuWindow,
     Interrupted,
     bound_run,
-    cpu_seconds_between,
     machine,
     ms,
     percentile,
     program_pid,
     publish,
-    thread_cpu_ns,
     tool_version,
 )
 
@@ -289,16 +288,15 @@ async def hold_and_sample(pages, hold: float, janus_pid: int) -> tuple[float, di
     await asyncio.sleep(HOLD_SETTLE)
     played = [await page.evaluate(PLAYING) for page in pages]
     sent_before = [await page.evaluate(SENT) for page in pages]
-    before, started = thread_cpu_ns(janus_pid), time.monotonic()
+    window = CpuWindow(janus_pid)
     await asyncio.sleep(hold)
-    busy = cpu_seconds_between(before, thread_cpu_ns(janus_pid))
-    elapsed = time.monotonic() - started
+    cpu, elapsed = window.percent(), window.elapsed()
     sent_after = [await page.evaluate(SENT) for page in pages]
     for page, at in zip(pages, played, strict=True):
         now = await page.evaluate(PLAYING)
         if now < at + 0.8 * hold:
             raise RuntimeError(f"a remote video stalled while held: {at:.1f} s → {now:.1f} s")
-    if busy is None:
+    if cpu is None:
         raise RuntimeError("a Janus thread ended while the call was held")
     rates = {
         key: sum(a[key] - b[key] for a, b in zip(sent_after, sent_before, strict=True))
@@ -306,7 +304,7 @@ async def hold_and_sample(pages, hold: float, janus_pid: int) -> tuple[float, di
         / elapsed
         for key in sent_before[0]
     }
-    return 100 * busy / elapsed, rates
+    return cpu, rates
 
 
 async def one_call(browsers, stack, ready, hold: float = 0, janus_pid: int = 0) -> CallTiming:
@@ -665,10 +663,9 @@ def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]
         stack.start()
         pid = program_pid(janus.process.pid, "janus")
         if args.hold:
-            before, started = thread_cpu_ns(pid), time.monotonic()
+            idle = CpuWindow(pid)
             time.sleep(IDLE_SECONDS)
-            busy = cpu_seconds_between(before, thread_cpu_ns(pid)) or 0.0
-            JANUS_IDLE.append(100 * busy / (time.monotonic() - started))
+            JANUS_IDLE.append(idle.percent() or 0.0)
         print("stack up; calling…", flush=True)
 
         def done(i: int, t: CallTiming, warm: bool) -> None:

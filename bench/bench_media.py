@@ -62,15 +62,14 @@ from aiortc.mediastreams import MediaStreamError  # noqa: E402
 
 from bench.perfdoc import (  # noqa: E402
     NICE_HELP,
+    CpuWindow,
     Interrupted,
     bound_run,
-    cpu_seconds_between,
     machine,
     ms,
     percentile,
     program_pid,
     publish,
-    thread_cpu_ns,
     tool_version,
 )
 from media import rooms  # noqa: E402
@@ -519,13 +518,12 @@ def sample(process: psutil.Process, seconds: float) -> Sample:
         times = process.cpu_times()
         return times.user + times.system
 
-    ticks0, threads0, t0 = ticks(), thread_cpu_ns(process.pid), time.monotonic()
+    ticks0, window = ticks(), CpuWindow(process.pid)
     time.sleep(seconds)
-    ticks1, threads1, t1 = ticks(), thread_cpu_ns(process.pid), time.monotonic()
-    busy = cpu_seconds_between(threads0, threads1)
-    if busy is None:  # a thread ended during the window: only the process's total has its time
-        busy = ticks1 - ticks0
-    return Sample(100 * busy / (t1 - t0), process.memory_info().rss)
+    cpu = window.percent()
+    if cpu is None:  # a thread ended during the window: only the process's total has its time
+        cpu = 100 * (ticks() - ticks0) / window.elapsed()
+    return Sample(cpu, process.memory_info().rss)
 
 
 class BenchJanus(JanusProcess):

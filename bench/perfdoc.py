@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,12 +76,25 @@ def program_pid(started_pid: int, name: str) -> int:
     raise RuntimeError(f"no {name} process under pid {started_pid}")
 
 
-def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float | None:
-    """CPU seconds the threads used between two ``thread_cpu_ns`` readings; None when a
-    thread ended in between (its time is lost with it)."""
-    if not before.keys() <= after.keys():
-        return None
-    return sum(after[tid] - before.get(tid, 0) for tid in after) / 1e9
+class CpuWindow:
+    """A process's CPU from the moment this is made: ``percent()`` gives it as % of one
+    core, or None when a thread ended meanwhile (its time is lost with it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = thread_cpu_ns(pid)
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def percent(self) -> float | None:
+        after = thread_cpu_ns(self.pid)
+        elapsed = self.elapsed()
+        if not self.before.keys() <= after.keys():
+            return None
+        busy = sum(after[tid] - self.before.get(tid, 0) for tid in after) / 1e9
+        return 100 * busy / elapsed
 
 
 def tool_version(argv: list[str]) -> str:

@@ -99,11 +99,18 @@ def _save_janus(participant: Participant, **fields) -> None:
     participant.save(update_fields=[*fields, "last_seen_at"])
 
 
+def _other_side(role: str) -> str:
+    return "relative" if role == "kiosk" else "kiosk"
+
+
 def _peer_feed(call: Call, role: str) -> int | None:
-    other = "relative" if role == "kiosk" else "kiosk"
     return (
         Participant.objects.filter(
-            call=call, role=other, left_at__isnull=True, media_up=True, feed_id__isnull=False
+            call=call,
+            role=_other_side(role),
+            left_at__isnull=True,
+            media_up=True,
+            feed_id__isnull=False,
         )
         .values_list("feed_id", flat=True)
         .first()
@@ -149,9 +156,8 @@ def _note_bandwidth(participant_id: int, low: bool) -> None:
 
 
 def _peer_on_low_bandwidth(call: Call, role: str) -> bool:
-    other = "relative" if role == "kiosk" else "kiosk"
     return Participant.objects.filter(
-        call=call, role=other, left_at__isnull=True, low_bandwidth=True
+        call=call, role=_other_side(role), left_at__isnull=True, low_bandwidth=True
     ).exists()
 
 
@@ -269,8 +275,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         ):
             # A page that reconnects (or reloads) has forgotten that the other side's link
             # is weak: it must send it little video again from the start.
-            other = "relative" if principal.role == "kiosk" else "kiosk"
-            await self._send({"type": "peer", "role": other, "status": "low_bandwidth"})
+            peer = _other_side(principal.role)
+            await self._send({"type": "peer", "role": peer, "status": "low_bandwidth"})
         await self._subscribe_if_ready()
 
     async def _fresh_session(self, link) -> None:
