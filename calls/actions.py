@@ -464,6 +464,74 @@ def do_join(call: Call, role: str, *, staff=None) -> tuple[Participant, str]:
     return participant, token
 
 
+@transaction.atomic
+def do_note_media(participant: Participant, **fields) -> None:
+    """Where a participant's media lives in Janus (session, handles, feed): what a page
+    that reconnects, or another web process, needs to take that media back."""
+    for name, value in fields.items():
+        setattr(participant, name, value)
+    participant.last_seen_at = timezone.now()
+    participant.save(update_fields=[*fields, "last_seen_at"])
+
+
+@transaction.atomic
+def do_announce_peer(call: Call, role: str, status: str, *, feed: int | None) -> None:
+    """Tell the call's other sockets what became of one side's media."""
+    send_event(
+        [call_group(call.pk)],
+        {"type": "call.peer", "call": call.pk, "role": role, "status": status, "feed": feed},
+    )
+
+
+@transaction.atomic
+def do_set_low_bandwidth(participant: Participant, low: bool) -> None:
+    """A side says its link is weak (or fine again). Kept so that the other side, should
+    it reconnect, is told again at once; staff see it on the live wall."""
+    fields: dict = {"low_bandwidth": low}
+    if low:
+        fields["last_slowlink_at"] = timezone.now()
+    Participant.objects.filter(pk=participant.pk).update(**fields)
+    do_announce_peer(
+        participant.call,
+        participant.role,
+        "low_bandwidth" if low else "normal_bandwidth",
+        feed=participant.feed_id,
+    )
+
+
+def do_note_slowlink(participant: Participant) -> None:
+    """Janus saw this side's link lose packets (shown to staff on the live wall)."""
+    Participant.objects.filter(pk=participant.pk).update(last_slowlink_at=timezone.now())
+
+
+@transaction.atomic
+def do_start_watching(call: Call, staff, participant: Participant) -> None:
+    record(
+        "call.watch_started",
+        actor=staff,
+        establishment=_establishment_id(call),
+        target=call,
+        data={"participant": participant.pk},
+    )
+
+
+@transaction.atomic
+def do_stop_watching(call: Call, staff, participant: Participant) -> None:
+    """A monitor's socket closed: it leaves the call, and the audit log says for how long."""
+    now = timezone.now()
+    Participant.objects.filter(pk=participant.pk, left_at__isnull=True).update(left_at=now)
+    record(
+        "call.watch_ended",
+        actor=staff,
+        establishment=_establishment_id(call),
+        target=call,
+        data={
+            "participant": participant.pk,
+            "seconds": int((now - participant.joined_at).total_seconds()),
+        },
+    )
+
+
 def end_overdue(now=None) -> list[int]:
     """Open calls past their persisted deadline end now, whatever any browser does."""
     now = now or timezone.now()

@@ -18,7 +18,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone, translation
 
-from audit.log import record
 from calls import access as call_access
 from calls import actions, codes
 from calls.events import call_group, end_label
@@ -30,21 +29,9 @@ from media.janus import CONNECTION_LOST, SESSION_LOST, Handle, JanusEvent, Janus
 from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
 from parloir import access
-from parloir.events import register, send_event
 from parloir.languages import language_of
 
 log = logging.getLogger(__name__)
-
-register(
-    "call.peer",
-    {
-        "call": {"type": "integer"},
-        "role": {"enum": ["kiosk", "relative"]},
-        "status": {"enum": ["media_up", "left", "low_bandwidth", "normal_bandwidth"]},
-        "feed": {"type": ["integer", "null"]},
-    },
-    ["call", "role", "status", "feed"],
-)
 
 SIDES = ("kiosk", "relative")
 
@@ -92,13 +79,6 @@ def _resume(call: Call, role: str, token: str | None) -> Participant | None:
     ).first()
 
 
-def _save_janus(participant: Participant, **fields) -> None:
-    for name, value in fields.items():
-        setattr(participant, name, value)
-    participant.last_seen_at = timezone.now()
-    participant.save(update_fields=[*fields, "last_seen_at"])
-
-
 def _other_side(role: str) -> str:
     return "relative" if role == "kiosk" else "kiosk"
 
@@ -126,33 +106,6 @@ def _live_feeds(call: Call) -> list[int]:
         ).values_list("role", "feed_id")
     )
     return [by_role[role] for role in SIDES if role in by_role]
-
-
-def _audit_watch(call: Call, staff, participant: Participant, *, started: bool) -> None:
-    data = {"participant": participant.pk}
-    if not started:
-        data["seconds"] = int((timezone.now() - participant.joined_at).total_seconds())
-        Participant.objects.filter(pk=participant.pk, left_at__isnull=True).update(
-            left_at=timezone.now()
-        )
-    record(
-        "call.watch_started" if started else "call.watch_ended",
-        actor=staff,
-        establishment=call.booking.room.quarter.establishment_id,
-        target=call,
-        data=data,
-    )
-
-
-def _note_slowlink(participant_id: int) -> None:
-    Participant.objects.filter(pk=participant_id).update(last_slowlink_at=timezone.now())
-
-
-def _note_bandwidth(participant_id: int, low: bool) -> None:
-    fields: dict[str, Any] = {"low_bandwidth": low}
-    if low:
-        fields["last_slowlink_at"] = timezone.now()
-    Participant.objects.filter(pk=participant_id).update(**fields)
 
 
 def _peer_on_low_bandwidth(call: Call, role: str) -> bool:
@@ -247,8 +200,8 @@ class CallConsumer(AsyncWebsocketConsumer):
             )
         self.participant = participant
         if principal.role == "monitor":
-            await database_sync_to_async(_audit_watch)(
-                call, principal.staff, participant, started=True
+            await database_sync_to_async(actions.do_start_watching)(
+                call, principal.staff, participant
             )
         reuse = bool(frame.get("media_alive")) and participant.janus_session is not None
         if reuse:
@@ -287,7 +240,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             self._listen(self.publisher, self._on_publisher_event)
             fields["janus_publisher_handle"] = self.publisher.id
         fields["janus_subscriber_handle"] = None
-        await database_sync_to_async(_save_janus)(self.participant, **fields)
+        await database_sync_to_async(actions.do_note_media)(self.participant, **fields)
 
     async def _reattach(self, link, participant: Participant) -> None:
         """The browser's media survived a dropped WebSocket: take its Janus objects back."""
@@ -315,7 +268,9 @@ class CallConsumer(AsyncWebsocketConsumer):
             {"type": "offer", "sdp": frame["sdp"]},
             display=self.principal.role,
         )
-        await database_sync_to_async(_save_janus)(self.participant, feed_id=publication.feed_id)
+        await database_sync_to_async(actions.do_note_media)(
+            self.participant, feed_id=publication.feed_id
+        )
         self.participant.feed_id = publication.feed_id
         await self._send({"type": "publish_answer", "sdp": publication.answer["sdp"]})
 
@@ -341,9 +296,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.principal.role not in SIDES:
             await self._error("not_a_publisher", "This participant does not publish.")
             return
-        if self.participant is not None:
-            await database_sync_to_async(_note_bandwidth)(self.participant.pk, frame["low"])
-        await self._announce("low_bandwidth" if frame["low"] else "normal_bandwidth")
+        await database_sync_to_async(actions.do_set_low_bandwidth)(self.participant, frame["low"])
 
     async def on_leave(self, frame: dict) -> None:
         role = self.principal.role
@@ -373,7 +326,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         elif event.kind in ("hangup", SESSION_LOST):
             self._spawn(self._announce("left"))
         elif event.kind == "slowlink" and self.participant is not None:
-            self._spawn(database_sync_to_async(_note_slowlink)(self.participant.pk))
+            self._spawn(database_sync_to_async(actions.do_note_slowlink)(self.participant))
         elif event.kind == CONNECTION_LOST:
             log.info("Janus connection lost under call %s", self._call_id())
 
@@ -389,22 +342,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self._announce("media_up")
 
     async def _announce(self, status: str) -> None:
-        await database_sync_to_async(self._announce_sync)(status)
-
-    def _announce_sync(self, status: str) -> None:
-        from django.db import transaction
-
-        with transaction.atomic():
-            send_event(
-                [call_group(self.principal.call.pk)],
-                {
-                    "type": "call.peer",
-                    "call": self.principal.call.pk,
-                    "role": self.principal.role,
-                    "status": status,
-                    "feed": self.participant.feed_id if self.participant else None,
-                },
-            )
+        await database_sync_to_async(actions.do_announce_peer)(
+            self.principal.call,
+            self.principal.role,
+            status,
+            feed=self.participant.feed_id if self.participant else None,
+        )
 
     async def _subscribe_if_ready(self) -> None:
         """Subscribe to the other side (or, for a monitor, to both) once they publish."""
@@ -425,7 +368,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self._listen(self.subscriber, self._on_subscriber_event)
         offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
         self.subscribed_feeds = feeds
-        await database_sync_to_async(_save_janus)(
+        await database_sync_to_async(actions.do_note_media)(
             self.participant, janus_subscriber_handle=self.subscriber.id
         )
         await self._send({"type": "subscribe_offer", "sdp": offer["sdp"]})
@@ -469,8 +412,8 @@ class CallConsumer(AsyncWebsocketConsumer):
                 call_group(self.principal.call.pk), self.channel_name
             )
             if self.principal.role == "monitor" and self.participant is not None:
-                await database_sync_to_async(_audit_watch)(
-                    self.principal.call, self.principal.staff, self.participant, started=False
+                await database_sync_to_async(actions.do_stop_watching)(
+                    self.principal.call, self.principal.staff, self.participant
                 )
                 # A monitor has nothing for Janus to keep: its subscription goes now.
                 await self._teardown(destroy=True)

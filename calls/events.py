@@ -38,6 +38,17 @@ register(
     ["call", "expires_at", "message_status", "channel"],
 )
 
+register(
+    "call.peer",
+    {
+        "call": {"type": "integer"},
+        "role": {"enum": ["kiosk", "relative"]},
+        "status": {"enum": ["media_up", "left", "low_bandwidth", "normal_bandwidth"]},
+        "feed": {"type": ["integer", "null"]},
+    },
+    ["call", "role", "status", "feed"],
+)
+
 
 def call_group(call_id: int) -> str:
     return f"call.{call_id}"

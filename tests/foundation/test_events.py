@@ -2,7 +2,6 @@ import jsonschema
 import pytest
 from django.db import transaction
 
-import calls.consumers  # noqa: F401 - registers call.peer
 import calls.events  # noqa: F401 - registers the call events
 from parloir.events import EVENT_SCHEMAS, send_event, validate
 
