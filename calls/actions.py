@@ -475,11 +475,11 @@ def do_note_media(participant: Participant, **fields) -> None:
 
 
 @transaction.atomic
-def do_announce_peer(call: Call, role: str, status: str, *, feed: int | None) -> None:
+def do_announce_peer(call_id: int, role: str, status: str, *, feed: int | None) -> None:
     """Tell the call's other sockets what became of one side's media."""
     send_event(
-        [call_group(call.pk)],
-        {"type": "call.peer", "call": call.pk, "role": role, "status": status, "feed": feed},
+        [call_group(call_id)],
+        {"type": "call.peer", "call": call_id, "role": role, "status": status, "feed": feed},
     )
 
 
@@ -492,13 +492,14 @@ def do_set_low_bandwidth(participant: Participant, low: bool) -> None:
         fields["last_slowlink_at"] = timezone.now()
     Participant.objects.filter(pk=participant.pk).update(**fields)
     do_announce_peer(
-        participant.call,
+        participant.call_id,
         participant.role,
         "low_bandwidth" if low else "normal_bandwidth",
         feed=participant.feed_id,
     )
 
 
+@transaction.atomic
 def do_note_slowlink(participant: Participant) -> None:
     """Janus saw this side's link lose packets (shown to staff on the live wall)."""
     Participant.objects.filter(pk=participant.pk).update(last_slowlink_at=timezone.now())

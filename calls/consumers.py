@@ -293,7 +293,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         Without simulcast Janus has no lower layer to forward, so the sender must send
         less; staff see the weak link on the live wall, as for Janus's slowlink events.
         """
-        if self.principal.role not in SIDES:
+        if self.principal.role not in SIDES or self.participant is None:
+            # A monitor, or a socket whose hello failed (no video server): nothing to adapt.
             await self._error("not_a_publisher", "This participant does not publish.")
             return
         await database_sync_to_async(actions.do_set_low_bandwidth)(self.participant, frame["low"])
@@ -343,7 +344,7 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def _announce(self, status: str) -> None:
         await database_sync_to_async(actions.do_announce_peer)(
-            self.principal.call,
+            self.principal.call.pk,
             self.principal.role,
             status,
             feed=self.participant.feed_id if self.participant else None,

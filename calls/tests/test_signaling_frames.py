@@ -95,3 +95,37 @@ def test_the_token_bucket_refills_over_time():
 def test_every_client_frame_is_documented():
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), re.M))
     assert set(CLIENT_FRAMES) <= documented
+
+
+def test_a_socket_whose_hello_found_no_video_server_refuses_media_frames_clearly(client, settings):
+    from asgiref.sync import async_to_sync
+
+    from calls.tests.helpers import ready_call, sent_code, start
+
+    call = start(ready_call())  # no media node is registered
+    client.post(f"/j/{call.link_token}", {"code": sent_code(settings)})
+    client.post("/conditions", {"decision": "accept"})
+    client.post("/surveillance", {"decision": "accept"})
+
+    async def exchange():
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/call/",
+            headers=[
+                (b"origin", b"http://localhost"),
+                (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+            ],
+        )
+        assert (await communicator.connect())[0]
+        codes = [
+            await _error_for(communicator, text_data=json.dumps(frame))
+            for frame in (
+                {"type": "hello", "call": call.pk},
+                {"type": "bandwidth", "low": True},
+                {"type": "publish", "sdp": "v=0" * 10},
+            )
+        ]
+        await communicator.disconnect()
+        return codes
+
+    assert async_to_sync(exchange)() == ["no_media_node", "not_a_publisher", "not_a_publisher"]
