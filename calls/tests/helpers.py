@@ -42,3 +42,21 @@ def sent_code(settings) -> str:
 
     line = settings.OUTBOX_PATH.read_text().splitlines()[-1]
     return re.search(r"(\d{6})\s*$", json.loads(line)["text"]).group(1)
+
+
+async def relative_socket(client, accept_language: str | None = None):
+    """The call WebSocket, connected as the relative whose portal session ``client`` holds."""
+    from channels.testing import WebsocketCommunicator
+
+    from parloir.asgi import application
+
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+    if accept_language:
+        headers.append((b"accept-language", accept_language.encode()))
+    communicator = WebsocketCommunicator(application, "/ws/call/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator

@@ -5,9 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from calls.protocol import CLIENT_FRAMES, MAX_FRAME_BYTES, TokenBucket
+from calls.tests.helpers import ready_call, relative_socket, sent_code, start
 from parloir.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,25 +100,13 @@ def test_every_client_frame_is_documented():
 
 
 def test_a_socket_whose_hello_found_no_video_server_refuses_media_frames_clearly(client, settings):
-    from asgiref.sync import async_to_sync
-
-    from calls.tests.helpers import ready_call, sent_code, start
-
     call = start(ready_call())  # no media node is registered
     client.post(f"/j/{call.link_token}", {"code": sent_code(settings)})
     client.post("/conditions", {"decision": "accept"})
     client.post("/surveillance", {"decision": "accept"})
 
     async def exchange():
-        communicator = WebsocketCommunicator(
-            application,
-            "/ws/call/",
-            headers=[
-                (b"origin", b"http://localhost"),
-                (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-            ],
-        )
-        assert (await communicator.connect())[0]
+        communicator = await relative_socket(client)
         codes = [
             await _error_for(communicator, text_data=json.dumps(frame))
             for frame in (

@@ -4,15 +4,13 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.utils import translation
 
 from calls import actions
 from calls.events import end_label
 from calls.models import Call
-from calls.tests.helpers import ready_call, sent_code, start
-from parloir.asgi import application
+from calls.tests.helpers import ready_call, relative_socket, sent_code, start
 from parloir.languages import language_of
 from tests.factories import staff_with_role
 
@@ -41,21 +39,6 @@ def test_an_interruption_reads_in_each_language_with_its_category_only():
     assert end_label("") == "" and end_label("not-a-reason") == ""
 
 
-async def _relative_socket(client, call: Call, language: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application,
-        "/ws/call/",
-        headers=[
-            (b"origin", b"http://localhost"),
-            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-            (b"accept-language", language.encode()),
-        ],
-    )
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
 def test_a_relative_reading_english_is_told_in_english_why_staff_ended_the_call(client, settings):
     ready = ready_call()
     call = start(ready)
@@ -72,7 +55,7 @@ def test_a_relative_reading_english_is_told_in_english_why_staff_ended_the_call(
     )
 
     async def hello():
-        communicator = await _relative_socket(client, call, "en-GB,en;q=0.9")
+        communicator = await relative_socket(client, "en-GB,en;q=0.9")
         await communicator.send_to(text_data=json.dumps({"type": "hello", "call": call.pk}))
         frame = json.loads(await communicator.receive_from(timeout=5))
         await communicator.disconnect()
