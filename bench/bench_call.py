@@ -50,6 +50,7 @@ from bench.perfdoc import (  # noqa: E402
     program_pid,
     publish,
     tool_version,
+    wake_up_costs,
 )
 
 GOAL_FRAME = 1.5  # s, p95, "Connexion" -> first remote frame on both sides
@@ -502,7 +503,7 @@ def document(timings: list[CallTiming], args) -> str:
         engine = "PostgreSQL " + tool_version(["psql", "--version"]).split()[-1]
     return f"""
 `.venv/bin/python bench/bench_call.py --calls {args.calls}{nice}`, {date.today().isoformat()}:
-{machine()}; {tool_version(["janus", "--version"])},
+{machine()}; {wake_up_costs()}; {tool_version(["janus", "--version"])},
 {tool_version(["chromium", "--version"])}, {engine}. Goals (issue 5): (a) first remote frame
 on both sides within 1.5 s of the relative's click on "Connexion" at p95; (b) the code
 handed to the gateway within 300 ms of the kiosk's click on "Appeler" at p95.
@@ -546,9 +547,19 @@ with aiortc). Before that change, 10 calls on 2026-11-27: subscriber DTLS 83 ms 
 1.7 s p95 at the relative, 68 / 215 ms at the kiosk; with it, 44 / 92 ms and 25 / 40 ms.
 The rest is page loads and server round trips, whose tails follow the machine's load: a
 run on a machine shared with other work (PostgreSQL 15, `--postgres`, 20 calls, load
-average 8–9, before the DTLS change) gave (a) p95 2.37 s and (b) p95 352 ms. (b) is one
-request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes the
-code and the message, and hands it over on commit.
+average 8–9, before the DTLS change) gave (a) p95 2.37 s and (b) p95 352 ms; and the
+machine itself counts as much: the same 20 calls on 2026-11-27 gave (a) p95 920 ms (774 ms
+without the consent pages' waiting) and (b) p95 55 ms on an AMD EPYC virtual machine of
+these runners, against 1.79 s (1.54 s) and 113 ms on an Intel Xeon one, slower in
+everything (section "Media plane: what Janus's CPU goes to"). Both sides' first frames
+there are page loads, round trips and the kiosk's wait for a keyframe, all on two cores
+shared by Janus, daphne and both browsers, which wake each other thousands of times a
+second: on the Intel machine, with halt polling turned on in the guest for an experiment
+(`/sys/module/haltpoll/parameters/guest_halt_poll_ns` 200000; a wake-up round trip across
+CPUs fell from about 65 to 7 µs), 10 calls gave (a) p95 1.32 s and Janus 1.32 % of a core
+per call. (b) is one request: the outbox backend is not
+queued, so the "Appeler" POST opens the call, makes the code and the message, and hands it
+over on commit.
 """
 
 

@@ -71,6 +71,7 @@ from bench.perfdoc import (  # noqa: E402
     program_pid,
     publish,
     tool_version,
+    wake_up_costs,
 )
 from media import rooms  # noqa: E402
 from media.janus import Handle, JanusClient, Session  # noqa: E402
@@ -737,6 +738,7 @@ def document(levels: list[Level], args) -> str:
     bullets = "\n".join(f"- {line}" for line in verdict(levels, args.fps))
     return f"""
 `.venv/bin/python {command}`, {date.today().isoformat()}: {machine()};
+{wake_up_costs()};
 {tool_version(["janus", "--version"])}, aiortc {aiortc.__version__}. Goals (issue 4): Janus at most
 {GOAL_CPU_PER_CALL:.0f} % of a core per recorded call, first frame under
 {ms(GOAL_FIRST_FRAME)} at p95.
@@ -764,51 +766,8 @@ window: {", ".join(f"{lv.load_average:.1f}" for lv in levels)}.
 
 {bullets}
 
-Real browsers cost Janus more than these synthetic clients: `bench_call.py --hold 20`
-measures Janus's CPU during calls between two Chromium pages (section "The call"). On
-2026-11-27 it gave a median of 1.21 % of a core per call (0.89–1.57 % over 20 calls),
-without a monitor, so the goal of 1 % per recorded call is not met with browsers on this
-machine. It is not the number of packets: each page sent 26 video packets/s (153 kbit/s:
-the fake camera's picture compresses well) and 25 audio packets/s, fewer than the
-synthetic clients (about 50 and 25), so Janus spends more than twice as much per packet. A
-profile of Janus during such a call (perf, 15 s, one call) against one of this benchmark
-(N = 4) shows where: more time switching back to a thread woken by a packet (15 % of
-Janus's samples against 12 %), as when packets arrive one by one from the browser's pacer
-rather than in a burst per frame, and SRTP through NSS, 17 % against 10 %, NSS creating
-and destroying a context per packet (`PK11_DestroyContext` among the top functions). The
-two pages also encode and decode on the same two cores: two processes keeping both cores
-60 % busy raised this benchmark's N = 1 from 0.86 % to 0.98 %, which explains only part of
-the gap. Neither is a setting of Janus (the crypto backend is how Debian builds libsrtp2);
-the levers left trade call quality (a lower bitrate cap, 60 ms audio).
-
-What lowered Janus's CPU (measured on this machine, idle, 2026-11-27, N = 1 and 4, CPU per
-call, one run each): Janus's default, a thread per handle, with 30 frames/s and 20 ms
-audio packets, 2.3 % and 2.0 % (3.5–3.9 % on the same machine shared with other work, load
-average 4); a fixed pool of 2 media threads (`event_loops`), handles spread by Janus, 1.35
-% and 1.5 %; the pool with every handle of a call on the same thread (parloir's attach
-sends a `loop_index` derived from the room, `media.janus.Session.attach`), 1.15 % and 1.15
-%; the same at 15 frames/s, what the kiosk and the portal ask of the camera, 1.15 % and
-1.0 %; with 40 ms audio packets, which parloir's answers ask browsers for (`media/sdp.py`;
-Chromium and Firefox follow it, tests/e2e and tests/relative check), 0.85 % and 0.87 %.
-Run to run, on this virtual machine, one measurement of the same configuration varies
-widely: N = 1 gave 0.80 to 1.15 % in three runs on the idle machine, 1.05 to 1.85 % in
-five runs while other work shared it; hence several runs per N, a fresh Janus each, and
-the median. A single call costs the most per call, and is where the goal is tightest:
-nothing else shares its thread's wake-ups. Janus's cost is per packet (a call is about 140
-packets/s in and 280 out), in the kernel and in waking threads, not in codecs or disks:
-with a thread per handle, each packet a publisher sent was queued to each subscriber's own
-thread and woke it; with the call on one thread, a packet is received, recorded and sent
-to the call's subscribers in one wake-up. What remains (perf, N = 4, with the pool):
-kernel 46 % (a sixth of it switching back to a thread woken by an arriving packet), GLib
-14 %, Janus 12 % (half of which is one loop: for every video packet received, Janus walks
-its list of the last 160 sequence numbers to spot gaps for NACKs), libc 12 %, SRTP and
-DTLS crypto 9 %, libnice 2 %. None of that is configurable; fewer packets (lower video
-bitrate, 60 ms audio) would trade call quality for it. The CPU per call falls as N grows:
-busier threads batch their wake-ups. First frames arrive 60–200 ms after the offer (ICE
-and DTLS take 40–80 ms, then a keyframe: a subscriber whose transport comes up just after
-one passed waits for the publisher's answer to the next keyframe request). With many calls
-starting at once, the load generator's own set-up work (one Python thread making 5 peer
-connections per call) delays them; its CPU and worst stall are in the last column.
+Why Janus costs what it costs, what lowered it, how real browsers compare and how the
+machine weighs on it: the next section, "Media plane: what Janus's CPU goes to".
 """
 
 

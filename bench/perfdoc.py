@@ -97,6 +97,69 @@ class CpuWindow:
         return 100 * busy / elapsed
 
 
+_PING_PONG = """
+import os, sys, time
+a, b, rounds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+there_r, there_w = os.pipe()
+back_r, back_w = os.pipe()
+if os.fork() == 0:
+    os.sched_setaffinity(0, {b})
+    while os.read(there_r, 1) == b"x":
+        os.write(back_w, b"x")
+    os._exit(0)
+os.sched_setaffinity(0, {a})
+best = None
+for _ in range(3):
+    started = time.perf_counter()
+    for _ in range(rounds):
+        os.write(there_w, b"x")
+        os.read(back_r, 1)
+    took = (time.perf_counter() - started) / rounds
+    best = took if best is None else min(best, took)
+os.write(there_w, b"q")
+print(best * 1e6)
+"""
+
+
+def wake_up_round_trip_us(first_cpu: int, second_cpu: int, rounds: int = 3000) -> float | None:
+    """Microseconds for a process to wake another through a pipe and be woken back, the
+    two pinned to these CPUs. Janus's cost is mostly such wake-ups (a thread sleeping in
+    poll() woken by a packet), and what one costs depends on the machine far more than on
+    its CPU's speed: on a virtual machine, waking an idle virtual CPU can take ten times
+    as long as a switch on the same CPU. The benchmarks print it so that their CPU figures
+    can be compared between machines."""
+    if max(first_cpu, second_cpu) >= (os.cpu_count() or 1):
+        return None
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _PING_PONG, str(first_cpu), str(second_cpu), str(rounds)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return float(out.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def wake_up_costs() -> str:
+    """The machine's wake-up round trips, one CPU and across two, as a sentence."""
+    same = wake_up_round_trip_us(0, 0)
+    across = wake_up_round_trip_us(0, 1)
+    if same is None:
+        return "wake-up round trip between two processes: unknown"
+    text = (
+        "wake-up round trip between two processes (a pipe, bench/perfdoc.py) "
+        f"{same:.0f} µs on one CPU"
+    )
+    if across is not None:
+        text += f", {across:.0f} µs across two"
+    return text
+
+
 def tool_version(argv: list[str]) -> str:
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
