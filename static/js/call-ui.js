@@ -106,22 +106,17 @@ function stopLocal() {
 
 async function openMedia() {
   mediaHelp.hidden = true;
-  try {
-    localStream = await navigator.mediaDevices.getUserMedia({
+  // Asked for now, awaited below: the client opens its socket meanwhile.
+  const media = (async () =>
+    navigator.mediaDevices.getUserMedia({
       audio: true,
       video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
-    });
-  } catch (error) {
-    mediaHelp.hidden = false;
-    root.dataset.mediaError = error.name;
-    return;
-  }
-  localVideo.srcObject = localStream;
+    }))();
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   client = new CallClient({
     url: `${scheme}//${location.host}${root.dataset.ws}`,
     call: Number(root.dataset.call),
-    mediaStream: localStream,
+    mediaStream: media,
   });
   client.addEventListener("welcome", (e) => {
     serverOffsetMs = Date.parse(e.detail.server_time) - Date.now();
@@ -151,6 +146,18 @@ async function openMedia() {
   // For the browser tests and for anyone helping over the phone with the developer tools.
   window.parloirCall = client;
   client.start();
+  try {
+    localStream = await media;
+  } catch (error) {
+    // Nothing was said to the server yet: the call is not left, only this attempt.
+    client.abandon();
+    client = null;
+    window.parloirCall = null;
+    mediaHelp.hidden = false;
+    root.dataset.mediaError = error.name;
+    return;
+  }
+  localVideo.srcObject = localStream;
 }
 
 lowBox.addEventListener("change", () => {

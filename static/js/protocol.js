@@ -16,11 +16,15 @@ const LOW_BANDWIDTH_LOSS_PERCENT = 15;
 const WEAK_SAMPLES = 3;
 
 export class CallClient extends EventTarget {
+  // mediaStream: a MediaStream, or a promise of one (getUserMedia's), so that the socket
+  // opens while the camera starts; null for a staff monitor, which only receives.
   constructor({ url, call, mediaStream }) {
     super();
     this.url = url;
     this.callId = call;
-    this.localStream = mediaStream; // null for a staff monitor, which only receives
+    this.media = Promise.resolve(mediaStream);
+    this.media.catch(() => {}); // the page handles a refused camera (and calls abandon())
+    this.localStream = null;
     this.resumeToken = sessionStorage.getItem(`parloir.resume.${call}`);
     this.publisher = null;
     this.subscriber = null;
@@ -45,6 +49,12 @@ export class CallClient extends EventTarget {
     this.#close();
   }
 
+  // Close without leaving the call: the page could not get the camera or microphone, and
+  // a new client will join again once the person has allowed them.
+  abandon() {
+    this.#close();
+  }
+
   #emit(type, detail = {}) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
@@ -53,8 +63,16 @@ export class CallClient extends EventTarget {
     if (this.closed) return;
     const ws = new WebSocket(this.url);
     this.ws = ws;
-    ws.addEventListener("open", () => {
+    ws.addEventListener("open", async () => {
       this.attempt = 0;
+      // The socket's handshake (several round trips on a mobile network) overlapped the
+      // camera's start; the server hears from us once we can publish.
+      try {
+        this.localStream = await this.media;
+      } catch {
+        return;
+      }
+      if (this.closed || ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       const mediaAlive = this.publisher && ["connected", "completed"].includes(this.publisher.iceConnectionState);
       this.#send({ type: "hello", call: this.callId, resume: this.resumeToken, media_alive: Boolean(mediaAlive) });
     });

@@ -229,3 +229,54 @@ def test_a_refused_camera_gets_an_explanation_and_a_retry(stack, e2e_runner):
     assert "Autorisez-les dans votre navigateur" in help_text
     assert error == "NotAllowedError"
     assert retry_visible
+
+
+# A camera that takes 1.5 s to start, as on a cheap phone or behind the browser's prompt;
+# the page's socket and getUserMedia leave their marks in order.
+SLOW_CAMERA = """
+(() => {
+  const marks = (window.__marks = []);
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    marks.push("camera asked");
+    const stream = await getUserMedia(constraints);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    marks.push("camera ready");
+    return stream;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("open", () => marks.push("socket open"));
+    }
+    send(data) {
+      const type = JSON.parse(data).type;
+      if (type === "hello") marks.push("hello");
+      super.send(data);
+    }
+  };
+})();
+"""
+
+
+def test_the_socket_opens_while_the_camera_starts_and_hello_waits_for_it(stack, e2e_runner):
+    ready = ready_call()
+
+    async def scenario():
+        async with Browsers() as browsers:
+            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+            link, code = last_code(stack.outbox)
+            context = await browsers.context(stack.base_url)
+            await context.add_init_script(SLOW_CAMERA)
+            relative = await context.new_page()
+            await relative_joins(relative, link, code)
+            await wait_remote_playing(relative)
+            await wait_remote_playing(kiosk)
+            return await relative.evaluate("() => window.__marks")
+
+    marks = stack.run(e2e_runner, scenario())
+    # The handshake happened during the camera's start, not after it; the server heard
+    # nothing until the media were there, and the call came up.
+    assert marks[:4] == ["camera asked", "socket open", "camera ready", "hello"], marks
