@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -39,28 +40,50 @@ def require(program: str, package: str) -> str:
     return path
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports are drawn below the kernel's ephemeral range: a port found with bind(0) comes from
+# that range, and once released it may go to any outgoing connection before the peer
+# binds it (baresip, given a port free for UDP, once found its TCP side taken that way).
+_PORTS = range(10000, _ephemeral_floor())
+_draw = random.Random()
+
+
+def _bindable(port: int, kinds: tuple[int, ...]) -> bool:
+    sockets = []
+    try:
+        for kind in kinds:
+            s = socket.socket(socket.AF_INET, kind)
+            sockets.append(s)
+            s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP (SIP peers listen on both)."""
+    for _ in range(200):
+        port = _draw.choice(_PORTS)
+        if _bindable(port, (socket.SOCK_STREAM, socket.SOCK_DGRAM)):
+            return port
+    raise RuntimeError("no free port")
 
 
 def free_udp_range(size: int) -> tuple[int, int]:
     """``size`` consecutive free UDP ports (for RTP), found by binding them all."""
-    for _ in range(50):
-        start = free_port(socket.SOCK_DGRAM) & ~1
-        sockets = []
-        try:
-            for port in range(start, start + size):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
+    for _ in range(200):
+        start = _draw.choice(_PORTS[: -size - 1]) & ~1
+        if all(_bindable(port, (socket.SOCK_DGRAM,)) for port in range(start, start + size)):
             return start, start + size - 1
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
     raise RuntimeError("no free UDP port range")
 
 
@@ -297,7 +320,7 @@ class Baresip:
         self.user = user
         self.answermode = answermode
         self.max_calls = max_calls
-        self.port = free_port(socket.SOCK_DGRAM)
+        self.port = free_port()
         self.record_dir = workdir / "recordings"
         self.peer: Peer | None = None
 
