@@ -89,13 +89,21 @@ async def wait_remote_playing(page: Page, timeout_ms: int = 20000) -> None:
 
 
 async def live_call(
-    browsers: Browsers, base_url: str, ready, outbox: Path, relative_locale: str = "fr-FR"
+    browsers: Browsers,
+    base_url: str,
+    ready,
+    outbox: Path,
+    relative_locale: str = "fr-FR",
+    relative_init_script: str | None = None,
 ) -> tuple[Page, Page]:
     """Kiosk calls, relative joins, both see the other: the pages of a live call."""
     kiosk = await kiosk_page(browsers, base_url, ready.credential)
     await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
     link, code = last_code(outbox)
-    relative = await (await browsers.context(base_url, locale=relative_locale)).new_page()
+    context = await browsers.context(base_url, locale=relative_locale)
+    if relative_init_script:
+        await context.add_init_script(relative_init_script)
+    relative = await context.new_page()
     sign_in = "Connexion" if relative_locale.startswith("fr") else "Sign in"
     await relative_joins(relative, link, code, sign_in)
     await wait_remote_playing(kiosk)

@@ -265,15 +265,9 @@ def test_the_socket_opens_while_the_camera_starts_and_hello_waits_for_it(stack, 
 
     async def scenario():
         async with Browsers() as browsers:
-            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
-            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
-            link, code = last_code(stack.outbox)
-            context = await browsers.context(stack.base_url)
-            await context.add_init_script(SLOW_CAMERA)
-            relative = await context.new_page()
-            await relative_joins(relative, link, code)
-            await wait_remote_playing(relative)
-            await wait_remote_playing(kiosk)
+            _, relative = await live_call(
+                browsers, stack.base_url, ready, stack.outbox, relative_init_script=SLOW_CAMERA
+            )
             return await relative.evaluate("() => window.__marks")
 
     marks = stack.run(e2e_runner, scenario())
