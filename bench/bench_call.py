@@ -547,19 +547,23 @@ with aiortc). Before that change, 10 calls on 2026-11-27: subscriber DTLS 83 ms 
 1.7 s p95 at the relative, 68 / 215 ms at the kiosk; with it, 44 / 92 ms and 25 / 40 ms.
 The rest is page loads and server round trips, whose tails follow the machine's load: a
 run on a machine shared with other work (PostgreSQL 15, `--postgres`, 20 calls, load
-average 8–9, before the DTLS change) gave (a) p95 2.37 s and (b) p95 352 ms; and the
-machine itself counts as much: the same 20 calls on 2026-11-27 gave (a) p95 920 ms (774 ms
-without the consent pages' waiting) and (b) p95 55 ms on an AMD EPYC virtual machine of
-these runners, against 1.79 s (1.54 s) and 113 ms on an Intel Xeon one, slower in
-everything (section "Media plane: what Janus's CPU goes to"). Both sides' first frames
-there are page loads, round trips and the kiosk's wait for a keyframe, all on two cores
-shared by Janus, daphne and both browsers, which wake each other thousands of times a
-second: on the Intel machine, with halt polling turned on in the guest for an experiment
+average 8–9, before the DTLS change) gave (a) p95 2.37 s and (b) p95 352 ms. The machine
+itself counts as much: on 2026-11-27 the same 20 calls gave (a) p95 920 ms (774 ms without
+the consent pages' waiting) and (b) p95 55 ms on an AMD EPYC virtual machine of these
+runners, and 1.79 s (1.54 s) and 113 ms on an Intel Xeon one, slower in everything
+(section "Media plane: what Janus's CPU goes to"). Both sides' first frames are page
+loads, round trips and the kiosk's wait for a keyframe, all on two cores shared by Janus,
+daphne and both browsers, which wake each other thousands of times a second: on the Intel
+machine, with halt polling turned on in the guest for an experiment
 (`/sys/module/haltpoll/parameters/guest_halt_poll_ns` 200000; a wake-up round trip across
 CPUs fell from about 65 to 7 µs), 10 calls gave (a) p95 1.32 s and Janus 1.32 % of a core
-per call. (b) is one request: the outbox backend is not
-queued, so the "Appeler" POST opens the call, makes the code and the message, and hands it
-over on commit.
+per call. Those Intel runs predate two changes to the call page, which the run above
+includes: it preloads its modules (`{{% module_preloads %}}`) and opens its WebSocket while
+the camera starts, saying hello once both are ready. On loopback they took "DOM ready
+/appel → ws ← welcome" from 119 to 67 ms (median call) and "call page → first frame at the
+relative" from 753 to 507 ms at p95; on a mobile network each saves round trips. (b) is
+one request: the outbox backend is not queued, so the "Appeler" POST opens the call, makes
+the code and the message, and hands it over on commit.
 """
 
 
