@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from notify import actions
 from notify.backends.base import Outcome
@@ -43,10 +45,55 @@ def _with_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class DatabaseThreads:
+    """The threads a run of the worker does its database work on.
+
+    Their connections outlive each call (CONN_MAX_AGE), so that a pass does not reconnect.
+    They are closed when the run stops: a finished thread's connection would otherwise
+    stay open until the garbage collector finds it, and PostgreSQL counts it until then
+    (a test database then cannot be dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="notify-db")
+        self._wrappers: set[Any] = set()
+        self._lock = threading.Lock()
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    self._wrappers.update(connections.all(initialized_only=True))
+
+        return run
+
+    def close(self) -> None:
+        """Wait for the threads to finish, then close the connections they left open."""
+        self.executor.shutdown(wait=True)
+        with self._lock:
+            wrappers, self._wrappers = self._wrappers, set()
+        for wrapper in wrappers:
+            # Each connection belongs to a thread that has ended: nothing else can use it.
+            wrapper.inc_thread_sharing()
+            try:
+                wrapper.close()
+            finally:
+                wrapper.dec_thread_sharing()
+
+
+# One per running worker, by its loop (a test may run two workers on two loops at once).
+_threads: dict[asyncio.AbstractEventLoop, DatabaseThreads] = {}
+
+
 async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run blocking ``fn`` in a pool thread (not the one shared sync thread: a voice call's
-    bookkeeping must not wait behind a web request, nor the reverse)."""
-    return await sync_to_async(_with_connection(fn), thread_sensitive=False)(*args)
+    """Run blocking ``fn`` in a thread of this run's pool (not the one shared sync thread:
+    a voice call's bookkeeping must not wait behind a web request, nor the reverse)."""
+    threads = _threads.get(asyncio.get_running_loop())
+    if threads is None:
+        return await sync_to_async(_with_connection(fn), thread_sensitive=False)(*args)
+    call = threads.wrap(_with_connection(fn))
+    return await sync_to_async(call, thread_sensitive=False, executor=threads.executor)(*args)
 
 
 def wake() -> None:
@@ -133,8 +180,11 @@ async def run(*, once: bool = False) -> None:
     # This run's own event: a later run on another loop (a test's next worker) must not
     # make this one wait on an event bound to that loop.
     woken = asyncio.Event()
-    _loop, _wake = asyncio.get_running_loop(), woken
+    loop = asyncio.get_running_loop()
+    _loop, _wake = loop, woken
     this_task = asyncio.current_task()
+    # Deliveries and passes, with a thread to spare for receipts from the SMPP link.
+    threads = _threads[loop] = DatabaseThreads(settings.NOTIFY_CONCURRENCY + 2)
     worker = Worker()
     try:
         while True:
@@ -165,3 +215,5 @@ async def run(*, once: bool = False) -> None:
         from notify.backends import smpp
 
         await asyncio.to_thread(smpp.close_link)
+        _threads.pop(loop, None)
+        await asyncio.to_thread(threads.close)

@@ -5,6 +5,8 @@ import threading
 import time
 
 import pytest
+from django.db import connections
+from django.db.backends.signals import connection_created
 
 from notify import worker
 
@@ -86,3 +88,29 @@ def test_it_stops_even_if_a_pass_swallowed_its_cancellation(settings, monkeypatc
         assert isinstance(running.outcome, asyncio.CancelledError)
     finally:
         running.stop()
+
+
+def test_it_closes_the_database_connections_of_its_threads_when_it_stops(settings, monkeypatch):
+    """Connections persist between passes, but not beyond the run: left to the garbage
+    collector, they kept PostgreSQL sessions open after the worker had stopped."""
+    settings.NOTIFY_POLL_MS = 20
+    # As in production with PostgreSQL (the embedded SQLite default closes after each use).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    opened: list = []
+
+    def note(sender, connection, **kwargs) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            opened.append(connection)
+
+    connection_created.connect(note)
+    try:
+        running = RunningWorker()
+        time.sleep(0.3)  # a few passes, each on a pool thread
+        assert running.thread.is_alive(), f"the run ended: {running.outcome!r}"
+        assert any(wrapper.connection is not None for wrapper in opened)
+        running.stop()
+    finally:
+        connection_created.disconnect(note)
+    assert not running.thread.is_alive()
+    assert opened, "the worker never touched the database"
+    assert [wrapper for wrapper in opened if wrapper.connection is not None] == []
