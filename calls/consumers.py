@@ -210,6 +210,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             except JanusException:
                 reuse = False
         if not reuse:
+            await self._discard_media(link, participant)
             await self._fresh_session(link)
         fresh_call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
         welcome = {
@@ -231,6 +232,22 @@ class CallConsumer(AsyncWebsocketConsumer):
             peer = _other_side(principal.role)
             await self._send({"type": "peer", "role": peer, "status": "low_bandwidth"})
         await self._subscribe_if_ready()
+
+    async def _discard_media(self, link, participant: Participant) -> None:
+        """Destroy the Janus session of media the browser gave up (``media_alive`` false).
+
+        A PeerConnection whose packets stopped tells Janus nothing, so its publisher would
+        stay in the room, which takes two: the new one would be refused. Gone already
+        (its session timeout, a restarted or another node) is fine."""
+        if participant.janus_session is None:
+            return
+        try:
+            session = link.client.sessions.get(participant.janus_session)
+            if session is None:
+                session = await link.client.claim_session(participant.janus_session)
+            await session.destroy()
+        except JanusException:
+            pass
 
     async def _fresh_session(self, link) -> None:
         self.janus_session = await link.client.create_session()

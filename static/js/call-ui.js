@@ -125,6 +125,13 @@ async function openMedia() {
   client.addEventListener("notice", (e) => showAlert(e.detail.text));
   client.addEventListener("code", (e) => showCodeStatus(e.detail));
   client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
+  client.addEventListener("media-retry", (e) => {
+    root.dataset.mediaRetries = String(e.detail.attempt);
+    if (e.detail.trouble) showAlert(texts.media_trouble);
+  });
+  client.addEventListener("media-restored", () => {
+    if (alertEl.textContent === texts.media_trouble) alertEl.hidden = true;
+  });
   client.addEventListener("peer", (e) => {
     if (e.detail.status === "left") showAlert(texts.peer_left);
     showBandwidth();

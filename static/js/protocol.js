@@ -14,6 +14,14 @@ export const LOW_VIDEO_ENCODING = { maxBitrate: 100_000, scaleResolutionDownBy: 
 export const LOW_BANDWIDTH_KBPS = 250;
 const LOW_BANDWIDTH_LOSS_PERCENT = 15;
 const WEAK_SAMPLES = 3;
+// A PeerConnection that has not connected this long after it was made, or that stays
+// disconnected this long once up, is given up: the client joins again with new ones
+// (a reconnection saying its media are dead). Without this, a path that fails while the
+// socket holds (UDP blocked, a DTLS handshake that never ends) leaves both sides waiting.
+export const MEDIA_SETUP_MS = 30_000;
+export const MEDIA_LOST_MS = 10_000;
+// After this many attempts in a row, the page tells the person the link is the problem.
+export const MEDIA_TROUBLE_ATTEMPTS = 2;
 
 export class CallClient extends EventTarget {
   // mediaStream: a MediaStream, or a promise of one (getUserMedia's), so that the socket
@@ -38,6 +46,9 @@ export class CallClient extends EventTarget {
     this.statsTimer = null;
     this.weakSamples = 0;
     this.previousInbound = new Map();
+    this.mediaAttempts = 0; // media restarts since the media last connected
+    this.mediaSetupMs = MEDIA_SETUP_MS;
+    this.mediaLostMs = MEDIA_LOST_MS;
   }
 
   start() {
@@ -98,9 +109,51 @@ export class CallClient extends EventTarget {
   #close() {
     this.closed = true;
     clearInterval(this.statsTimer);
-    for (const pc of [this.publisher, this.subscriber]) if (pc) pc.close();
-    this.publisher = this.subscriber = null;
+    this.#closePeerConnections();
     if (this.ws) this.ws.close(1000);
+  }
+
+  #closePeerConnections() {
+    for (const pc of [this.publisher, this.subscriber]) {
+      if (!pc) continue;
+      clearTimeout(pc.parloirWatchdog);
+      pc.close();
+    }
+    this.publisher = this.subscriber = null;
+  }
+
+  // Give up a PeerConnection that will not carry media: close both and the socket; the
+  // reconnection says hello with media_alive false, and the server has us publish and
+  // subscribe again (docs/signaling.md, step 6).
+  #restartMedia(kind, reason) {
+    if (this.closed) return;
+    this.mediaAttempts += 1;
+    this.#emit("media-retry", { pc: kind, reason, attempt: this.mediaAttempts, trouble: this.mediaAttempts >= MEDIA_TROUBLE_ATTEMPTS });
+    this.#closePeerConnections();
+    if (this.ws) this.ws.close(4000, "media restart");
+  }
+
+  #watchMedia(pc, kind) {
+    const current = () => !this.closed && (pc === this.publisher || pc === this.subscriber);
+    const giveUpAfter = (ms, reason) => {
+      clearTimeout(pc.parloirWatchdog);
+      pc.parloirWatchdog = setTimeout(() => { if (current()) this.#restartMedia(kind, reason); }, ms);
+    };
+    giveUpAfter(this.mediaSetupMs, "setup");
+    pc.addEventListener("connectionstatechange", () => {
+      if (!current()) return;
+      const state = pc.connectionState;
+      if (state === "connected") {
+        clearTimeout(pc.parloirWatchdog);
+        if (this.mediaAttempts > 0) this.#emit("media-restored", { pc: kind });
+        this.mediaAttempts = 0;
+      } else if (state === "disconnected") {
+        giveUpAfter(this.mediaLostMs, "lost");
+      } else if (state === "failed") {
+        clearTimeout(pc.parloirWatchdog);
+        this.#restartMedia(kind, "failed");
+      }
+    });
   }
 
   async #onFrame(data) {
@@ -168,11 +221,15 @@ export class CallClient extends EventTarget {
     pc.addEventListener("iceconnectionstatechange", () => {
       this.#emit("ice", { pc: kind, state: pc.iceConnectionState });
     });
+    this.#watchMedia(pc, kind);
     return pc;
   }
 
   async #publish() {
-    if (this.publisher) this.publisher.close();
+    if (this.publisher) {
+      clearTimeout(this.publisher.parloirWatchdog);
+      this.publisher.close();
+    }
     const pc = this.#newPeerConnection("publisher");
     this.publisher = pc;
     for (const track of this.localStream.getTracks()) {
@@ -270,7 +327,10 @@ export class CallClient extends EventTarget {
   }
 
   async #subscribe(sdp) {
-    if (this.subscriber) this.subscriber.close();
+    if (this.subscriber) {
+      clearTimeout(this.subscriber.parloirWatchdog);
+      this.subscriber.close();
+    }
     const pc = this.#newPeerConnection("subscriber");
     this.subscriber = pc;
     this.remoteStream = new MediaStream();

@@ -274,3 +274,99 @@ def test_the_socket_opens_while_the_camera_starts_and_hello_waits_for_it(stack, 
     # The handshake happened during the camera's start, not after it; the server heard
     # nothing until the media were there, and the call came up.
     assert marks[:4] == ["camera asked", "socket open", "camera ready", "hello"], marks
+
+
+# The local UDP ports of the page's media: those its selected candidate pairs use.
+MEDIA_PORTS = """async () => {
+  const ports = [];
+  for (const pc of [window.parloirCall.publisher, window.parloirCall.subscriber]) {
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const pair = stats.get(s.selectedCandidatePairId);
+      ports.push(stats.get(pair.localCandidateId).port);
+    });
+  }
+  return ports;
+}"""
+
+FRAMES_DECODED = """async () => {
+  let frames = 0;
+  const pc = window.parloirCall.subscriber;
+  if (!pc) return 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
+  });
+  return frames;
+}"""
+
+
+async def _decoding(page, seconds: float = 2) -> int:
+    """Video frames the page's current subscriber decoded over ``seconds``."""
+    before = await page.evaluate(FRAMES_DECODED)
+    await page.wait_for_timeout(seconds * 1000)
+    return await page.evaluate(FRAMES_DECODED) - before
+
+
+def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runner):
+    """UDP stops mid-call, the WebSocket does not: the page gives its PeerConnections up and
+    joins again with new ones, instead of both sides waiting on a frozen picture."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        await relative.evaluate(
+            """() => {
+              window.parloirCall.mediaLostMs = 2000;
+              window.mediaEvents = [];
+              for (const type of ['media-retry', 'media-restored']) {
+                window.parloirCall.addEventListener(
+                  type, (e) => window.mediaEvents.push({ type, ...e.detail }));
+              }
+            }"""
+        )
+        ports = await relative.evaluate(MEDIA_PORTS)
+        # The network stops the relative's media; its socket (TCP) still goes through.
+        stack.netns.drop_udp(ports)
+        try:
+            await relative.wait_for_function("() => window.mediaEvents.length > 0", timeout=30000)
+            await relative.wait_for_function(
+                "() => window.mediaEvents.some((e) => e.type === 'media-restored')",
+                timeout=30000,
+            )
+        finally:
+            # New media use new ports, which the rule lets through; it goes all the same.
+            stack.netns.allow_udp()
+        await wait_call_state(relative, ["live"])
+        # The relative publishes anew; the kiosk is offered the new feed once it is up.
+        await relative.wait_for_function(
+            "() => window.parloirCall.publisher?.connectionState === 'connected'", timeout=30000
+        )
+        for _ in range(20):
+            if await _decoding(kiosk, 1) > 5:
+                break
+        return {
+            "ports": ports,
+            "new_ports": await relative.evaluate(MEDIA_PORTS),
+            "events": await relative.evaluate("() => window.mediaEvents"),
+            "relative_frames": await _decoding(relative),
+            "kiosk_frames": await _decoding(kiosk),
+            "status": await relative.locator("#status").inner_text(),
+        }
+
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
+    try:
+        seen = stack.run(e2e_runner, scenario(browsers), timeout=120)
+    finally:
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+    retry = seen["events"][0]
+    # Given up because the media stopped (the socket never dropped)...
+    assert retry["type"] == "media-retry", seen
+    assert retry["reason"] in {"lost", "failed"}, seen
+    assert retry["attempt"] == 1 and not retry["trouble"], seen
+    # ...then set up again on new ports: pictures flow both ways, in the same live call.
+    assert not set(seen["new_ports"]) & set(seen["ports"]), seen
+    assert seen["relative_frames"] > 10, seen
+    assert seen["kiosk_frames"] > 10, seen
+    assert seen["status"] == "Appel en cours"
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE

@@ -99,6 +99,42 @@ class Netns:
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
 
+    def drop_udp(self, ports: list[int]) -> None:
+        """Drop every UDP packet to or from ``ports`` in this namespace (nftables): a
+        network that stops a browser's media mid-call and lets its WebSocket through."""
+        if shutil.which("nft") is None:
+            raise HarnessError("`nft` not found (apt-get install nftables)")
+        listed = ", ".join(str(port) for port in ports)
+        rules = (
+            f"table inet {CUT_TABLE} {{\n"
+            "  chain out {\n"
+            "    type filter hook output priority 0; policy accept;\n"
+            f"    udp sport {{ {listed} }} drop\n"
+            f"    udp dport {{ {listed} }} drop\n"
+            "  }\n"
+            "}\n"
+        )
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.name, "nft", "-f", "-"],
+            input=rules,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise HarnessError(f"nft in {self.name} failed: {result.stderr.strip()}")
+
+    def allow_udp(self) -> None:
+        """Undo drop_udp()."""
+        subprocess.run(
+            ["ip", "netns", "exec", self.name, "nft", "delete", "table", "inet", CUT_TABLE],
+            capture_output=True,
+            check=False,
+        )
+
+
+CUT_TABLE = "parloir_cut"
+
 
 def _delete_stale_namespaces() -> None:
     """Remove namespaces left by test runs that were killed before their teardown."""
