@@ -308,6 +308,28 @@ async def _decoding(page, seconds: float = 2) -> int:
     return await page.evaluate(FRAMES_DECODED) - before
 
 
+WATCH_MEDIA = """([setupMs, lostMs]) => {
+  window.parloirCall.mediaSetupMs = setupMs;
+  window.parloirCall.mediaLostMs = lostMs;
+  window.mediaEvents = [];
+  for (const type of ['media-retry', 'media-restored']) {
+    window.parloirCall.addEventListener(
+      type, (e) => window.mediaEvents.push({ type, ...e.detail }));
+  }
+}"""
+RESTORED = "() => window.mediaEvents.some((e) => e.type === 'media-restored')"
+
+
+async def _kiosk_sees_the_relative_again(kiosk, relative) -> None:
+    # The relative publishes anew; the kiosk is offered the new feed once it is up.
+    await relative.wait_for_function(
+        "() => window.parloirCall.publisher?.connectionState === 'connected'", timeout=30000
+    )
+    for _ in range(20):
+        if await _decoding(kiosk, 1) > 5:
+            return
+
+
 def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runner):
     """UDP stops mid-call, the WebSocket does not: the page gives its PeerConnections up and
     joins again with new ones, instead of both sides waiting on a frozen picture."""
@@ -315,36 +337,18 @@ def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runn
 
     async def scenario(browsers):
         kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
-        await relative.evaluate(
-            """() => {
-              window.parloirCall.mediaLostMs = 2000;
-              window.mediaEvents = [];
-              for (const type of ['media-retry', 'media-restored']) {
-                window.parloirCall.addEventListener(
-                  type, (e) => window.mediaEvents.push({ type, ...e.detail }));
-              }
-            }"""
-        )
+        await relative.evaluate(WATCH_MEDIA, [30000, 2000])
         ports = await relative.evaluate(MEDIA_PORTS)
         # The network stops the relative's media; its socket (TCP) still goes through.
         stack.netns.drop_udp(ports)
         try:
             await relative.wait_for_function("() => window.mediaEvents.length > 0", timeout=30000)
-            await relative.wait_for_function(
-                "() => window.mediaEvents.some((e) => e.type === 'media-restored')",
-                timeout=30000,
-            )
+            await relative.wait_for_function(RESTORED, timeout=30000)
         finally:
             # New media use new ports, which the rule lets through; it goes all the same.
             stack.netns.allow_udp()
         await wait_call_state(relative, ["live"])
-        # The relative publishes anew; the kiosk is offered the new feed once it is up.
-        await relative.wait_for_function(
-            "() => window.parloirCall.publisher?.connectionState === 'connected'", timeout=30000
-        )
-        for _ in range(20):
-            if await _decoding(kiosk, 1) > 5:
-                break
+        await _kiosk_sees_the_relative_again(kiosk, relative)
         return {
             "ports": ports,
             "new_ports": await relative.evaluate(MEDIA_PORTS),
@@ -369,4 +373,50 @@ def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runn
     assert seen["relative_frames"] > 10, seen
     assert seen["kiosk_frames"] > 10, seen
     assert seen["status"] == "Appel en cours"
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def test_the_page_says_the_connection_is_the_problem_until_the_media_come_back(stack, e2e_runner):
+    """UDP stays blocked for the relative: attempts fail in a row, the page says why and what
+    to try, and the message goes once the media are back."""
+    ready = ready_call()
+    trouble = "L'image et le son ne passent pas par cette connexion."
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        await relative.evaluate(WATCH_MEDIA, [3000, 1000])
+        kiosk_ports = await kiosk.evaluate(MEDIA_PORTS)
+        # Everything but the kiosk's media: the relative's new attempts fail as well.
+        stack.netns.drop_udp(kiosk_ports, all_but=True)
+        try:
+            await relative.wait_for_function(
+                "() => window.mediaEvents.some((e) => e.trouble)", timeout=40000
+            )
+            alert_during = await relative.locator("#alert").inner_text()
+            shown_during = await relative.locator("#alert").is_visible()
+        finally:
+            stack.netns.allow_udp()
+        await relative.wait_for_function(RESTORED, timeout=40000)
+        await wait_call_state(relative, ["live"])
+        await _kiosk_sees_the_relative_again(kiosk, relative)
+        return {
+            "events": await relative.evaluate("() => window.mediaEvents"),
+            "alert_during": alert_during,
+            "shown_during": shown_during,
+            "shown_after": await relative.locator("#alert").is_visible(),
+            "kiosk_frames": await _decoding(kiosk),
+            "relative_frames": await _decoding(relative),
+        }
+
+    browsers = stack.run(e2e_runner, Browsers().__aenter__())
+    try:
+        seen = stack.run(e2e_runner, scenario(browsers), timeout=150)
+    finally:
+        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+    retries = [e for e in seen["events"] if e["type"] == "media-retry"]
+    assert [e["attempt"] for e in retries[:2]] == [1, 2], seen
+    assert not retries[0]["trouble"] and retries[1]["trouble"], seen
+    assert seen["shown_during"] and trouble in seen["alert_during"], seen
+    assert not seen["shown_after"], seen
+    assert seen["relative_frames"] > 10 and seen["kiosk_frames"] > 10, seen
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE

@@ -99,18 +99,22 @@ class Netns:
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
 
-    def drop_udp(self, ports: list[int]) -> None:
-        """Drop every UDP packet to or from ``ports`` in this namespace (nftables): a
-        network that stops a browser's media mid-call and lets its WebSocket through."""
+    def drop_udp(self, ports: list[int], *, all_but: bool = False) -> None:
+        """Drop every UDP packet to or from ``ports`` (or, with ``all_but``, every UDP
+        packet but those) in this namespace (nftables): a network that stops a browser's
+        media mid-call and lets its WebSocket through."""
         if shutil.which("nft") is None:
             raise HarnessError("`nft` not found (apt-get install nftables)")
         listed = ", ".join(str(port) for port in ports)
+        if all_but:
+            rule = f"    udp sport != {{ {listed} }} udp dport != {{ {listed} }} drop\n"
+        else:
+            rule = f"    udp sport {{ {listed} }} drop\n    udp dport {{ {listed} }} drop\n"
         rules = (
             f"table inet {CUT_TABLE} {{\n"
             "  chain out {\n"
             "    type filter hook output priority 0; policy accept;\n"
-            f"    udp sport {{ {listed} }} drop\n"
-            f"    udp dport {{ {listed} }} drop\n"
+            f"{rule}"
             "  }\n"
             "}\n"
         )
