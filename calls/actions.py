@@ -484,6 +484,30 @@ def do_announce_peer(call_id: int, role: str, status: str, *, feed: int | None) 
 
 
 @transaction.atomic
+def do_announce_attached(call_id: int, role: str, channel: str) -> None:
+    """A side's page attached through ``channel``: its other sockets close. The newest page
+    (a duplicated tab, another device) wins, rather than two pages fighting over one
+    side's place in the room."""
+    send_event(
+        [call_group(call_id)],
+        {"type": "call.attached", "call": call_id, "role": role, "channel": channel},
+    )
+
+
+@transaction.atomic
+def do_forget_media(participant: Participant) -> None:
+    """A participant's Janus session was destroyed: nothing of it is left to take back."""
+    do_note_media(
+        participant,
+        janus_session=None,
+        janus_publisher_handle=None,
+        janus_subscriber_handle=None,
+        feed_id=None,
+        media_up=False,
+    )
+
+
+@transaction.atomic
 def do_set_low_bandwidth(participant: Participant, low: bool) -> None:
     """A side says its link is weak (or fine again). Kept so that the other side, should
     it reconnect, is told again at once; staff see it on the live wall."""

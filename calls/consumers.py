@@ -79,6 +79,15 @@ def _resume(call: Call, role: str, token: str | None) -> Participant | None:
     ).first()
 
 
+def _earlier_media(participant: Participant) -> list[Participant]:
+    """Earlier attachments of the participant's side that still hold a Janus session."""
+    return list(
+        Participant.objects.filter(call=participant.call_id, role=participant.role)
+        .exclude(pk=participant.pk)
+        .exclude(janus_session=None)
+    )
+
+
 def _other_side(role: str) -> str:
     return "relative" if role == "kiosk" else "kiosk"
 
@@ -203,14 +212,19 @@ class CallConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(actions.do_start_watching)(
                 call, principal.staff, participant
             )
+        if principal.role in SIDES:
+            await database_sync_to_async(actions.do_announce_attached)(
+                call.pk, principal.role, self.channel_name
+            )
         reuse = bool(frame.get("media_alive")) and participant.janus_session is not None
         if reuse:
             try:
                 await self._reattach(link, participant)
             except JanusException:
                 reuse = False
+        if principal.role in SIDES:
+            await self._discard_media(link, participant, own=not reuse)
         if not reuse:
-            await self._discard_media(link, participant)
             await self._fresh_session(link)
         fresh_call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
         welcome = {
@@ -233,21 +247,27 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "peer", "role": peer, "status": "low_bandwidth"})
         await self._subscribe_if_ready()
 
-    async def _discard_media(self, link, participant: Participant) -> None:
-        """Destroy the Janus session of media the browser gave up (``media_alive`` false).
+    async def _discard_media(self, link, participant: Participant, *, own: bool) -> None:
+        """Destroy the Janus sessions of this side's media that no page will use again: the
+        participant's own when the browser gave them up (``media_alive`` false), and those
+        of earlier attachments of the side (another tab or device, now replaced).
 
         A PeerConnection whose packets stopped tells Janus nothing, so its publisher would
-        stay in the room, which takes two: the new one would be refused. Gone already
-        (its session timeout, a restarted or another node) is fine."""
-        if participant.janus_session is None:
-            return
-        try:
-            session = link.client.sessions.get(participant.janus_session)
-            if session is None:
-                session = await link.client.claim_session(participant.janus_session)
-            await session.destroy()
-        except JanusException:
-            pass
+        stay in the room, which takes two: the new one would be refused. Gone already (its
+        session timeout, a restarted or another node) is fine."""
+        stale = await database_sync_to_async(_earlier_media)(participant)
+        if own and participant.janus_session is not None:
+            stale.append(participant)
+        for holder in stale:
+            try:
+                session = link.client.sessions.get(holder.janus_session)
+                if session is None:
+                    session = await link.client.claim_session(holder.janus_session)
+                await session.destroy()
+            except JanusException:
+                pass
+            if holder is not participant:
+                await database_sync_to_async(actions.do_forget_media)(holder)
 
     async def _fresh_session(self, link) -> None:
         self.janus_session = await link.client.create_session()
@@ -350,8 +370,13 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     def _on_subscriber_event(self, event: JanusEvent) -> None:
         if event.kind == "event" and event.data.get("videoroom") == "updated" and event.jsep:
-            # Janus renegotiates when a feed comes back: pass its new offer on.
-            self._spawn(self._send({"type": "subscribe_offer", "sdp": event.jsep["sdp"]}))
+            # Janus renegotiates the subscription when a feed leaves or comes back: the
+            # browser must answer on the connection it has, not build a new one.
+            self._spawn(
+                self._send(
+                    {"type": "subscribe_offer", "sdp": event.jsep["sdp"], "renegotiate": True}
+                )
+            )
 
     async def _media_up(self) -> None:
         await database_sync_to_async(actions.do_mark_media_up)(
@@ -421,6 +446,16 @@ class CallConsumer(AsyncWebsocketConsumer):
                     await self._subscribe_if_ready()
         elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
+        elif kind == "call.attached":
+            if event["role"] == self.principal.role and event["channel"] != self.channel_name:
+                # The newer page owns this side now, and its Janus media: it destroyed what
+                # it does not use, and may have taken this socket's session back. Let go
+                # of it without releasing it.
+                await self._error(
+                    "replaced", "This side of the call is now open in another page.", fatal=True
+                )
+                await self._teardown(destroy=False, release=False)
+                await self.close(code=4409)
 
     # --- leaving ---------------------------------------------------------------------------
 
@@ -440,7 +475,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         # PeerConnection to Janus is still up. Janus frees it after its session timeout.
         await self._teardown(destroy=False)
 
-    async def _teardown(self, *, destroy: bool) -> None:
+    async def _teardown(self, *, destroy: bool, release: bool = True) -> None:
         for unlisten in self._unlisten:
             try:
                 unlisten()
@@ -457,7 +492,7 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await session.destroy()
             except JanusException:
                 pass
-        else:
+        elif release:
             session.release()
 
     # --- out ---------------------------------------------------------------------------------

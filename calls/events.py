@@ -49,6 +49,18 @@ register(
     ["call", "role", "status", "feed"],
 )
 
+# Between the call's sockets only, never sent to a browser: a side's page attached through
+# ``channel``, and any other socket of that side must close.
+register(
+    "call.attached",
+    {
+        "call": {"type": "integer"},
+        "role": {"enum": ["kiosk", "relative"]},
+        "channel": {"type": "string", "minLength": 1},
+    },
+    ["call", "role", "channel"],
+)
+
 
 def call_group(call_id: int) -> str:
     return f"call.{call_id}"

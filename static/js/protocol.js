@@ -22,6 +22,9 @@ export const MEDIA_SETUP_MS = 30_000;
 export const MEDIA_LOST_MS = 10_000;
 // After this many attempts in a row, the page tells the person the link is the problem.
 export const MEDIA_TROUBLE_ATTEMPTS = 2;
+// Before each new attempt in a row: a link that fails at once (UDP refused, no usable
+// candidate) must not make the client rejoin every second for the whole call.
+const MEDIA_RETRY_DELAYS_MS = [250, 2000, 5000, 10000, 20000];
 
 export class CallClient extends EventTarget {
   // mediaStream: a MediaStream, or a promise of one (getUserMedia's), so that the socket
@@ -84,19 +87,26 @@ export class CallClient extends EventTarget {
         return;
       }
       if (this.closed || ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
-      const mediaAlive = this.publisher && ["connected", "completed"].includes(this.publisher.iceConnectionState);
-      this.#send({ type: "hello", call: this.callId, resume: this.resumeToken, media_alive: Boolean(mediaAlive) });
+      const mediaAlive = Boolean(this.publisher && ["connected", "completed"].includes(this.publisher.iceConnectionState));
+      // Media that are not alive are rebuilt by the server, which destroys their Janus side:
+      // what is left of them here would only fire its watchdog later.
+      if (!mediaAlive) this.#closePeerConnections();
+      this.#send({ type: "hello", call: this.callId, resume: this.resumeToken, media_alive: mediaAlive });
     });
     ws.addEventListener("message", (event) => this.#onFrame(event.data));
     ws.addEventListener("close", (event) => {
       if (this.closed) return;
-      if (event.code === 4403 || event.code === 4404) {
+      // 4409: this side of the call was opened in another page, which now has it.
+      if (event.code === 4403 || event.code === 4404 || event.code === 4409) {
         this.closed = true;
         this.#emit("fatal", { code: event.code, reason: event.reason });
         return;
       }
       this.#emit("reconnecting", {});
-      const delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
+      let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
+      if (this.mediaAttempts > 0) {
+        delay = Math.max(delay, MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)]);
+      }
       this.attempt += 1;
       setTimeout(() => this.#connect(), delay);
     });
@@ -145,6 +155,9 @@ export class CallClient extends EventTarget {
       const state = pc.connectionState;
       if (state === "connected") {
         clearTimeout(pc.parloirWatchdog);
+        // Back only once what we send flows (a monitor sends nothing): a subscriber that
+        // connects while the publisher keeps failing must not hide the trouble.
+        if (kind !== "publisher" && this.localStream) return;
         if (this.mediaAttempts > 0) this.#emit("media-restored", { pc: kind });
         this.mediaAttempts = 0;
       } else if (state === "disconnected") {
@@ -180,7 +193,8 @@ export class CallClient extends EventTarget {
         await this.#applyVideoEncoding();
         break;
       case "subscribe_offer":
-        await this.#subscribe(frame.sdp);
+        if (frame.renegotiate && this.subscriber) await this.#renegotiate(frame.sdp);
+        else await this.#subscribe(frame.sdp);
         break;
       case "state":
         this.#emit("state", frame);
@@ -324,6 +338,15 @@ export class CallClient extends EventTarget {
       const down = (100 * lost) / (lost + received);
       sample.lossPercent = Math.max(sample.lossPercent ?? 0, down);
     }
+  }
+
+  // Janus changed the subscription (a feed left or came back): same connection, new
+  // description. A new PeerConnection would not match Janus's transport and never connect.
+  async #renegotiate(sdp) {
+    const pc = this.subscriber;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    this.#send({ type: "answer", sdp: pc.localDescription.sdp });
   }
 
   async #subscribe(sdp) {

@@ -308,6 +308,15 @@ async def _decoding(page, seconds: float = 2) -> int:
     return await page.evaluate(FRAMES_DECODED) - before
 
 
+def _in_browsers(stack, runner, scenario, timeout: float):
+    """``scenario(browsers)`` in one Chromium, closed afterwards whatever happens."""
+    browsers = stack.run(runner, Browsers().__aenter__())
+    try:
+        return stack.run(runner, scenario(browsers), timeout=timeout)
+    finally:
+        stack.run(runner, browsers.__aexit__(None, None, None))
+
+
 WATCH_MEDIA = """([setupMs, lostMs]) => {
   window.parloirCall.mediaSetupMs = setupMs;
   window.parloirCall.mediaLostMs = lostMs;
@@ -358,11 +367,7 @@ def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runn
             "status": await relative.locator("#status").inner_text(),
         }
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
-        seen = stack.run(e2e_runner, scenario(browsers), timeout=120)
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
     retry = seen["events"][0]
     # Given up because the media stopped (the socket never dropped)...
     assert retry["type"] == "media-retry", seen
@@ -408,11 +413,7 @@ def test_the_page_says_the_connection_is_the_problem_until_the_media_come_back(s
             "relative_frames": await _decoding(relative),
         }
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
-        seen = stack.run(e2e_runner, scenario(browsers), timeout=150)
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=150)
     retries = [e for e in seen["events"] if e["type"] == "media-retry"]
     assert [e["attempt"] for e in retries[:2]] == [1, 2], seen
     assert not retries[0]["trouble"] and retries[1]["trouble"], seen
@@ -420,3 +421,119 @@ def test_the_page_says_the_connection_is_the_problem_until_the_media_come_back(s
     assert not seen["shown_after"], seen
     assert seen["relative_frames"] > 10 and seen["kiosk_frames"] > 10, seen
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def _relatives_in_the_call(ready) -> int:
+    call = Call.objects.get(booking=ready.booking)
+    return call.participants.filter(role="relative", left_at__isnull=True).count()
+
+
+def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_runner):
+    """A duplicated tab carries the first one's resume token: the newer page has the side,
+    the older one is told and leaves, and the kiosk sees the newer one."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        call_id = await relative.evaluate("() => window.parloirCall.callId")
+        token = await relative.evaluate(f"() => sessionStorage.getItem('parloir.resume.{call_id}')")
+        duplicate = await relative.context.new_page()
+        # What "Duplicate tab" does: the same session storage in a new page.
+        await duplicate.add_init_script(
+            f"sessionStorage.setItem('parloir.resume.{call_id}', {token!r})"
+        )
+        await duplicate.goto(relative.url)
+        await relative.wait_for_url("**/fin", timeout=15000)
+        await wait_remote_playing(duplicate)
+        await _kiosk_sees_the_relative_again(kiosk, duplicate)
+        return {
+            "resumed": await duplicate.evaluate("() => window.parloirCall.resumeToken") == token,
+            "kiosk_frames": await _decoding(kiosk),
+            "duplicate_frames": await _decoding(duplicate),
+        }
+
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert seen["resumed"], "the duplicate should have resumed the same participant"
+    assert seen["kiosk_frames"] > 10 and seen["duplicate_frames"] > 10, seen
+    assert _relatives_in_the_call(ready) == 1
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2e_runner):
+    """The relative opens the link again on another phone while the first one is still in
+    the call: the second joins with the same code, the first is told and leaves."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        link, code = last_code(stack.outbox)
+        second = await (await browsers.context(stack.base_url)).new_page()
+        # The conditions and the monitoring notice were accepted for this call already.
+        await second.goto(f"{link}#{code}")
+        await second.get_by_role("button", name="Connexion").click()
+        await second.wait_for_url("**/appel")
+        await relative.wait_for_url("**/fin", timeout=15000)
+        await wait_remote_playing(second)
+        await _kiosk_sees_the_relative_again(kiosk, second)
+        return {"kiosk_frames": await _decoding(kiosk), "second_frames": await _decoding(second)}
+
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert seen["kiosk_frames"] > 10 and seen["second_frames"] > 10, seen
+    assert _relatives_in_the_call(ready) == 1
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner):
+    """The relative's phone dies: Janus renegotiates the kiosk's subscription without that
+    feed. The kiosk answers on the connection it has; nothing there is given up, and the
+    relative, back, is seen again."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        # A connection that did not connect within 3 s would be given up.
+        await kiosk.evaluate(WATCH_MEDIA, [3000, 2000])
+        await kiosk.evaluate(
+            """() => {
+              // Whether each renegotiation kept the connection the kiosk had. This listener
+              // runs after the client's, which replaces a subscriber at once, before
+              // its first await, when it builds a new one.
+              window.renegotiations = [];
+              const before = window.parloirCall.subscriber;
+              window.parloirCall.ws.addEventListener('message', (e) => {
+                if (!JSON.parse(e.data).renegotiate) return;
+                window.renegotiations.push(window.parloirCall.subscriber === before);
+              });
+            }"""
+        )
+        link, code = last_code(stack.outbox)
+        await relative.context.close()
+        await kiosk.wait_for_timeout(8000)
+        away = await kiosk.evaluate("() => window.mediaEvents")
+        states = await kiosk.evaluate(
+            "() => [window.parloirCall.publisher.connectionState,"
+            " window.parloirCall.subscriber.connectionState]"
+        )
+        again = await (await browsers.context(stack.base_url)).new_page()
+        await again.goto(f"{link}#{code}")
+        await again.get_by_role("button", name="Connexion").click()
+        await again.wait_for_url("**/appel")
+        await wait_remote_playing(again)
+        await _kiosk_sees_the_relative_again(kiosk, again)
+        return {
+            "away": away,
+            # Janus renegotiates once the relative's old media are destroyed, as they
+            # join again.
+            "renegotiated": await kiosk.evaluate("() => window.renegotiations"),
+            "states": states,
+            "events": await kiosk.evaluate("() => window.mediaEvents"),
+            "kiosk_frames": await _decoding(kiosk),
+        }
+
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert seen["away"] == [], seen
+    # Janus renegotiated the subscription without the old feed: same connection.
+    assert seen["renegotiated"] and all(seen["renegotiated"]), seen
+    assert seen["states"] == ["connected", "connected"], seen
+    assert seen["events"] == [], seen
+    assert seen["kiosk_frames"] > 10, seen

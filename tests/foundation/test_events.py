@@ -24,6 +24,12 @@ EXAMPLES = {
         "channel": "sms",
     },
     "call.peer": {"type": "call.peer", "call": 1, "role": "kiosk", "status": "left", "feed": None},
+    "call.attached": {
+        "type": "call.attached",
+        "call": 1,
+        "role": "relative",
+        "channel": "specific.abc!def",
+    },
 }
 
 
