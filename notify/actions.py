@@ -208,16 +208,17 @@ def backoff(attempts_on_channel: int) -> timedelta:
 def record(message_id: int, attempt_id: int, outcome: Outcome) -> Message:
     """Keep the outcome of one attempt, and decide what comes next."""
     now = timezone.now()
+    # Locked first, as do_report_delivery does: a report and this outcome never interleave.
     message = Message.objects.select_for_update().get(pk=message_id)
-    Attempt.objects.filter(pk=attempt_id).update(
-        finished_at=now,
-        outcome=_result(outcome),
-        provider_ref=outcome.provider_ref[:100],
-        detail=outcome.error[:2000],
-    )
+    # The gateway may report delivery before its answer to the send reaches us (Kannel's
+    # fake SMSC does): the report then has the last word, on the attempt as on the message.
+    reported = Attempt.objects.filter(pk=attempt_id).exclude(outcome="").exists()
+    fields = {"finished_at": now, "provider_ref": outcome.provider_ref[:100]}
+    if not reported:
+        fields.update(outcome=_result(outcome), detail=outcome.error[:2000])
+    Attempt.objects.filter(pk=attempt_id).update(**fields)
     message.claimed_until = None
-    if message.status != S.QUEUED:
-        # A delivery report for this very attempt came first: it has the last word.
+    if reported or message.status != S.QUEUED:
         message.save(update_fields=["claimed_until"])
         return message
     message.provider_ref = outcome.provider_ref[:100]

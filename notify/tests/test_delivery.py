@@ -13,7 +13,8 @@ from django.utils import timezone
 from calls import actions as call_actions
 from calls.tests.helpers import ready_call, start
 from notify import kannel
-from notify.actions import backend_for, claim, do_send_message
+from notify.actions import backend_for, claim, do_report_delivery, do_send_message, record
+from notify.backends.base import Outcome
 from notify.models import Attempt, Message
 from parloir.env import ConfigurationError
 from tests.factories import ContactFactory
@@ -165,3 +166,17 @@ def test_kannel_configuration_is_rendered_and_refuses_injection(tmp_path):
     bad = kannel.KannelConfig(**{**config.__dict__, "password": 'x"\ngroup = core'})
     with pytest.raises(ConfigurationError):
         kannel.render(bad, tmp_path / "bad.conf")
+
+
+def test_a_delivery_report_that_overtakes_the_gateways_answer_has_the_last_word():
+    """Kannel may report delivery before its 202 to the send reaches the worker: the
+    attempt, like the message, stays delivered."""
+    message = _queued()
+    _message, attempt = claim(message.pk)
+    do_report_delivery(delivered=True, detail="DELIVRD", message_id=message.pk, attempt=1)
+    record(message.pk, attempt.pk, Outcome(ok=True, provider_ref="kannel-ref"))
+    message.refresh_from_db()
+    attempt.refresh_from_db()
+    assert message.status == "delivered" and message.claimed_until is None
+    assert attempt.outcome == "delivered" and attempt.detail == "DELIVRD"
+    assert attempt.finished_at is not None and attempt.provider_ref == "kannel-ref"
