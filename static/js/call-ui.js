@@ -148,7 +148,12 @@ async function openMedia() {
   // The server's own message is English, for developers: people read the page's language.
   const errorText = { no_media_node: texts.error_no_media_node, media_error: texts.error_media };
   client.addEventListener("error", (e) => showAlert(errorText[e.detail.code] || texts.error_other));
-  client.addEventListener("fatal", () => { location.href = role === "kiosk" ? "/kiosk/accueil" : "/fin"; });
+  client.addEventListener("fatal", (e) => {
+    // Replaced by a newer page of this side: the call goes on there, the end page says so.
+    const elsewhere = e.detail.reason === "replaced" || e.detail.code === 4409;
+    if (role === "kiosk") location.href = "/kiosk/accueil";
+    else location.href = elsewhere ? "/fin?ailleurs=1" : "/fin";
+  });
   if (lowBox.checked) client.setLowBandwidth(true, "user");
   // For the browser tests and for anyone helping over the phone with the developer tools.
   window.parloirCall = client;
