@@ -656,27 +656,48 @@ def measure(workdir: Path, args) -> list[CallTiming]:
             drop_postgres_database(postgres_name)
 
 
-def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]:
-    configure_django(workdir, postgres_name)
-    from calls.tests.helpers import ready_call
+@contextlib.contextmanager
+def call_stack(workdir: Path, netns_name: str):
+    """The end-to-end stack (Janus, daphne with the in-process workers and the media health
+    checker) in a namespace of its own: yields (stack, a runner inside the namespace,
+    Janus's pid). A failure prints the web server's last lines; everything stops and the
+    namespace goes, whatever happens."""
     from tests.e2e.stack import Stack
-    from tests.media.harness import JanusProcess, Netns, check_prerequisites, running_in
+    from tests.media.harness import JanusProcess, Netns, running_in
 
-    check_prerequisites()
-    total = args.calls + args.warmup
-    print(f"preparing {total} bookings…", flush=True)
-    readies = [ready_call() for _ in range(total)]
-    netns = Netns(f"parloir-bc{os.getpid()}")
+    netns = Netns(netns_name)
     netns.create()
-    janus = None
-    stack = None
+    janus = stack = None
     try:
         (workdir / "janus").mkdir()
         janus = JanusProcess(netns, workdir / "janus", name="bench-node")
         janus.start()
         stack = Stack(netns, janus, workdir)
         stack.start()
-        pid = program_pid(janus.process.pid, "janus")
+        with running_in(netns) as runner:
+            try:
+                yield stack, runner, program_pid(janus.process.pid, "janus")
+            except Exception:
+                print(stack.log_tail("web"), file=sys.stderr)
+                raise
+    finally:
+        if stack is not None:
+            stack.stop()
+        if janus is not None:
+            janus.stop()
+        netns.delete()
+
+
+def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]:
+    configure_django(workdir, postgres_name)
+    from calls.tests.helpers import ready_call
+    from tests.media.harness import check_prerequisites
+
+    check_prerequisites()
+    total = args.calls + args.warmup
+    print(f"preparing {total} bookings…", flush=True)
+    readies = [ready_call() for _ in range(total)]
+    with call_stack(workdir, f"parloir-bc{os.getpid()}") as (stack, runner, pid):
         if args.hold:
             idle = CpuWindow(pid)
             time.sleep(IDLE_SECONDS)
@@ -692,21 +713,10 @@ def _measure(workdir: Path, args, postgres_name: str | None) -> list[CallTiming]
                 flush=True,
             )
 
-        with running_in(netns) as runner:
-            try:
-                return runner.run(
-                    run_calls(stack, readies, args.warmup, done, args.hold, pid),
-                    (60 + HOLD_SETTLE + args.hold) * total + 60,
-                )
-            except Exception:
-                print(stack.log_tail("web"), file=sys.stderr)
-                raise
-    finally:
-        if stack is not None:
-            stack.stop()
-        if janus is not None:
-            janus.stop()
-        netns.delete()
+        return runner.run(
+            run_calls(stack, readies, args.warmup, done, args.hold, pid),
+            (60 + HOLD_SETTLE + args.hold) * total + 60,
+        )
 
 
 if __name__ == "__main__":

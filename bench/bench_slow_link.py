@@ -44,6 +44,7 @@ from bench.bench_call import (  # noqa: E402
     FIRST_FRAME,
     PAGE_PROBE,
     STEPS,
+    call_stack,
     configure_django,
     kiosk_sign_in_and_call,
 )
@@ -227,20 +228,11 @@ async def run_all(stack, readies, profiles: list[Profile], calls: int, on_done) 
 def measure(workdir: Path, profiles: list[Profile], calls: int) -> dict[str, list[Journey]]:
     configure_django(workdir, None)
     from calls.tests.helpers import ready_call
-    from tests.e2e.stack import Stack
-    from tests.media.harness import JanusProcess, Netns, check_prerequisites, running_in
+    from tests.media.harness import check_prerequisites
 
     check_prerequisites()
     readies = [ready_call() for _ in range(calls * len(profiles) + 1)]
-    netns = Netns(f"parloir-bs{os.getpid()}")
-    netns.create()
-    janus = stack = None
-    try:
-        (workdir / "janus").mkdir()
-        janus = JanusProcess(netns, workdir / "janus", name="bench-node")
-        janus.start()
-        stack = Stack(netns, janus, workdir)
-        stack.start()
+    with call_stack(workdir, f"parloir-bs{os.getpid()}") as (stack, runner, _janus_pid):
         print("stack up; calling…", flush=True)
 
         def done(profile: Profile, i: int, path: Journey) -> None:
@@ -252,21 +244,10 @@ def measure(workdir: Path, profiles: list[Profile], calls: int) -> dict[str, lis
                 flush=True,
             )
 
-        with running_in(netns) as runner:
-            try:
-                return runner.run(
-                    run_all(stack, readies, profiles, calls, done),
-                    240 * (calls * len(profiles) + 1) + 60,
-                )
-            except Exception:
-                print(stack.log_tail("web"), file=sys.stderr)
-                raise
-    finally:
-        if stack is not None:
-            stack.stop()
-        if janus is not None:
-            janus.stop()
-        netns.delete()
+        return runner.run(
+            run_all(stack, readies, profiles, calls, done),
+            240 * (calls * len(profiles) + 1) + 60,
+        )
 
 
 def table(results: dict[str, list[Journey]]) -> str:

@@ -97,15 +97,17 @@ def test_it_closes_the_database_connections_of_its_threads_when_it_stops(setting
     # As in production with PostgreSQL (the embedded SQLite default closes after each use).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
     opened: list = []
+    connected = threading.Event()
 
     def note(sender, connection, **kwargs) -> None:
         if threading.current_thread() is not threading.main_thread():
             opened.append(connection)
+            connected.set()
 
     connection_created.connect(note)
     try:
         running = RunningWorker()
-        time.sleep(0.3)  # a few passes, each on a pool thread
+        assert connected.wait(10), "the worker never touched the database"
         assert running.thread.is_alive(), f"the run ended: {running.outcome!r}"
         assert any(wrapper.connection is not None for wrapper in opened)
         running.stop()

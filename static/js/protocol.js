@@ -124,11 +124,8 @@ export class CallClient extends EventTarget {
   }
 
   #closePeerConnections() {
-    for (const pc of [this.publisher, this.subscriber]) {
-      if (!pc) continue;
-      clearTimeout(pc.parloirWatchdog);
-      pc.close();
-    }
+    dropPeerConnection(this.publisher);
+    dropPeerConnection(this.subscriber);
     this.publisher = this.subscriber = null;
   }
 
@@ -240,10 +237,7 @@ export class CallClient extends EventTarget {
   }
 
   async #publish() {
-    if (this.publisher) {
-      clearTimeout(this.publisher.parloirWatchdog);
-      this.publisher.close();
-    }
+    dropPeerConnection(this.publisher);
     const pc = this.#newPeerConnection("publisher");
     this.publisher = pc;
     for (const track of this.localStream.getTracks()) {
@@ -350,10 +344,7 @@ export class CallClient extends EventTarget {
   }
 
   async #subscribe(sdp) {
-    if (this.subscriber) {
-      clearTimeout(this.subscriber.parloirWatchdog);
-      this.subscriber.close();
-    }
+    dropPeerConnection(this.subscriber);
     const pc = this.#newPeerConnection("subscriber");
     this.subscriber = pc;
     this.remoteStream = new MediaStream();
@@ -373,6 +364,13 @@ export class CallClient extends EventTarget {
     }
     this.#send({ type: "answer", sdp: pc.localDescription.sdp });
   }
+}
+
+// Close a PeerConnection (if any) and disarm its watchdog.
+function dropPeerConnection(pc) {
+  if (!pc) return;
+  clearTimeout(pc.parloirWatchdog);
+  pc.close();
 }
 
 // Browsers answer Janus's offers as the DTLS client, and their first handshake message

@@ -428,6 +428,18 @@ def _relatives_in_the_call(ready) -> int:
     return call.participants.filter(role="relative", left_at__isnull=True).count()
 
 
+async def _taken_over(kiosk, older, newer) -> dict:
+    """The older page of the relative leaves, told why; the newer one has the call."""
+    await older.wait_for_url("**/fin?ailleurs=1", timeout=15000)
+    told = {
+        "heading": await older.locator("h1").inner_text(),
+        "told": await older.locator("#end-reason").inner_text(),
+    }
+    await wait_remote_playing(newer)
+    await _kiosk_sees_the_relative_again(kiosk, newer)
+    return {**told, "kiosk_frames": await _decoding(kiosk), "newer_frames": await _decoding(newer)}
+
+
 def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_runner):
     """A duplicated tab carries the first one's resume token: the newer page has the side,
     the older one is told and leaves, and the kiosk sees the newer one."""
@@ -443,21 +455,14 @@ def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_run
             f"sessionStorage.setItem('parloir.resume.{call_id}', {token!r})"
         )
         await duplicate.goto(relative.url)
-        await relative.wait_for_url("**/fin?ailleurs=1", timeout=15000)
-        told = await relative.locator("#end-reason").inner_text()
-        await wait_remote_playing(duplicate)
-        await _kiosk_sees_the_relative_again(kiosk, duplicate)
-        return {
-            "told": told,
-            "resumed": await duplicate.evaluate("() => window.parloirCall.resumeToken") == token,
-            "kiosk_frames": await _decoding(kiosk),
-            "duplicate_frames": await _decoding(duplicate),
-        }
+        seen = await _taken_over(kiosk, relative, duplicate)
+        seen["resumed"] = await duplicate.evaluate("() => window.parloirCall.resumeToken") == token
+        return seen
 
     seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
     assert seen["resumed"], "the duplicate should have resumed the same participant"
     assert seen["told"] == "L'appel continue dans un autre onglet ou sur un autre appareil."
-    assert seen["kiosk_frames"] > 10 and seen["duplicate_frames"] > 10, seen
+    assert seen["kiosk_frames"] > 10 and seen["newer_frames"] > 10, seen
     assert _relatives_in_the_call(ready) == 1
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
 
@@ -475,19 +480,11 @@ def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2
         await second.goto(f"{link}#{code}")
         await second.get_by_role("button", name="Connexion").click()
         await second.wait_for_url("**/appel")
-        await relative.wait_for_url("**/fin?ailleurs=1", timeout=15000)
-        told = await relative.locator("h1").inner_text()
-        await wait_remote_playing(second)
-        await _kiosk_sees_the_relative_again(kiosk, second)
-        return {
-            "told": told,
-            "kiosk_frames": await _decoding(kiosk),
-            "second_frames": await _decoding(second),
-        }
+        return await _taken_over(kiosk, relative, second)
 
     seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
-    assert seen["told"] == "Appel ouvert ailleurs"
-    assert seen["kiosk_frames"] > 10 and seen["second_frames"] > 10, seen
+    assert seen["heading"] == "Appel ouvert ailleurs"
+    assert seen["kiosk_frames"] > 10 and seen["newer_frames"] > 10, seen
     assert _relatives_in_the_call(ready) == 1
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
 
