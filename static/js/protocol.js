@@ -140,6 +140,19 @@ export class CallClient extends EventTarget {
     if (this.ws) this.ws.close(4000, "media restart");
   }
 
+  // A description the browser refuses leaves Janus waiting for an answer that never
+  // comes; on a renegotiation the connection even stays up, so no watchdog would notice.
+  // Setting the media up again from scratch is the one way out that always works.
+  async #negotiate(kind, step) {
+    try {
+      await step();
+    } catch (error) {
+      if (this.closed) return;
+      this.#emit("negotiation-error", { pc: kind, name: error.name, message: error.message });
+      this.#restartMedia(kind, "negotiation");
+    }
+  }
+
   #watchMedia(pc, kind) {
     const current = () => !this.closed && (pc === this.publisher || pc === this.subscriber);
     const giveUpAfter = (ms, reason) => {
@@ -183,15 +196,18 @@ export class CallClient extends EventTarget {
         // A new connection knows nothing of our mode: tell the other side again.
         if (this.lowBandwidth) this.#send({ type: "bandwidth", low: true });
         if (this.statsTimer === null) this.statsTimer = setInterval(() => this.#sampleStats(), STATS_INTERVAL_MS);
-        if (frame.publish) await this.#publish();
+        if (frame.publish) await this.#negotiate("publisher", () => this.#publish());
         break;
       case "publish_answer":
-        await this.publisher.setRemoteDescription({ type: "answer", sdp: frame.sdp });
-        await this.#applyVideoEncoding();
+        await this.#negotiate("publisher", async () => {
+          await this.publisher.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+          await this.#applyVideoEncoding();
+        });
         break;
       case "subscribe_offer":
-        if (frame.renegotiate && this.subscriber) await this.#renegotiate(frame.sdp);
-        else await this.#subscribe(frame.sdp);
+        await this.#negotiate("subscriber", () => (frame.renegotiate && this.subscriber
+          ? this.#renegotiate(frame.sdp)
+          : this.#subscribe(frame.sdp)));
         break;
       case "state":
         this.#emit("state", frame);

@@ -1,5 +1,7 @@
 """What families complain about, in real browsers: wrong codes, expiry, refusal, drops, the end."""
 
+import json
+import re
 from datetime import timedelta
 from html import unescape
 
@@ -543,3 +545,64 @@ def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner)
     assert seen["states"] == ["connected", "connected"], seen
     assert seen["events"] == [], seen
     assert seen["kiosk_frames"] > 10, seen
+
+
+def _m_lines_moved(sdp: str) -> str:
+    """The offer with its first media section moved last, which a browser refuses in a
+    renegotiation (the order of m-lines must not change): an offer it cannot apply."""
+    session, *sections = sdp.split("\r\nm=")
+    sections = sections[1:] + sections[:1]
+    return "\r\nm=".join([session, *sections])
+
+
+def test_a_renegotiation_the_kiosk_cannot_apply_sets_its_media_up_again(stack, e2e_runner):
+    """The browser refuses Janus's renegotiated offer: instead of leaving Janus waiting for
+    an answer on a connection that stays up, the kiosk sets its media up again."""
+    ready = ready_call()
+    spoiled = []
+
+    async def spoil_the_first_renegotiation(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            frame = json.loads(message)
+            if frame.get("renegotiate") and not spoiled:
+                spoiled.append(frame["sdp"].count("\r\nm="))
+                frame["sdp"] = _m_lines_moved(frame["sdp"])
+                message = json.dumps(frame)
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        await kiosk.evaluate(WATCH_MEDIA, [30000, 10000])
+        await kiosk.route_web_socket(re.compile(r"/ws/call/"), spoil_the_first_renegotiation)
+        # A socket blip: the kiosk's next socket goes through the route, its media stay.
+        await kiosk.evaluate("() => window.parloirCall.ws.close()")
+        await kiosk.wait_for_function(
+            "() => window.parloirCall.ws.readyState === WebSocket.OPEN", timeout=10000
+        )
+        link, code = last_code(stack.outbox)
+        await relative.context.close()
+        # The relative comes back: Janus renegotiates the kiosk's subscription.
+        again = await (await browsers.context(stack.base_url)).new_page()
+        await again.goto(f"{link}#{code}")
+        await again.get_by_role("button", name="Connexion").click()
+        await again.wait_for_url("**/appel")
+        await kiosk.wait_for_function("() => window.mediaEvents.length > 0", timeout=30000)
+        await kiosk.wait_for_function(RESTORED, timeout=30000)
+        await wait_remote_playing(again)
+        await _kiosk_sees_the_relative_again(kiosk, again)
+        return {
+            "events": await kiosk.evaluate("() => window.mediaEvents"),
+            "kiosk_frames": await _decoding(kiosk),
+            "relative_frames": await _decoding(again),
+        }
+
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert spoiled and spoiled[0] >= 2, spoiled
+    retry = seen["events"][0]
+    assert retry["type"] == "media-retry" and retry["reason"] == "negotiation", seen
+    assert seen["kiosk_frames"] > 10 and seen["relative_frames"] > 10, seen
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
