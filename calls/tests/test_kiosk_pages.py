@@ -3,6 +3,7 @@ from html import unescape
 import pytest
 from django.conf import settings
 
+from calls import actions
 from calls.access import KIOSK_COOKIE
 from calls.models import Call
 from calls.tests.helpers import ready_call
@@ -165,3 +166,20 @@ def test_a_language_picked_on_the_sign_in_screen_wins_over_the_recorded_one(clie
     client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ro"
     assert '<html lang="ro"' in client.get("/kiosk/accueil").content.decode()
+
+
+def test_a_replaced_call_page_lands_on_home_saying_the_call_goes_on_elsewhere(client):
+    ready = ready_call()
+    _kiosk_client(client, ready)
+    detainee = ready.site.detainee
+    client.post("/kiosk/", {"prison_number": detainee.prison_number, "pin": "1234"})
+    client.post("/kiosk/appel", {"booking": ready.booking.pk})
+    call = Call.objects.get(booking=ready.booking)
+    elsewhere = "L'appel continue dans un autre onglet ou sur un autre appareil."
+    page = unescape(client.get("/kiosk/accueil?ailleurs=1").content.decode())
+    assert elsewhere in page
+    assert f'href="/kiosk/appel/{call.pk}"' in page
+    # Once the call is over there, nothing goes on elsewhere.
+    actions.do_end_call(call, "hung_up_relative", by="relative")
+    assert elsewhere not in unescape(client.get("/kiosk/accueil?ailleurs=1").content.decode())
+    assert elsewhere not in unescape(client.get("/kiosk/accueil").content.decode())

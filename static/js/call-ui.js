@@ -151,8 +151,8 @@ async function openMedia() {
   client.addEventListener("fatal", (e) => {
     // Replaced by a newer page of this side: the call goes on there, the end page says so.
     const elsewhere = e.detail.reason === "replaced" || e.detail.code === 4409;
-    if (role === "kiosk") location.href = "/kiosk/accueil";
-    else location.href = elsewhere ? "/fin?ailleurs=1" : "/fin";
+    const page = role === "kiosk" ? "/kiosk/accueil" : "/fin";
+    location.href = elsewhere ? `${page}?ailleurs=1` : page;
   });
   if (lowBox.checked) client.setLowBandwidth(true, "user");
   // For the browser tests and for anyone helping over the phone with the developer tools.

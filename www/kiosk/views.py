@@ -177,6 +177,8 @@ def home(request):
             "callable_booking": callable_booking,
             "refusal": refusal,
             "open_call": open_call,
+            # The call page was replaced by a newer one (another tab, another screen).
+            "open_elsewhere": open_call is not None and "ailleurs" in request.GET,
             "contacts": detainee.contacts.filter(status="approved"),
             "suspension": detainee.active_suspension(now),
             "upcoming": Booking.objects.filter(
