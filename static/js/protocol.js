@@ -144,10 +144,15 @@ export class CallClient extends EventTarget {
   // comes; on a renegotiation the connection even stays up, so no watchdog would notice.
   // Setting the media up again from scratch is the one way out that always works.
   async #negotiate(kind, step) {
+    const running = step();
+    // Each step makes or picks its PeerConnection before its first await.
+    const pc = kind === "publisher" ? this.publisher : this.subscriber;
     try {
-      await step();
+      await running;
     } catch (error) {
-      if (this.closed) return;
+      // One closed meanwhile (a newer offer replaced it, a media restart) failed for that
+      // reason alone: there is nothing to mend.
+      if (this.closed || !pc || pc.signalingState === "closed") return;
       this.#emit("negotiation-error", { pc: kind, name: error.name, message: error.message });
       this.#restartMedia(kind, "negotiation");
     }

@@ -1,5 +1,6 @@
 """What families complain about, in real browsers: wrong codes, expiry, refusal, drops, the end."""
 
+import asyncio
 import json
 import re
 from datetime import timedelta
@@ -606,3 +607,55 @@ def test_a_renegotiation_the_kiosk_cannot_apply_sets_its_media_up_again(stack, e
     assert retry["type"] == "media-retry" and retry["reason"] == "negotiation", seen
     assert seen["kiosk_frames"] > 10 and seen["relative_frames"] > 10, seen
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+# A slow phone: its answers take a second to make.
+SLOW_ANSWERS = """(() => {
+  const createAnswer = RTCPeerConnection.prototype.createAnswer;
+  RTCPeerConnection.prototype.createAnswer = async function (...args) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return createAnswer.apply(this, args);
+  };
+})()"""
+
+
+def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_runner):
+    """A second subscribe offer comes while the page still answers the first (the other
+    side published again at once): it replaces the first one's connection, whose
+    unfinished answer then fails. That is no reason to set the media up again."""
+    ready = ready_call()
+    doubled = []
+
+    async def double_the_first_offer(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            ws.send(message)
+            if json.loads(message).get("type") == "subscribe_offer" and not doubled:
+                doubled.append(True)
+                asyncio.get_running_loop().call_later(0.3, ws.send, message)
+
+        server.on_message(from_server)
+
+    async def scenario(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        link, code = last_code(stack.outbox)
+        context = await browsers.context(stack.base_url)
+        await context.add_init_script(SLOW_ANSWERS)
+        await context.route_web_socket(re.compile(r"/ws/call/"), double_the_first_offer)
+        relative = await context.new_page()
+        await relative_joins(relative, link, code)
+        await wait_remote_playing(relative)
+        await wait_remote_playing(kiosk)
+        return {
+            "retries": await relative.evaluate(
+                "() => document.getElementById('call').dataset.mediaRetries"
+            ),
+            "relative_frames": await _decoding(relative),
+        }
+
+    seen = _in_browsers(stack, e2e_runner, scenario, timeout=90)
+    assert doubled
+    assert seen["retries"] is None, seen
+    assert seen["relative_frames"] > 10, seen
