@@ -147,6 +147,8 @@ class Call(models.Model):
     def seconds_left(self, at=None) -> int | None:
         if self.deadline is None:
             return None
+        if not self.is_open:
+            return 0
         at = at or timezone.now()
         return max(0, int((self.deadline - at).total_seconds()))
 

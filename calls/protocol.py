@@ -68,7 +68,7 @@ class BadFrame(Exception):
 def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
     if binary is not None:
         raise BadFrame("binary_frame", "Binary frames are not part of the protocol.")
-    if text is None:
+    if not text:
         raise BadFrame("empty_frame", "Empty frame.")
     if len(text.encode()) > MAX_FRAME_BYTES:
         raise BadFrame("frame_too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")

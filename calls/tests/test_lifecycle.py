@@ -67,6 +67,14 @@ def test_it_never_runs_past_the_slot_end():
     assert call.deadline == ready.booking.ends_at
 
 
+def test_a_call_ended_before_its_deadline_has_no_seconds_left():
+    call = _go_live(start(ready_call(minutes_into_slot=1, slot_minutes=30)))
+    assert call.seconds_left() > 60
+    call = actions.do_end_call(call, "hung_up_relative", by="relative")
+    # The deadline stays on the record; the time it left is not on offer any more.
+    assert call.deadline is not None and call.seconds_left() == 0
+
+
 def test_the_worker_pass_ends_overdue_calls_even_after_a_restart():
     call = _go_live(start(ready_call()))
     with time_machine.travel(call.deadline + timedelta(milliseconds=300)):

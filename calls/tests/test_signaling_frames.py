@@ -60,6 +60,15 @@ async def test_it_answers_each_bad_frame_with_an_error_and_keeps_the_socket(payl
     await communicator.disconnect()
 
 
+async def test_it_answers_an_empty_text_frame_with_empty_frame():
+    communicator = await _connect()
+    # send_to() cannot send an empty text frame.
+    await communicator.send_input({"type": "websocket.receive", "text": ""})
+    frame = json.loads(await communicator.receive_from(timeout=5))
+    assert (frame["type"], frame["code"], frame["fatal"]) == ("error", "empty_frame", False)
+    await communicator.disconnect()
+
+
 async def test_it_refuses_a_stranger_joining_a_call():
     communicator = await _connect()
     await communicator.send_to(text_data=json.dumps({"type": "hello", "call": 12345}))
