@@ -42,6 +42,16 @@ class Browsers:
         )
 
 
+def in_browsers(stack, runner, scenario, timeout: float):
+    """``scenario(browsers)`` in one Chromium on the namespace's loop, closed afterwards
+    whatever happens."""
+    browsers = stack.run(runner, Browsers().__aenter__())
+    try:
+        return stack.run(runner, scenario(browsers), timeout=timeout)
+    finally:
+        stack.run(runner, browsers.__aexit__(None, None, None))
+
+
 async def kiosk_page(browsers: Browsers, base_url: str, credential: str) -> Page:
     context = await browsers.context(base_url)
     await context.add_cookies([{"name": KIOSK_COOKIE, "value": credential, "url": base_url}])

@@ -13,6 +13,7 @@ from calls.models import Call, CallCode
 from calls.tests.helpers import ready_call
 from tests.e2e.browser import (
     Browsers,
+    in_browsers,
     kiosk_page,
     kiosk_sign_in_and_call,
     last_code,
@@ -311,15 +312,6 @@ async def _decoding(page, seconds: float = 2) -> int:
     return await page.evaluate(FRAMES_DECODED) - before
 
 
-def _in_browsers(stack, runner, scenario, timeout: float):
-    """``scenario(browsers)`` in one Chromium, closed afterwards whatever happens."""
-    browsers = stack.run(runner, Browsers().__aenter__())
-    try:
-        return stack.run(runner, scenario(browsers), timeout=timeout)
-    finally:
-        stack.run(runner, browsers.__aexit__(None, None, None))
-
-
 WATCH_MEDIA = """([setupMs, lostMs]) => {
   window.parloirCall.mediaSetupMs = setupMs;
   window.parloirCall.mediaLostMs = lostMs;
@@ -370,7 +362,7 @@ def test_media_that_stop_while_the_socket_holds_are_set_up_again(stack, e2e_runn
             "status": await relative.locator("#status").inner_text(),
         }
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
     retry = seen["events"][0]
     # Given up because the media stopped (the socket never dropped)...
     assert retry["type"] == "media-retry", seen
@@ -416,7 +408,7 @@ def test_the_page_says_the_connection_is_the_problem_until_the_media_come_back(s
             "relative_frames": await _decoding(relative),
         }
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=150)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=150)
     retries = [e for e in seen["events"] if e["type"] == "media-retry"]
     assert [e["attempt"] for e in retries[:2]] == [1, 2], seen
     assert not retries[0]["trouble"] and retries[1]["trouble"], seen
@@ -462,7 +454,7 @@ def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_run
         seen["resumed"] = await duplicate.evaluate("() => window.parloirCall.resumeToken") == token
         return seen
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
     assert seen["resumed"], "the duplicate should have resumed the same participant"
     assert seen["told"] == "L'appel continue dans un autre onglet ou sur un autre appareil."
     assert seen["kiosk_frames"] > 10 and seen["newer_frames"] > 10, seen
@@ -485,7 +477,7 @@ def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2
         await second.wait_for_url("**/appel")
         return await _taken_over(kiosk, relative, second)
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
     assert seen["heading"] == "Appel ouvert ailleurs"
     assert seen["kiosk_frames"] > 10 and seen["newer_frames"] > 10, seen
     assert _relatives_in_the_call(ready) == 1
@@ -539,7 +531,7 @@ def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner)
             "kiosk_frames": await _decoding(kiosk),
         }
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
     assert seen["away"] == [], seen
     # Janus renegotiated the subscription without the old feed: same connection.
     assert seen["renegotiated"] and all(seen["renegotiated"]), seen
@@ -601,7 +593,7 @@ def test_a_renegotiation_the_kiosk_cannot_apply_sets_its_media_up_again(stack, e
             "relative_frames": await _decoding(again),
         }
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=120)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
     assert spoiled and spoiled[0] >= 2, spoiled
     retry = seen["events"][0]
     assert retry["type"] == "media-retry" and retry["reason"] == "negotiation", seen
@@ -655,7 +647,7 @@ def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_
             "relative_frames": await _decoding(relative),
         }
 
-    seen = _in_browsers(stack, e2e_runner, scenario, timeout=90)
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=90)
     assert doubled
     assert seen["retries"] is None, seen
     assert seen["relative_frames"] > 10, seen
