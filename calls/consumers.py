@@ -370,8 +370,9 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     def _on_subscriber_event(self, event: JanusEvent) -> None:
         if event.kind == "event" and event.data.get("videoroom") == "updated" and event.jsep:
-            # Janus renegotiates the subscription when a feed leaves or comes back: the
-            # browser must answer on the connection it has, not build a new one.
+            # Janus renegotiates the subscription when a feed leaves (one that comes back
+            # is a new feed, subscribed afresh): the browser must answer on the connection
+            # it has, not build a new one.
             self._spawn(
                 self._send(
                     {"type": "subscribe_offer", "sdp": event.jsep["sdp"], "renegotiate": True}

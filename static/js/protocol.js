@@ -140,19 +140,20 @@ export class CallClient extends EventTarget {
     if (this.ws) this.ws.close(4000, "media restart");
   }
 
-  // A description the browser refuses leaves Janus waiting for an answer that never
-  // comes; on a renegotiation the connection even stays up, so no watchdog would notice.
-  // Setting the media up again from scratch is the one way out that always works.
+  // A description the browser refuses leaves a connection that will never connect, and
+  // Janus waiting for an answer: set the media up again now rather than when the
+  // watchdog gives up on it (MEDIA_SETUP_MS).
   async #negotiate(kind, step) {
     const running = step();
-    // Each step makes or picks its PeerConnection before its first await.
+    // Each step makes or picks its PeerConnection before its first await (null if making
+    // it failed).
     const pc = kind === "publisher" ? this.publisher : this.subscriber;
     try {
       await running;
     } catch (error) {
       // One closed meanwhile (a newer offer replaced it, a media restart) failed for that
       // reason alone: there is nothing to mend.
-      if (this.closed || !pc || pc.signalingState === "closed") return;
+      if (this.closed || (pc && pc.signalingState === "closed")) return;
       this.#emit("negotiation-error", { pc: kind, name: error.name, message: error.message });
       this.#restartMedia(kind, "negotiation");
     }
@@ -210,9 +211,8 @@ export class CallClient extends EventTarget {
         });
         break;
       case "subscribe_offer":
-        await this.#negotiate("subscriber", () => (frame.renegotiate && this.subscriber
-          ? this.#renegotiate(frame.sdp)
-          : this.#subscribe(frame.sdp)));
+        if (frame.renegotiate && this.subscriber) await this.#renegotiate(frame.sdp);
+        else await this.#negotiate("subscriber", () => this.#subscribe(frame.sdp));
         break;
       case "state":
         this.#emit("state", frame);
@@ -259,6 +259,7 @@ export class CallClient extends EventTarget {
 
   async #publish() {
     dropPeerConnection(this.publisher);
+    this.publisher = null;
     const pc = this.#newPeerConnection("publisher");
     this.publisher = pc;
     for (const track of this.localStream.getTracks()) {
@@ -355,17 +356,32 @@ export class CallClient extends EventTarget {
     }
   }
 
-  // Janus changed the subscription (a feed left or came back): same connection, new
-  // description. A new PeerConnection would not match Janus's transport and never connect.
+  // Janus changed the subscription (a feed left): same connection, new description. A new
+  // PeerConnection would not match Janus's transport and never connect. A feed that comes
+  // back is a new feed, offered afresh on a new connection: so a renegotiation the browser
+  // refuses costs nothing but the stale streams until then, while setting the media up
+  // again would cut what this side sends too.
   async #renegotiate(sdp) {
     const pc = this.subscriber;
-    await pc.setRemoteDescription({ type: "offer", sdp });
-    await pc.setLocalDescription(await pc.createAnswer());
-    this.#send({ type: "answer", sdp: pc.localDescription.sdp });
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      this.#send({ type: "answer", sdp: pc.localDescription.sdp });
+    } catch (error) {
+      if (this.closed || pc.signalingState === "closed") return;
+      this.#emit("negotiation-error", {
+        pc: "subscriber", name: error.name, message: error.message, renegotiate: true,
+      });
+      // Back to the description that still carries the other streams.
+      if (pc.signalingState === "have-remote-offer") {
+        await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      }
+    }
   }
 
   async #subscribe(sdp) {
     dropPeerConnection(this.subscriber);
+    this.subscriber = null;
     const pc = this.#newPeerConnection("subscriber");
     this.subscriber = pc;
     this.remoteStream = new MediaStream();

@@ -548,64 +548,155 @@ def _m_lines_moved(sdp: str) -> str:
     return "\r\nm=".join([session, *sections])
 
 
-def test_a_renegotiation_the_kiosk_cannot_apply_sets_its_media_up_again(stack, e2e_runner):
-    """The browser refuses Janus's renegotiated offer: instead of leaving Janus waiting for
-    an answer on a connection that stays up, the kiosk sets its media up again."""
-    ready = ready_call()
-    spoiled = []
+def _spoil_first(frames: list, matches, spoil):
+    """A WebSocket route that passes everything but spoils the first server frame that
+    ``matches`` (noted in ``frames``)."""
 
-    async def spoil_the_first_renegotiation(ws):
+    async def route(ws):
         server = ws.connect_to_server()
 
         def from_server(message):
             frame = json.loads(message)
-            if frame.get("renegotiate") and not spoiled:
-                spoiled.append(frame["sdp"].count("\r\nm="))
-                frame["sdp"] = _m_lines_moved(frame["sdp"])
-                message = json.dumps(frame)
+            if matches(frame) and not frames:
+                frames.append(frame)
+                message = json.dumps(spoil(frame))
             ws.send(message)
 
         server.on_message(from_server)
 
+    return route
+
+
+# Set before the page's scripts run: the call client's events from its very start.
+RECORD_CLIENT_EVENTS = """(() => {
+  window.clientEvents = [];
+  Object.defineProperty(window, "parloirCall", {
+    configurable: true,
+    set(client) {
+      Object.defineProperty(window, "parloirCall", { value: client, writable: true });
+      for (const type of ["welcome", "negotiation-error", "media-retry", "media-restored"]) {
+        client.addEventListener(type, (e) => window.clientEvents.push({ type, ...e.detail }));
+      }
+    },
+  });
+})()"""
+EVENTS_OF = "(types) => window.clientEvents.filter((e) => types.includes(e.type))"
+
+
+def test_a_renegotiation_the_kiosk_cannot_apply_costs_it_nothing(stack, e2e_runner):
+    """The browser refuses Janus's renegotiated offer (a feed left). That subscription is
+    replaced anyway once the other side is back, so the kiosk keeps its connections,
+    what it sends included, and sees the relative again."""
+    ready = ready_call()
+    spoiled = []
+    route = _spoil_first(
+        spoiled,
+        lambda frame: frame.get("renegotiate"),
+        lambda frame: {**frame, "sdp": _m_lines_moved(frame["sdp"])},
+    )
+
     async def scenario(browsers):
         kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
-        await kiosk.evaluate(WATCH_MEDIA, [30000, 10000])
-        await kiosk.route_web_socket(re.compile(r"/ws/call/"), spoil_the_first_renegotiation)
-        # A socket blip: the kiosk's next socket goes through the route, its media stay.
-        await kiosk.evaluate("() => window.parloirCall.ws.close()")
-        await kiosk.wait_for_function(
-            "() => window.parloirCall.ws.readyState === WebSocket.OPEN", timeout=10000
+        await kiosk.route_web_socket(re.compile(r"/ws/call/"), route)
+        await kiosk.evaluate(
+            """() => {
+              window.clientEvents = [];
+              window.publisherBefore = window.parloirCall.publisher;
+              for (const type of ["welcome", "negotiation-error", "media-retry"]) {
+                window.parloirCall.addEventListener(
+                  type, (e) => window.clientEvents.push({ type, ...e.detail }));
+              }
+              // A socket blip: the next socket goes through the route, the media stay.
+              window.parloirCall.ws.close();
+            }"""
         )
+        await kiosk.wait_for_function("() => window.clientEvents.some((e) => e.type === 'welcome')")
         link, code = last_code(stack.outbox)
         await relative.context.close()
-        # The relative comes back: Janus renegotiates the kiosk's subscription.
         again = await (await browsers.context(stack.base_url)).new_page()
         await again.goto(f"{link}#{code}")
         await again.get_by_role("button", name="Connexion").click()
         await again.wait_for_url("**/appel")
-        await kiosk.wait_for_function("() => window.mediaEvents.length > 0", timeout=30000)
-        await kiosk.wait_for_function(RESTORED, timeout=30000)
+        await kiosk.wait_for_function(
+            "() => window.clientEvents.some((e) => e.type === 'negotiation-error')", timeout=30000
+        )
         await wait_remote_playing(again)
         await _kiosk_sees_the_relative_again(kiosk, again)
         return {
-            "events": await kiosk.evaluate("() => window.mediaEvents"),
+            "events": await kiosk.evaluate(EVENTS_OF, ["negotiation-error", "media-retry"]),
+            "same_publisher": await kiosk.evaluate(
+                "() => window.parloirCall.publisher === window.publisherBefore"
+            ),
+            "publisher": await kiosk.evaluate("() => window.parloirCall.publisher.connectionState"),
             "kiosk_frames": await _decoding(kiosk),
             "relative_frames": await _decoding(again),
         }
 
     seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
-    assert spoiled and spoiled[0] >= 2, spoiled
-    retry = seen["events"][0]
-    assert retry["type"] == "media-retry" and retry["reason"] == "negotiation", seen
+    assert spoiled and spoiled[0]["sdp"].count("\r\nm=") >= 2, spoiled
+    # Refused and said, nothing set up again.
+    assert [e["type"] for e in seen["events"]] == ["negotiation-error"], seen
+    assert seen["events"][0]["renegotiate"] is True, seen
+    assert seen["same_publisher"] and seen["publisher"] == "connected", seen
     assert seen["kiosk_frames"] > 10 and seen["relative_frames"] > 10, seen
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
 
 
-# A slow phone: its answers take a second to make.
+def _without_fingerprint(frame: dict) -> dict:
+    """An offer a browser refuses: no DTLS fingerprint."""
+    lines = [line for line in frame["sdp"].split("\r\n") if not line.startswith("a=fingerprint:")]
+    return {**frame, "sdp": "\r\n".join(lines)}
+
+
+def test_an_offer_the_page_cannot_apply_sets_its_media_up_again_at_once(stack, e2e_runner):
+    """The relative's browser refuses its first subscribe offer: that connection would
+    never connect, and the page sets its media up again at once instead of waiting for
+    its watchdog (30 s) to give up on it."""
+    ready = ready_call()
+    spoiled = []
+    route = _spoil_first(
+        spoiled, lambda frame: frame.get("type") == "subscribe_offer", _without_fingerprint
+    )
+
+    async def scenario(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        link, code = last_code(stack.outbox)
+        context = await browsers.context(stack.base_url)
+        await context.add_init_script(RECORD_CLIENT_EVENTS)
+        await context.route_web_socket(re.compile(r"/ws/call/"), route)
+        relative = await context.new_page()
+        await relative_joins(relative, link, code)
+        await relative.wait_for_function(
+            "() => window.clientEvents.some((e) => e.type === 'media-restored')", timeout=30000
+        )
+        await wait_remote_playing(relative)
+        await _kiosk_sees_the_relative_again(kiosk, relative)
+        return {
+            "events": await relative.evaluate(
+                EVENTS_OF, ["negotiation-error", "media-retry", "media-restored"]
+            ),
+            "relative_frames": await _decoding(relative),
+            "kiosk_frames": await _decoding(kiosk),
+        }
+
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=90)
+    assert spoiled, "no subscribe offer came"
+    kinds = [e["type"] for e in seen["events"]]
+    assert kinds == ["negotiation-error", "media-retry", "media-restored"], seen
+    assert seen["events"][1]["reason"] == "negotiation", seen
+    assert seen["relative_frames"] > 10 and seen["kiosk_frames"] > 10, seen
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+# A slow phone: its answers take a second to make. Those made for a connection closed in
+# the meantime are counted.
 SLOW_ANSWERS = """(() => {
+  window.answersOnClosedConnections = 0;
   const createAnswer = RTCPeerConnection.prototype.createAnswer;
   RTCPeerConnection.prototype.createAnswer = async function (...args) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (this.signalingState === "closed") window.answersOnClosedConnections += 1;
     return createAnswer.apply(this, args);
   };
 })()"""
@@ -641,6 +732,7 @@ def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_
         await wait_remote_playing(relative)
         await wait_remote_playing(kiosk)
         return {
+            "on_closed": await relative.evaluate("() => window.answersOnClosedConnections"),
             "retries": await relative.evaluate(
                 "() => document.getElementById('call').dataset.mediaRetries"
             ),
@@ -649,5 +741,7 @@ def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_
 
     seen = in_browsers(stack, e2e_runner, scenario, timeout=90)
     assert doubled
+    # The race took place: an answer was still being made when its connection closed.
+    assert seen["on_closed"] >= 1, seen
     assert seen["retries"] is None, seen
     assert seen["relative_frames"] > 10, seen
