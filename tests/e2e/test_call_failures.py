@@ -642,6 +642,20 @@ def test_a_renegotiation_the_kiosk_cannot_apply_costs_it_nothing(stack, e2e_runn
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
 
 
+async def _call_through_a_route(browsers, stack, ready, init_script: str, route):
+    """The kiosk calls; the relative joins with ``init_script`` run first in its pages and
+    its call sockets going through the WebSocket ``route``."""
+    kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+    await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+    link, code = last_code(stack.outbox)
+    context = await browsers.context(stack.base_url)
+    await context.add_init_script(init_script)
+    await context.route_web_socket(re.compile(r"/ws/call/"), route)
+    relative = await context.new_page()
+    await relative_joins(relative, link, code)
+    return kiosk, relative
+
+
 def _without_fingerprint(frame: dict) -> dict:
     """An offer a browser refuses: no DTLS fingerprint."""
     lines = [line for line in frame["sdp"].split("\r\n") if not line.startswith("a=fingerprint:")]
@@ -659,14 +673,9 @@ def test_an_offer_the_page_cannot_apply_sets_its_media_up_again_at_once(stack, e
     )
 
     async def scenario(browsers):
-        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
-        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
-        link, code = last_code(stack.outbox)
-        context = await browsers.context(stack.base_url)
-        await context.add_init_script(RECORD_CLIENT_EVENTS)
-        await context.route_web_socket(re.compile(r"/ws/call/"), route)
-        relative = await context.new_page()
-        await relative_joins(relative, link, code)
+        kiosk, relative = await _call_through_a_route(
+            browsers, stack, ready, RECORD_CLIENT_EVENTS, route
+        )
         await relative.wait_for_function(
             "() => window.clientEvents.some((e) => e.type === 'media-restored')", timeout=30000
         )
@@ -721,14 +730,9 @@ def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_
         server.on_message(from_server)
 
     async def scenario(browsers):
-        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
-        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
-        link, code = last_code(stack.outbox)
-        context = await browsers.context(stack.base_url)
-        await context.add_init_script(SLOW_ANSWERS)
-        await context.route_web_socket(re.compile(r"/ws/call/"), double_the_first_offer)
-        relative = await context.new_page()
-        await relative_joins(relative, link, code)
+        kiosk, relative = await _call_through_a_route(
+            browsers, stack, ready, SLOW_ANSWERS, double_the_first_offer
+        )
         await wait_remote_playing(relative)
         await wait_remote_playing(kiosk)
         return {
