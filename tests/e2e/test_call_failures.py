@@ -749,3 +749,30 @@ def test_an_offer_replaced_by_a_newer_one_does_not_restart_the_media(stack, e2e_
     assert seen["on_closed"] >= 1, seen
     assert seen["retries"] is None, seen
     assert seen["relative_frames"] > 10, seen
+
+
+def test_a_kiosk_page_replaced_by_a_newer_one_says_the_call_goes_on_there(stack, e2e_runner):
+    """The call opened again on the kiosk (another tab): the newer page has the call, the
+    older one goes back to the kiosk's home, which says so and offers to return."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        newer = await kiosk.context.new_page()
+        await newer.goto(kiosk.url)
+        await kiosk.wait_for_url("**/kiosk/accueil?ailleurs=1", timeout=15000)
+        await wait_remote_playing(newer)
+        return {
+            "told": await kiosk.locator("#open-elsewhere").inner_text(),
+            "back": await kiosk.get_by_role(
+                "link", name="Revenir à l'appel en cours"
+            ).get_attribute("href"),
+            "newer_url": newer.url,
+            "relative_frames": await _decoding(relative),
+        }
+
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=90)
+    assert seen["told"] == "L'appel continue dans un autre onglet ou sur un autre appareil."
+    assert seen["back"] == seen["newer_url"].removeprefix(stack.base_url), seen
+    assert seen["relative_frames"] > 10, seen
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
