@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -42,14 +44,23 @@ class Browsers:
         )
 
 
+@contextmanager
+def browsers_on(runner, args: list[str] | None = None) -> Iterator[Browsers]:
+    """One Chromium started on the namespace's loop (``runner``), for a test that runs
+    several steps there with its own checks in between; closed on leaving, whatever
+    happens."""
+    browsers = runner.run(Browsers(args).__aenter__())
+    try:
+        yield browsers
+    finally:
+        runner.run(browsers.__aexit__(None, None, None))
+
+
 def in_browsers(stack, runner, scenario, timeout: float):
     """``scenario(browsers)`` in one Chromium on the namespace's loop, closed afterwards
     whatever happens."""
-    browsers = stack.run(runner, Browsers().__aenter__())
-    try:
+    with browsers_on(runner) as browsers:
         return stack.run(runner, scenario(browsers), timeout=timeout)
-    finally:
-        stack.run(runner, browsers.__aexit__(None, None, None))
 
 
 async def kiosk_page(browsers: Browsers, base_url: str, credential: str) -> Page:

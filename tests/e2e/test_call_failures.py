@@ -13,6 +13,7 @@ from calls.models import Call, CallCode
 from calls.tests.helpers import ready_call
 from tests.e2e.browser import (
     Browsers,
+    browsers_on,
     in_browsers,
     kiosk_page,
     kiosk_sign_in_and_call,
@@ -72,8 +73,7 @@ def test_it_refuses_an_expired_code(stack, e2e_runner):
         await relative.wait_for_load_state()
         return unescape(await relative.content())
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         stack.run(e2e_runner, call_from_kiosk(browsers))
         link, code = last_code(stack.outbox)
         # Five minutes pass: the code's persisted expiry is now behind us.
@@ -82,8 +82,6 @@ def test_it_refuses_an_expired_code(stack, e2e_runner):
             created_at=now - timedelta(minutes=5, seconds=1), expires_at=now - timedelta(seconds=1)
         )
         html = stack.run(e2e_runner, relative_tries(browsers, link, code))
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     assert CODE_ERROR in html
 
 
@@ -125,16 +123,13 @@ def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack
         await wait_remote_playing(again)
         await wait_remote_playing(kiosk)
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
         deadline_before = Call.objects.get(booking=ready.booking).deadline
         link, code = last_code(stack.outbox)
         stack.run(e2e_runner, rejoin(browsers, kiosk, relative, link, code))
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     call = Call.objects.get(booking=ready.booking)
     assert call.state == Call.State.LIVE
     assert call.deadline == deadline_before
@@ -150,14 +145,11 @@ def test_a_page_that_may_no_longer_join_leaves_instead_of_retrying(stack, e2e_ru
         await relative.evaluate("() => window.parloirCall.ws.close()")
         await relative.wait_for_url("**/fin", timeout=15000)
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         _kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
         stack.run(e2e_runner, lose_access(relative))
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
 
 
 def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
@@ -187,8 +179,7 @@ def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
         reasons = [await page.locator("#alert").inner_text() for page in (kiosk, relative)]
         return states, reasons, seen_at
 
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         kiosk = stack.run(e2e_runner, call_from_kiosk(browsers))
         # A slot ending 20 seconds from now stands in for the 20-30 minute limit.
         type(booking).objects.filter(pk=booking.pk).update(
@@ -198,8 +189,6 @@ def test_the_server_ends_the_call_at_its_limit_on_both_sides(stack, e2e_runner):
         states, reasons, seen_at = stack.run(
             e2e_runner, join_and_wait_for_the_end(browsers, kiosk, link, code), timeout=120
         )
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     call = Call.objects.get(booking=booking)
     assert states == ["ended", "ended"]
     assert call.end_reason == "time_up"

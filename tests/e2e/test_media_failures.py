@@ -10,6 +10,7 @@ from calls.tests.helpers import ready_call
 from media.models import MediaNode
 from tests.e2e.browser import (
     Browsers,
+    browsers_on,
     kiosk_page,
     kiosk_sign_in_and_call,
     live_call,
@@ -29,8 +30,7 @@ CONNECTIONS_KEPT = """() => window.parloirCall.publisher.keptThroughRestart === 
 
 def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
     ready = ready_call()
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
@@ -43,8 +43,6 @@ def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
             return states, told_after, alerts
 
         states, told_after, alerts = stack.run(e2e_runner, both_told())
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     assert states == ["media_failed", "media_failed"]
     assert told_after < 5
     assert all("serveur vidéo est en panne" in alert for alert in alerts)
@@ -56,8 +54,7 @@ def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
 
 def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e2e_runner):
     ready = ready_call()
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(e2e_runner) as browsers:
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
@@ -94,8 +91,6 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
             return kept
 
         kept = stack.run(e2e_runner, reattached())
-    finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
     # Media never depended on the web process: the same PeerConnections carried on.
     assert kept == [True, True]
     call = Call.objects.get(booking=ready.booking)

@@ -5,7 +5,7 @@ and nothing personal left in the cache after a call.
 import pytest
 
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, relative_joins
+from tests.e2e.browser import Browsers, browsers_on, relative_joins
 from tests.relative.support import kiosk_calls
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
@@ -114,12 +114,9 @@ def test_nothing_personal_is_kept_by_the_worker(stack, relative_runner):
         offline_title = await page.locator("h1").inner_text()
         return urls, offline_title
 
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(relative_runner) as browsers:
         _kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
         urls, offline_title = stack.run(relative_runner, scenario(link, code, browsers))
-    finally:
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
     assert "/hors-ligne" in urls and "/static/css/parloir.css" in urls
     personal = [u for u in urls if not (u.startswith("/static/") or u == "/hors-ligne")]
     assert personal == []

@@ -9,7 +9,7 @@ import pytest
 
 from calls.models import Call
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, kiosk_page, relative_joins, wait_remote_playing
+from tests.e2e.browser import Browsers, browsers_on, kiosk_page, relative_joins, wait_remote_playing
 from tests.e2e.stack import CHROMIUM_ARGS
 from tests.relative.support import (
     A11Y_DIR,
@@ -97,8 +97,7 @@ def test_the_pages_before_a_call_have_no_axe_violation(stack, relative_runner):
 
 def test_the_call_pages_have_no_axe_violation_and_fit_a_small_phone(stack, relative_runner):
     ready = ready_call()
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(relative_runner) as browsers:
         kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
 
         async def scenario():
@@ -136,8 +135,6 @@ def test_the_call_pages_have_no_axe_violation_and_fit_a_small_phone(stack, relat
             return found, layout, quality
 
         found, layout, quality = stack.run(relative_runner, scenario(), timeout=120)
-    finally:
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
     assert not any(found.values()), describe(found)
     assert not any(layout.values()), describe(layout)
     # Both sides say how the link is, in words (the bars only repeat it).
@@ -147,8 +144,7 @@ def test_the_call_pages_have_no_axe_violation_and_fit_a_small_phone(stack, relat
 
 def test_the_relative_goes_from_code_to_call_with_the_keyboard_alone(stack, relative_runner):
     ready = ready_call()
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(relative_runner) as browsers:
         _kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
 
         async def tab_to(page, selector, limit=30):
@@ -195,8 +191,6 @@ def test_the_relative_goes_from_code_to_call_with_the_keyboard_alone(stack, rela
             return focus
 
         focus = stack.run(relative_runner, scenario(), timeout=120)
-    finally:
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
     assert all(f["outline"] != "none" and f["width"] >= 2 for f in focus), focus
     assert Call.objects.get(booking=ready.booking).end_reason == Call.EndReason.HUNG_UP_RELATIVE
 
@@ -204,8 +198,7 @@ def test_the_relative_goes_from_code_to_call_with_the_keyboard_alone(stack, rela
 def test_from_the_sms_link_to_the_detainee_in_three_interactions(stack, relative_runner):
     """docs/portal.md: open the link, Connexion, Accepter, Accepter; then the detainee."""
     ready = ready_call()
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    try:
+    with browsers_on(relative_runner) as browsers:
         kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
 
         async def scenario():
@@ -228,8 +221,6 @@ def test_from_the_sms_link_to_the_detainee_in_three_interactions(stack, relative
             return interactions
 
         interactions = stack.run(relative_runner, scenario(), timeout=90)
-    finally:
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
     assert len(interactions) <= 3, interactions
     assert [name for _, name in interactions] == ["Connexion", "Accepter", "Accepter"]
 
