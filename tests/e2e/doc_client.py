@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,8 +92,9 @@ ERROR_CODES = (
 )
 # "forbidden (fatal)", "replaced (fatal: ...)"; the others are not said to be fatal.
 FATAL_ERRORS = ("forbidden", "replaced")
-# "40 frames per second sustained": one more frame is allowed every 25 ms.
-RATE_INTERVAL = 1 / 40
+# "40 frames per second sustained with bursts of 80": one more frame every 25 ms.
+RATE_PER_SECOND, RATE_BURST = 40, 80
+RATE_INTERVAL = 1 / RATE_PER_SECOND
 CLOSE_FORBIDDEN, CLOSE_CALL_OVER, CLOSE_REPLACED, CLOSE_NORMAL = 4403, 4404, 4409, 1000
 
 
@@ -393,10 +395,13 @@ class DocClient:
         frame = {"type": "ping"} if id is None else {"type": "ping", "id": id}
         return await self.request(frame, lambda f: f["type"] in ("pong", "error"))
 
-    async def burst(self, count: int, first_id: int = 1000) -> tuple[int, int]:
-        """``count`` pings at once: how many got their pong, how many ``rate_limited``."""
+    async def burst(self, count: int, first_id: int = 1000) -> tuple[int, int, float]:
+        """``count`` pings at once: how many got their pong, how many ``rate_limited``,
+        and the seconds from the first ping to the last answer (the rate refills
+        meanwhile)."""
         after = len(self.frames)
         ids = range(first_id, first_id + count)
+        started = time.monotonic()
         for id_ in ids:
             await self.send({"type": "ping", "id": id_})
 
@@ -407,7 +412,7 @@ class DocClient:
             return pongs, limited
 
         await self.wait_until(lambda: sum(tally()) >= count or self.closed)
-        return tally()
+        return (*tally(), time.monotonic() - started)
 
     async def ping_until_answered(self, id: int) -> Frame:  # noqa: A002
         """Ping until a pong comes, as the rate allows again."""

@@ -25,6 +25,8 @@ from tests.e2e.doc_client import (
     CLOSE_NORMAL,
     FINAL_STATES,
     OPEN_STATES,
+    RATE_BURST,
+    RATE_PER_SECOND,
     DocClient,
 )
 
@@ -218,9 +220,11 @@ def test_the_docs_errors_come_as_documented_and_the_socket_stays_open(stack, e2e
     got = {name: (seen[name]["code"], seen[name]["fatal"]) for name in expected}
     assert got == {name: (code, False) for name, code in expected.items()}
     assert seen["still_open_2"] == {"type": "pong", "id": 4}
-    # Bursts of 80 (give or take what refills while the 120 go out), the rest refused.
-    pongs, limited = seen["burst"]
-    assert pongs + limited == 120 and 40 <= pongs <= 85, seen["burst"]
+    # A burst of 80 at most, and what refilled while the 120 were answered; the rest
+    # refused. How long that took depends on the machine, hence the measured refill.
+    pongs, limited, seconds = seen["burst"]
+    assert pongs + limited == 120 and limited > 0, seen["burst"]
+    assert 40 <= pongs <= RATE_BURST + RATE_PER_SECOND * seconds + 1, seen["burst"]
     assert seen["still_open_3"] == {"type": "pong", "id": 5}
     # The leave may have met the rate too, and was sent again.
     code, after_leave = seen["leave"]

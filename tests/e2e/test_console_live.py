@@ -9,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditEvent
 from calls.models import Call
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, live_call, wait_call_state
+from tests.e2e.browser import browsers_on, live_call, wait_call_state
 from tests.factories import staff_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
@@ -30,7 +30,6 @@ def test_a_guard_watches_warns_and_interrupts_a_live_call(stack, e2e_runner):
     ready = ready_call()
     guard = staff_with_role("guard", ready.site.establishment)
     device = TOTPDevice.objects.create(user=guard, name="phone", confirmed=True)
-    browsers = e2e_runner.run(Browsers().__aenter__())
 
     async def sign_in_staff():
         page = await (await browsers.context(stack.base_url)).new_page()
@@ -69,20 +68,20 @@ def test_a_guard_watches_warns_and_interrupts_a_live_call(stack, e2e_runner):
         alerts = [await p.locator("#alert").inner_text() for p in (kiosk, relative)]
         return states, elapsed, alerts
 
-    try:
-        # The relative reads English, the guard and the detainee French.
-        kiosk, relative = e2e_runner.run(
-            live_call(browsers, stack.base_url, ready, stack.outbox, relative_locale="en-GB"), 90
-        )
-        staff = e2e_runner.run(sign_in_staff(), 60)
-        call = Call.objects.get(booking=ready.booking)
-        alerts_before = e2e_runner.run(watch_and_warn(staff, kiosk, relative, call.pk), 60)
-        states, elapsed, alerts = e2e_runner.run(interrupt(staff, kiosk, relative), 60)
-    except Exception:
-        print(stack.log_tail("web", 150))
-        raise
-    finally:
-        e2e_runner.run(browsers.__aexit__(None, None, None))
+    with browsers_on(e2e_runner) as browsers:
+        try:
+            # The relative reads English, the guard and the detainee French.
+            kiosk, relative = e2e_runner.run(
+                live_call(browsers, stack.base_url, ready, stack.outbox, relative_locale="en-GB"),
+                90,
+            )
+            staff = e2e_runner.run(sign_in_staff(), 60)
+            call = Call.objects.get(booking=ready.booking)
+            alerts_before = e2e_runner.run(watch_and_warn(staff, kiosk, relative, call.pk), 60)
+            states, elapsed, alerts = e2e_runner.run(interrupt(staff, kiosk, relative), 60)
+        except Exception:
+            print(stack.log_tail("web", 150))
+            raise
     assert alerts_before == [False, False]
     assert states == ["interrupted", "interrupted"]
     assert elapsed < 2

@@ -9,7 +9,6 @@ from calls.models import Call, CallCode
 from calls.tests.helpers import ready_call
 from media.models import MediaNode
 from tests.e2e.browser import (
-    Browsers,
     browsers_on,
     kiosk_page,
     kiosk_sign_in_and_call,
@@ -102,9 +101,8 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
 def test_a_kiosk_with_no_video_server_is_told_so_in_its_own_language(stack, e2e_runner):
     ready = ready_call()
     MediaNode.objects.update(state=MediaNode.State.DRAINING)
-    browsers = stack.run(e2e_runner, Browsers().__aenter__())
 
-    async def kiosk_told():
+    async def kiosk_told(browsers):
         kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
         await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
         await kiosk.wait_for_function(
@@ -114,9 +112,9 @@ def test_a_kiosk_with_no_video_server_is_told_so_in_its_own_language(stack, e2e_
         return await kiosk.locator("#alert").inner_text()
 
     try:
-        alert = stack.run(e2e_runner, kiosk_told())
+        with browsers_on(e2e_runner) as browsers:
+            alert = stack.run(e2e_runner, kiosk_told(browsers))
     finally:
-        stack.run(e2e_runner, browsers.__aexit__(None, None, None))
         MediaNode.objects.update(state=MediaNode.State.UP)
     # The page's words, not the server's English message for developers.
     assert "No video server" not in alert

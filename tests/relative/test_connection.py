@@ -12,7 +12,7 @@ import pytest
 
 from calls.models import Participant
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, relative_joins, wait_remote_playing
+from tests.e2e.browser import Browsers, browsers_on, relative_joins, wait_remote_playing
 from tests.e2e.stack import CHROMIUM_ARGS
 from tests.relative.support import kiosk_calls
 
@@ -40,12 +40,10 @@ VIDEO_ENCODING = """() => {
 }"""
 
 
-def _family_browsers(stack):
+def _family_args(stack):
     # The stack is at a plain-HTTP address there: let Chromium treat it as secure, as
     # HTTPS would be in production, so that the camera may be asked for.
-    return Browsers(
-        args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={stack.public_url}"]
-    )
+    return [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={stack.public_url}"]
 
 
 @pytest.fixture
@@ -113,7 +111,7 @@ def test_the_check_explains_a_refused_camera(stack, relative_runner):
 
 def test_the_check_calls_a_150_kbits_link_slow_and_says_what_to_do(stack, weak_link, family_runner):
     async def scenario():
-        async with _family_browsers(stack) as browsers:
+        async with Browsers(args=_family_args(stack)) as browsers:
             page = await (await browsers.context(stack.public_url)).new_page()
             return await _run_check(page)
 
@@ -130,9 +128,10 @@ def test_a_relative_on_150_kbits_keeps_the_voice_in_low_bandwidth_mode(
     stack, relative_runner, weak_link, family_runner
 ):
     ready = ready_call()
-    kiosk_browsers = stack.run(relative_runner, Browsers().__aenter__())
-    family_browsers = stack.run(family_runner, _family_browsers(stack).__aenter__())
-    try:
+    with (
+        browsers_on(relative_runner) as kiosk_browsers,
+        browsers_on(family_runner, args=_family_args(stack)) as family_browsers,
+    ):
         kiosk, link, code = kiosk_calls(stack, relative_runner, kiosk_browsers, ready)
         link = link.replace(stack.base_url, stack.public_url)
 
@@ -203,9 +202,6 @@ def test_a_relative_on_150_kbits_keeps_the_voice_in_low_bandwidth_mode(
             return await kiosk.evaluate(VIDEO_ENCODING)
 
         after_reload = stack.run(relative_runner, kiosk_reloads(), timeout=90)
-    finally:
-        stack.run(family_runner, family_browsers.__aexit__(None, None, None))
-        stack.run(relative_runner, kiosk_browsers.__aexit__(None, None, None))
 
     print(
         f"low-bandwidth mode after {engaged_after:.1f} s; relative sent {family_kbps:.0f} "

@@ -13,7 +13,7 @@ import pytest
 
 from calls.models import Call
 from calls.tests.helpers import ready_call
-from tests.e2e.browser import Browsers, wait_remote_playing
+from tests.e2e.browser import browsers_on, wait_remote_playing
 from tests.relative.support import (
     FIREFOX,
     FIREFOX_DIR,
@@ -88,34 +88,33 @@ class Script:
 
 def test_a_relative_in_firefox_esr_calls_a_kiosk_in_chromium(stack, relative_runner, node):
     ready = ready_call()
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    script = None
-    try:
-        kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
-        # Firefox gathers ICE candidates only on the interface that leads to the page's
-        # server: at 127.0.0.1 that is lo, which ICE never uses. So Firefox opens the
-        # portal at the namespace's own address.
-        link = link.replace(stack.base_url, stack.public_url)
-        script = Script(
-            stack.netns,
-            node,
-            {"base": stack.public_url, "link": link, "code": code, "firefox": FIREFOX},
-        )
-        check = script.expect("check", timeout=90)
-        playing = script.expect("playing", timeout=90)
+    with browsers_on(relative_runner) as browsers:
+        script = None
+        try:
+            kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
+            # Firefox gathers ICE candidates only on the interface that leads to the page's
+            # server: at 127.0.0.1 that is lo, which ICE never uses. So Firefox opens the
+            # portal at the namespace's own address.
+            link = link.replace(stack.base_url, stack.public_url)
+            script = Script(
+                stack.netns,
+                node,
+                {"base": stack.public_url, "link": link, "code": code, "firefox": FIREFOX},
+            )
+            check = script.expect("check", timeout=90)
+            playing = script.expect("playing", timeout=90)
 
-        async def kiosk_sees_firefox():
-            await wait_remote_playing(kiosk, timeout_ms=30000)
-            return await kiosk.evaluate("() => document.getElementById('remote').videoWidth")
+            async def kiosk_sees_firefox():
+                await wait_remote_playing(kiosk, timeout_ms=30000)
+                return await kiosk.evaluate("() => document.getElementById('remote').videoWidth")
 
-        kiosk_width = stack.run(relative_runner, kiosk_sees_firefox())
-        script.go_on()
-        ended = script.expect("ended", timeout=30)
-        assert script.process.wait(30) == 0, script.log()
-    finally:
-        if script is not None:
-            script.stop()
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
+            kiosk_width = stack.run(relative_runner, kiosk_sees_firefox())
+            script.go_on()
+            ended = script.expect("ended", timeout=30)
+            assert script.process.wait(30) == 0, script.log()
+        finally:
+            if script is not None:
+                script.stop()
 
     assert check["results"] == {"camera": "ok", "microphone": "ok", "connection": "ok"}, check
     assert check["preview"] > 0

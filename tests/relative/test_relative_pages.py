@@ -242,9 +242,10 @@ def test_every_error_leads_to_the_establishments_help(stack, relative_runner):
         await page.goto(href)
         return establishment.contact_phone in await page.content()
 
-    browsers = stack.run(relative_runner, Browsers().__aenter__())
-    denying = stack.run(relative_runner, Browsers(args=refusing).__aenter__())
-    try:
+    with (
+        browsers_on(relative_runner) as browsers,
+        browsers_on(relative_runner, args=refusing) as denying,
+    ):
         kiosk, link, code = kiosk_calls(stack, relative_runner, browsers, ready)
 
         async def scenario():
@@ -294,9 +295,6 @@ def test_every_error_leads_to_the_establishments_help(stack, relative_runner):
             return seen, reached
 
         seen, reached = stack.run(relative_runner, scenario(), timeout=120)
-    finally:
-        stack.run(relative_runner, denying.__aexit__(None, None, None))
-        stack.run(relative_runner, browsers.__aexit__(None, None, None))
     assert all(reached.values()), seen
     # Where the establishment is known, the link goes straight to its page.
     for name in ["code error (SMS link)", "camera refused", "ended", "kiosk sign-in error"]:
