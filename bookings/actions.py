@@ -307,6 +307,16 @@ def _cancel(booking: Booking, *, reason: str, via: str, actor, data=None) -> Boo
         "booking.cancelled", booking, via=via, actor=actor, data={"reason": reason, **(data or {})}
     )
     _tell(booking, Message.Purpose.BOOKING_CANCELLED)
+    # A call opened early (within the kiosk's tolerance) goes with its booking.
+    from calls.actions import end_calls_of
+    from calls.models import Call
+
+    end_calls_of(
+        Call.objects.filter(booking=booking),
+        Call.EndReason.CANCELLED if via == Via.KIOSK else Call.EndReason.STAFF,
+        staff=actor,
+        detail="booking_cancelled",
+    )
     return booking
 
 

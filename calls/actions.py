@@ -80,7 +80,7 @@ def _transition(call: Call, to_state: str, *, by: str, staff=None, detail: str =
         from_state=call.state,
         to_state=to_state,
         by_staff=staff,
-        by_label=by,
+        by_label=by[:200],
         detail=detail[:300],
     )
     call.state = to_state
@@ -148,10 +148,10 @@ def _issue_code(call: Call) -> tuple[CallCode, str]:
     while True:
         code = codes.new_code()
         code_hash = codes.hash_code(code)
-        # Two live calls must never share a code: a typed code has to name one call.
-        if not CallCode.objects.filter(
-            code_hash=code_hash, voided_at__isnull=True, expires_at__gt=now
-        ).exists():
+        # Two open calls must never share a code: a typed code has to name one call. A
+        # used or expired code still names its call until the call ends and voids it,
+        # since the relative re-enters with it after a drop.
+        if not CallCode.objects.filter(code_hash=code_hash, voided_at__isnull=True).exists():
             break
     call_code = CallCode.objects.create(
         call=call, code_hash=code_hash, created_at=now, expires_at=now + timedelta(minutes=minutes)
@@ -377,7 +377,10 @@ def _charge(call: Call) -> None:
     establishment = call.booking.room.quarter.establishment
     if establishment.calls_are_free or call.started_at is None:
         return
-    used_seconds = max(0, (call.ended_at - call.started_at).total_seconds())
+    # The worker ends a call a fraction of a second after its deadline: that is not a
+    # minute more of the family's money.
+    ended_at = min(call.ended_at, call.deadline) if call.deadline else call.ended_at
+    used_seconds = max(0, (ended_at - call.started_at).total_seconds())
     minutes = math.ceil(used_seconds / 60)
     if minutes <= 0:
         return
@@ -661,12 +664,56 @@ def end_calls_for_suspension(suspension) -> list[int]:
     for call in Call.objects.select_for_update().filter(
         detainee=suspension.detainee, state__in=Call.OPEN_STATES
     ):
-        _end_locked(
-            call,
-            R.SUSPENDED,
-            by=suspension.decided_by.get_username(),
-            staff=suspension.decided_by,
-            detail="suspension",
-        )
+        _end_for_suspension(call, suspension)
+        ended.append(call.pk)
+    return ended
+
+
+def _end_for_suspension(call: Call, suspension) -> Call:
+    return _end_locked(
+        call,
+        R.SUSPENDED,
+        by=suspension.decided_by.get_username(),
+        staff=suspension.decided_by,
+        detail="suspension",
+    )
+
+
+def end_suspended(now=None) -> list[int]:
+    """Open calls of a detainee whose suspension has come into force end now.
+
+    A suspension decided for a little later ends the call under way when it starts,
+    not only one decided for now (end_calls_for_suspension).
+    """
+    now = now or timezone.now()
+    in_force = {
+        "detainee__suspensions__starts_at__lte": now,
+        "detainee__suspensions__ends_at__gt": now,
+        "detainee__suspensions__lifted_at__isnull": True,
+    }
+    ended = []
+    for call_id in (
+        Call.objects.filter(state__in=Call.OPEN_STATES, **in_force)
+        .values_list("pk", flat=True)
+        .distinct()
+    ):
+        with transaction.atomic():
+            call = Call.objects.select_for_update().select_related("detainee").get(pk=call_id)
+            suspension = call.detainee.active_suspension(now)
+            if not call.is_open or suspension is None:
+                continue
+            _end_for_suspension(call, suspension)
+            ended.append(call.pk)
+    return ended
+
+
+def end_calls_of(calls, reason: str = R.STAFF, *, staff, detail: str) -> list[int]:
+    """End the open ones among ``calls``, inside the caller's transaction: a contact
+    revoked or a booking cancelled must not leave its call open, nor its code usable,
+    once the relative has been told."""
+    ended = []
+    by = staff.get_username() if staff else "system"
+    for call in calls.select_for_update().filter(state__in=Call.OPEN_STATES):
+        _end_locked(call, reason, by=by, staff=staff, detail=detail)
         ended.append(call.pk)
     return ended

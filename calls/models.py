@@ -188,7 +188,8 @@ class CallTransition(models.Model):
     by_staff = models.ForeignKey(
         "people.StaffUser", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    by_label = models.CharField(max_length=40)
+    # Who: "kiosk:" and a device label, a staff username (up to 150), or a process.
+    by_label = models.CharField(max_length=200)
     detail = models.CharField(max_length=300, blank=True)
 
     class Meta:

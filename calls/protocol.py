@@ -76,6 +76,9 @@ def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
         frame = json.loads(text)
     except ValueError:
         raise BadFrame("invalid_json", "The frame is not valid JSON.") from None
+    except RecursionError:
+        # Some 30,000 nested brackets fit in the size limit; no frame of ours nests.
+        raise BadFrame("invalid_frame", "The frame nests too deeply.") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadFrame("invalid_frame", "A frame is a JSON object with a string 'type'.")
     schema = CLIENT_FRAMES.get(frame["type"])

@@ -1,4 +1,5 @@
-"""The call worker: ends calls at their persisted deadline and frees their media.
+"""The call worker: ends calls at their persisted deadline or when a suspension comes
+into force, and frees their media.
 
 Deadlines live in the database, so a restart of any process loses none of them:
 the next pass of this loop ends what is overdue. Rooms of ended calls are claimed
@@ -40,6 +41,9 @@ async def tick() -> None:
     ended = await database_sync_to_async(actions.end_overdue)()
     if ended:
         log.info("Ended overdue calls %s", ended)
+    suspended = await database_sync_to_async(actions.end_suspended)()
+    if suspended:
+        log.info("Ended the calls of suspended detainees %s", suspended)
     for call in await database_sync_to_async(_claim_rooms_to_release)():
         await hub.release_room(call)
 

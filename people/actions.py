@@ -171,8 +171,12 @@ def do_decide_contact(
     )
     if to_status == AuthorizedContact.Status.REVOKED:
         from bookings.hooks import contact_revoked
+        from calls.actions import end_calls_of
+        from calls.models import Call
 
         contact_revoked(contact, actor=actor)
+        # Its call under way, or whose code is out, ends too: the code dies with it.
+        end_calls_of(Call.objects.filter(contact=contact), staff=actor, detail="contact_revoked")
     return decision
 
 

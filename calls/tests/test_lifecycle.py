@@ -1,12 +1,16 @@
+import math
 from datetime import timedelta
 
 import pytest
 import time_machine
 
+from bookings.actions import do_cancel_booking
 from calls import actions
 from calls.models import Call, Participant
 from calls.tests.helpers import ready_call, start
+from people.actions import do_decide_contact, do_suspend
 from people.models import LedgerEntry
+from tests.factories import staff_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,3 +128,75 @@ def test_it_refuses_illegal_transitions():
     call.refresh_from_db()
     assert call.state == Call.State.NO_ANSWER
     assert call.transitions.count() == 3
+
+
+def test_a_call_ended_by_the_worker_just_past_its_deadline_costs_no_extra_minute():
+    ready = ready_call()
+    establishment = ready.site.establishment
+    establishment.price_per_minute_cents = 10
+    establishment.save(update_fields=["price_per_minute_cents"])
+    LedgerEntry.objects.create(
+        account=ready.site.detainee.account, amount_cents=1000, kind="credit", label="x"
+    )
+    call = _go_live(start(ready))
+    with time_machine.travel(call.deadline + timedelta(milliseconds=300)):
+        actions.end_overdue()
+    call.refresh_from_db()
+    # The minutes up to the deadline, not one more for the worker's 300 ms.
+    minutes_to_deadline = math.ceil((call.deadline - call.started_at).total_seconds() / 60)
+    assert call.charged_cents == minutes_to_deadline * 10
+
+
+def test_a_suspension_decided_for_a_few_minutes_later_ends_the_call_when_it_starts():
+    ready = ready_call()
+    call = _go_live(start(ready))
+    supervisor = staff_with_role("supervisor", ready.site.establishment)
+    starts_at = call.started_at + timedelta(minutes=2)
+    do_suspend(
+        ready.site.detainee,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(days=7),
+        reason="Incident au parloir",
+        actor=supervisor,
+    )
+    assert actions.end_suspended() == []  # not in force yet
+    call.refresh_from_db()
+    assert call.state == Call.State.LIVE
+    with time_machine.travel(starts_at + timedelta(seconds=1)):
+        assert actions.end_suspended() == [call.pk]
+    call.refresh_from_db()
+    assert (call.state, call.end_reason) == (Call.State.INTERRUPTED, "suspended")
+
+
+def test_a_contact_revoked_during_the_call_ends_it_and_voids_its_code():
+    ready = ready_call()
+    call = start(ready)
+    clerk = staff_with_role("director", ready.site.establishment)
+    do_decide_contact(call.contact, "revoked", reason="Décision du chef", actor=clerk)
+    call.refresh_from_db()
+    assert (call.state, call.end_reason) == (Call.State.INTERRUPTED, "staff")
+    assert call.end_detail == "contact_revoked"
+    assert not call.codes.filter(voided_at__isnull=True).exists()
+
+
+def test_a_long_kiosk_label_or_username_is_kept_whole_in_the_transition_log():
+    ready = ready_call()
+    ready.device.label = "Borne parloir familial - quartier maison d'arrêt hommes"
+    call = actions.do_start_call(ready.booking, device_label=ready.device.label)
+    staff = staff_with_role("supervisor", ready.site.establishment)
+    staff.username = "prenom.nom-compose@justice.gouv.example.fr"
+    staff.save(update_fields=["username"])
+    actions.do_end_call(call, "staff", by=staff.get_username(), staff=staff)
+    labels = list(call.transitions.values_list("by_label", flat=True))
+    assert ready.device.label in labels
+    assert staff.get_username() in labels
+
+
+def test_a_booking_cancelled_while_its_early_call_waits_for_the_relative_ends_the_call():
+    ready = ready_call(minutes_into_slot=-3)  # the kiosk may call up to 5 minutes early
+    call = start(ready)
+    officer = staff_with_role("booking_officer", ready.site.establishment)
+    do_cancel_booking(ready.booking, reason="Fermeture du parloir", via="staff", actor=officer)
+    call.refresh_from_db()
+    assert (call.state, call.end_detail) == (Call.State.INTERRUPTED, "booking_cancelled")
+    assert not call.codes.filter(voided_at__isnull=True).exists()

@@ -38,6 +38,8 @@ async def _error_for(communicator, **kwargs):
     [
         ({"text_data": "not json"}, "invalid_json"),
         ({"text_data": "[1, 2]"}, "invalid_frame"),
+        # Deeper than Python's JSON parser goes, yet under the size limit.
+        ({"text_data": "[" * 30_000 + "]" * 30_000}, "invalid_frame"),
         ({"text_data": json.dumps({"type": 3})}, "invalid_frame"),
         ({"text_data": json.dumps({"type": "dance"})}, "unknown_type"),
         ({"text_data": json.dumps({"type": "hello"})}, "invalid_frame"),
