@@ -65,6 +65,18 @@ def test_it_goes_live_when_both_sides_publish_and_sets_the_call_length():
     assert call.deadline - call.started_at == timedelta(minutes=20)
 
 
+def _charged_call_with_credit():
+    """A call at 10 cents a minute, with 10 euros on the detainee's account."""
+    ready = ready_call()
+    establishment = ready.site.establishment
+    establishment.price_per_minute_cents = 10
+    establishment.save(update_fields=["price_per_minute_cents"])
+    LedgerEntry.objects.create(
+        account=ready.site.detainee.account, amount_cents=1000, kind="credit", label="x"
+    )
+    return ready
+
+
 def test_it_never_runs_past_the_slot_end():
     ready = ready_call(minutes_into_slot=20, slot_minutes=30)
     call = _go_live(start(ready))
@@ -101,13 +113,7 @@ def test_it_ends_an_unanswered_call_at_the_slot_end_as_no_answer():
 
 
 def test_it_charges_used_minutes_only_and_nothing_lost_to_a_media_failure():
-    ready = ready_call()
-    establishment = ready.site.establishment
-    establishment.price_per_minute_cents = 10
-    establishment.save(update_fields=["price_per_minute_cents"])
-    LedgerEntry.objects.create(
-        account=ready.site.detainee.account, amount_cents=1000, kind="credit", label="x"
-    )
+    ready = _charged_call_with_credit()
     call = _go_live(start(ready))
     with time_machine.travel(call.started_at + timedelta(minutes=4, seconds=10)):
         actions.do_end_call(call, "media_failure", by="media")
@@ -131,13 +137,7 @@ def test_it_refuses_illegal_transitions():
 
 
 def test_a_call_ended_by_the_worker_just_past_its_deadline_costs_no_extra_minute():
-    ready = ready_call()
-    establishment = ready.site.establishment
-    establishment.price_per_minute_cents = 10
-    establishment.save(update_fields=["price_per_minute_cents"])
-    LedgerEntry.objects.create(
-        account=ready.site.detainee.account, amount_cents=1000, kind="credit", label="x"
-    )
+    ready = _charged_call_with_credit()
     call = _go_live(start(ready))
     with time_machine.travel(call.deadline + timedelta(milliseconds=300)):
         actions.end_overdue()
