@@ -328,7 +328,10 @@ def do_record_consent(
         language=language,
     )
     if not accepted and call.is_open:
-        _end_locked(call, R.REFUSED_MONITORING, by="relative", detail=f"refused {kind}")
+        # A refusal before joining means the call never takes place; one after (the
+        # relative went back to the consent pages mid-call) ends the call as leaving it.
+        reason = R.REFUSED_MONITORING if call.state == S.CODE_SENT else R.HUNG_UP_RELATIVE
+        _end_locked(call, reason, by="relative", detail=f"refused {kind}")
     return call
 
 

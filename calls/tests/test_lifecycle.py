@@ -200,3 +200,14 @@ def test_a_booking_cancelled_while_its_early_call_waits_for_the_relative_ends_th
     call.refresh_from_db()
     assert (call.state, call.end_detail) == (Call.State.INTERRUPTED, "booking_cancelled")
     assert not call.codes.filter(voided_at__isnull=True).exists()
+
+
+def test_a_relative_who_refuses_monitoring_mid_call_leaves_it_and_the_refusal_is_kept():
+    call = _go_live(start(ready_call()))
+    actions.do_record_consent(
+        call, "monitoring", accepted=False, client_ip="10.0.0.1", user_agent="UA", language="fr"
+    )
+    call.refresh_from_db()
+    assert (call.state, call.end_reason) == (Call.State.ENDED, "hung_up_relative")
+    assert call.end_detail == "refused monitoring"
+    assert call.consents.filter(kind="monitoring", accepted=False).exists()
