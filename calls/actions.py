@@ -444,6 +444,17 @@ def do_end_call(call: Call, reason: str, *, by: str, staff=None, detail: str = "
 
 
 @transaction.atomic
+def do_kiosk_hang_up(call: Call, *, by: str) -> Call:
+    """The detainee's red button: a hang-up once the call is live, a cancellation
+    before. Which one is read under the lock, since the call may go live meanwhile."""
+    call = _lock(call)
+    if not call.is_open:
+        return call
+    reason = R.HUNG_UP_DETAINEE if call.state == S.LIVE else R.CANCELLED
+    return _end_locked(call, reason, by=by)
+
+
+@transaction.atomic
 def do_assign_room(call: Call, *, node, room_id: int, pin: str, secret: str) -> Call:
     call = _lock(call)
     if call.janus_room is not None:

@@ -211,3 +211,12 @@ def test_a_relative_who_refuses_monitoring_mid_call_leaves_it_and_the_refusal_is
     assert (call.state, call.end_reason) == (Call.State.ENDED, "hung_up_relative")
     assert call.end_detail == "refused monitoring"
     assert call.consents.filter(kind="monitoring", accepted=False).exists()
+
+
+def test_the_kiosk_button_pressed_as_the_call_goes_live_hangs_up_instead_of_failing():
+    call = start(ready_call())
+    seen_by_the_page = Call.objects.get(pk=call.pk)  # read before the call went live
+    _go_live(call)
+    actions.do_kiosk_hang_up(seen_by_the_page, by="kiosk:Borne 1")
+    call.refresh_from_db()
+    assert (call.state, call.end_reason) == (Call.State.ENDED, "hung_up_detainee")

@@ -245,12 +245,7 @@ def new_code(request, call_id):
 @kiosk_view()
 def cancel(request, call_id):
     call = _kiosk_call_or_404(request, call_id)
-    reason = (
-        Call.EndReason.HUNG_UP_DETAINEE
-        if call.state == Call.State.LIVE
-        else Call.EndReason.CANCELLED
-    )
-    call_actions.do_end_call(call, reason, by=f"kiosk:{request.kiosk.device.label}")
+    call_actions.do_kiosk_hang_up(call, by=f"kiosk:{request.kiosk.device.label}")
     return redirect("kiosk:home")
 
 
