@@ -52,6 +52,10 @@ class Hub:
         async with self._lock(-node.pk):
             link = self._links.get(node.pk)
             if link is not None and link.client.up:
+                if not link.control.session.lost:
+                    return link
+                # Janus restarted: the connection came back, the sessions did not.
+                link.control = await (await link.client.create_session()).attach()
                 return link
             if link is not None:
                 await link.client.close()
