@@ -112,6 +112,8 @@ async function openMedia() {
       audio: true,
       video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
     }))();
+  const errorText = { no_media_node: texts.error_no_media_node, media_error: texts.error_media };
+  const joinErrorTexts = new Set([...Object.values(errorText), texts.error_other]);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   client = new CallClient({
     url: `${scheme}//${location.host}${root.dataset.ws}`,
@@ -120,6 +122,8 @@ async function openMedia() {
   });
   client.addEventListener("welcome", (e) => {
     serverOffsetMs = Date.parse(e.detail.server_time) - Date.now();
+    // Joined at last: the message of a refused try no longer holds.
+    if (joinErrorTexts.has(alertEl.textContent)) alertEl.hidden = true;
   });
   client.addEventListener("state", (e) => onState(e.detail));
   client.addEventListener("notice", (e) => showAlert(e.detail.text));
@@ -127,7 +131,8 @@ async function openMedia() {
   client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
   client.addEventListener("media-retry", (e) => {
     root.dataset.mediaRetries = String(e.detail.attempt);
-    if (e.detail.trouble) showAlert(texts.media_trouble);
+    // A join refused by the server keeps its own message (error event) between tries.
+    if (e.detail.trouble && e.detail.pc !== "hello") showAlert(texts.media_trouble);
   });
   client.addEventListener("media-restored", () => {
     if (alertEl.textContent === texts.media_trouble) alertEl.hidden = true;
@@ -146,7 +151,6 @@ async function openMedia() {
     remoteVideo.play().catch(() => {});
   });
   // The server's own message is English, for developers: people read the page's language.
-  const errorText = { no_media_node: texts.error_no_media_node, media_error: texts.error_media };
   client.addEventListener("error", (e) => showAlert(errorText[e.detail.code] || texts.error_other));
   client.addEventListener("fatal", (e) => {
     // Replaced by a newer page of this side: the call goes on there, the end page says so.

@@ -24,6 +24,8 @@ export const MEDIA_LOST_MS = 10_000;
 export const MEDIA_TROUBLE_ATTEMPTS = 2;
 // Before each new attempt in a row: a link that fails at once (UDP refused, no usable
 // candidate) must not make the client rejoin every second for the whole call.
+// Errors in answer to hello, after which the connection has no media (docs/signaling.md).
+const JOIN_ERRORS = new Set(["no_media_node", "media_error", "internal_error"]);
 const MEDIA_RETRY_DELAYS_MS = [250, 2000, 5000, 10000, 20000];
 
 export class CallClient extends EventTarget {
@@ -77,6 +79,7 @@ export class CallClient extends EventTarget {
     if (this.closed) return;
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    this.welcomed = false;
     ws.addEventListener("open", async () => {
       this.attempt = 0;
       // The socket's handshake (several round trips on a mobile network) overlapped the
@@ -194,6 +197,7 @@ export class CallClient extends EventTarget {
     }
     switch (frame.type) {
       case "welcome":
+        this.welcomed = true;
         this.resumeToken = frame.resume;
         sessionStorage.setItem(`parloir.resume.${this.callId}`, frame.resume);
         this.iceServers = frame.ice_servers || [];
@@ -238,6 +242,10 @@ export class CallClient extends EventTarget {
           // close, so the end is announced here, once.
           this.#close();
           this.#emit("fatal", { code: null, reason: frame.code });
+        } else if (!this.welcomed && JOIN_ERRORS.has(frame.code)) {
+          // The server could not set this connection's media up (no video server, Janus
+          // did not answer): try again on a new socket, backing off, until it can.
+          this.#restartMedia("hello", frame.code);
         }
         break;
       default:
