@@ -417,6 +417,17 @@ class CallConsumer(AsyncWebsocketConsumer):
         )
         await self._send({"type": "subscribe_offer", "sdp": offer["sdp"]})
 
+    async def _subscribe_to_the_new_feed(self) -> None:
+        """On the other side's media_up. Events arrive outside receive()'s error handling:
+        a failure here must cost an error frame, not the socket and its cleanup."""
+        if self.janus_session is None:
+            return  # its hello got no media (an error said so); the page tries again
+        try:
+            await self._subscribe_if_ready()
+        except JanusException as exc:
+            log.warning("Janus failed subscribing for call %s: %s", self._call_id(), exc)
+            await self._error("media_error", "The media server did not answer. Retrying may help.")
+
     # --- server events -------------------------------------------------------------------
 
     async def server_event(self, message: dict) -> None:
@@ -444,7 +455,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             if event["role"] != self.principal.role:
                 await self._send({"type": "peer", "role": event["role"], "status": event["status"]})
                 if event["status"] == "media_up":
-                    await self._subscribe_if_ready()
+                    await self._subscribe_to_the_new_feed()
         elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
         elif kind == "call.attached":

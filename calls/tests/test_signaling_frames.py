@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from calls import actions
 from calls.protocol import CLIENT_FRAMES, MAX_FRAME_BYTES, TokenBucket
 from calls.tests.helpers import ready_call, relative_socket, sent_code, start
 from parloir.asgi import application
@@ -130,3 +132,33 @@ def test_a_socket_whose_hello_found_no_video_server_refuses_media_frames_clearly
         return codes
 
     assert async_to_sync(exchange)() == ["no_media_node", "not_a_publisher", "not_a_publisher"]
+
+
+def test_a_socket_without_media_stays_up_when_the_other_side_starts_publishing(client, settings):
+    call = start(ready_call())  # no media node is registered
+    client.post(f"/j/{call.link_token}", {"code": sent_code(settings)})
+    client.post("/conditions", {"decision": "accept"})
+    client.post("/surveillance", {"decision": "accept"})
+
+    def kiosk_publishes():
+        participant, _ = actions.do_join(call, "kiosk")
+        actions.do_note_media(participant, feed_id=42)
+        actions.do_mark_media_up(call, "kiosk")
+        actions.do_announce_peer(call.pk, "kiosk", "media_up", feed=42)
+
+    async def exchange():
+        communicator = await relative_socket(client)
+        code = await _error_for(
+            communicator, text_data=json.dumps({"type": "hello", "call": call.pk})
+        )
+        await database_sync_to_async(kiosk_publishes)()
+        peer = json.loads(await communicator.receive_from(timeout=5))
+        await communicator.send_to(text_data=json.dumps({"type": "ping", "id": 9}))
+        pong = json.loads(await communicator.receive_from(timeout=5))
+        await communicator.disconnect()
+        return code, peer, pong
+
+    code, peer, pong = async_to_sync(exchange)()
+    assert code == "no_media_node"
+    assert peer == {"type": "peer", "role": "kiosk", "status": "media_up"}
+    assert pong == {"type": "pong", "id": 9}
