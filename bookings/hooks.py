@@ -49,3 +49,16 @@ def detainee_left(detainee, *, actor) -> None:
         actor=actor,
         data={"detainee_status": detainee.status},
     )
+
+
+def detainee_moved(detainee, *, actor) -> None:
+    from bookings.actions import cancel_future_bookings
+
+    # The kiosk signs a detainee in only in his quarter's room: bookings in the rooms of
+    # the quarter he left can no longer take place.
+    cancel_future_bookings(
+        Booking.objects.filter(detainee=detainee).exclude(room__quarter_id=detainee.quarter_id),
+        reason=gettext("Changement de quartier"),
+        actor=actor,
+        data={"quarter": detainee.quarter_id},
+    )

@@ -265,6 +265,35 @@ def do_change_detainee_status(detainee: Detainee, status: str, *, actor: StaffUs
 
 
 @transaction.atomic
+def do_move_detainee(detainee: Detainee, quarter, *, actor: StaffUser) -> Detainee:
+    """Move a detainee to another quarter of his establishment; his bookings in the
+    rooms of the quarter he leaves are cancelled and his relatives told."""
+    access.require(actor, access.Can.MANAGE_DETAINEES, detainee.establishment_id)
+    if quarter.establishment_id != detainee.establishment_id:
+        raise ValidationError(
+            {"quarter": _("Ce quartier n'appartient pas à l'établissement choisi.")},
+            code="quarter",
+        )
+    detainee = Detainee.objects.select_for_update().get(pk=detainee.pk)
+    previous = detainee.quarter_id
+    if previous == quarter.pk:
+        return detainee
+    detainee.quarter = quarter
+    detainee.save(update_fields=["quarter"])
+    record(
+        "detainee.moved",
+        actor=actor,
+        establishment=detainee.establishment_id,
+        target=detainee,
+        data={"from": previous, "to": quarter.pk},
+    )
+    from bookings.hooks import detainee_moved
+
+    detainee_moved(detainee, actor=actor)
+    return detainee
+
+
+@transaction.atomic
 def do_grant_role(user: StaffUser, name: str, establishment, *, actor: StaffUser | None) -> Role:
     role = Role(user=user, name=name, establishment=establishment)
     role.full_clean()

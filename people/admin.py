@@ -26,6 +26,7 @@ from people.actions import (
     do_decide_contact,
     do_grant_role,
     do_lift_suspension,
+    do_move_detainee,
     do_open_account,
     do_post_ledger,
     do_request_contact,
@@ -117,14 +118,20 @@ class DetaineeAdmin(ScopedModelAdmin):
         return self.inlines if obj is not None else []
 
     def write(self, request, obj, form, change):
-        if not (change and "status" in form.changed_data):
+        # A new quarter or status goes through its action, which takes care of the
+        # bookings that can no longer take place.
+        through_actions = {"status", "quarter"} & set(form.changed_data) if change else set()
+        if not through_actions:
             return super().write(request, obj, form, change)
-        status = obj.status
-        obj.status = form.initial["status"]
+        status, quarter = obj.status, obj.quarter
+        obj.status, obj.quarter_id = form.initial["status"], form.initial["quarter"]
         obj.save()
-        self.audit(request, obj, form, change, skip={"status"})
-        updated = do_change_detainee_status(obj, status, actor=request.user)
-        obj.status, obj.status_changed_at = updated.status, updated.status_changed_at
+        self.audit(request, obj, form, change, skip=through_actions)
+        if "quarter" in through_actions:
+            obj.quarter = do_move_detainee(obj, quarter, actor=request.user).quarter
+        if "status" in through_actions:
+            updated = do_change_detainee_status(obj, status, actor=request.user)
+            obj.status, obj.status_changed_at = updated.status, updated.status_changed_at
 
 
 class LedgerEntryInline(ScopedTabularInline):

@@ -8,9 +8,14 @@ from bookings.models import Booking
 from bookings.tests.conftest import MONDAY
 from bookings.tests.factories import book, local
 from notify.models import Message
-from people.actions import do_change_detainee_status, do_decide_contact, do_suspend
+from people.actions import (
+    do_change_detainee_status,
+    do_decide_contact,
+    do_move_detainee,
+    do_suspend,
+)
 from people.models import Detainee, Role
-from tests.factories import ContactFactory, staff_with_role
+from tests.factories import ContactFactory, QuarterFactory, VideoRoomFactory, staff_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +70,19 @@ def test_it_cancels_the_bookings_with_a_revoked_contact_only(site, director):
     do_decide_contact(site.contact, "revoked", reason="Menaces", actor=director)
     assert statuses(with_revoked, with_other) == ["cancelled", "booked"]
     assert cancelled_to() == [site.contact]
+
+
+def test_it_cancels_the_bookings_in_the_rooms_of_the_quarter_a_detainee_leaves(
+    site, director, time_machine
+):
+    begun = book(site, MONDAY, 9)
+    later = book(site, date(2027, 3, 3), 10)
+    time_machine.move_to(local(MONDAY, 9, 10), tick=False)
+    new_quarter = QuarterFactory(establishment=site.establishment)
+    VideoRoomFactory(quarter=new_quarter)
+    do_move_detainee(site.detainee, new_quarter, actor=director)
+    # The call under way goes on; the later one could never take place.
+    assert statuses(begun, later) == ["booked", "cancelled"]
+    assert cancelled_to() == [site.contact]
+    transition = Booking.objects.get(pk=later.pk).transitions.last()
+    assert transition.by == director and transition.data == {"quarter": new_quarter.pk}

@@ -1,9 +1,13 @@
 """What staff do in the admin goes through people.actions and lands in the audit log."""
 
+from datetime import timedelta
+
 from django.contrib.admin import helpers
+from django.utils import timezone
 
 from audit.log import verify
 from audit.models import AuditEvent
+from bookings.models import Booking
 from calls.access import kiosk_device
 from establishments.models import Establishment, KioskDevice
 from people.models import (
@@ -16,6 +20,7 @@ from people.models import (
     Suspension,
 )
 from tests.admin.helpers import add, admin_base, change, submit
+from tests.factories import QuarterFactory
 
 CONTACTS = admin_base(AuthorizedContact)
 SUSPENSIONS = admin_base(Suspension)
@@ -431,3 +436,31 @@ def test_it_lets_an_auditor_read_the_audit_log_only(world, as_user):
     # Nothing else an auditor may change.
     assert client.get(admin_base(AuthorizedContact) + "add/").status_code == 403
     assert client.get(admin_base(Suspension) + "add/").status_code == 403
+
+
+def test_it_moves_a_detainee_to_another_quarter_and_cancels_what_he_can_no_longer_keep(
+    world, as_user
+):
+    detainee = world.a.detainee
+    starts_at = timezone.now() + timedelta(days=2)
+    booking = Booking.objects.create(
+        room=world.a.room,
+        detainee=detainee,
+        contact=world.a.contact,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=30),
+        booked_via="kiosk",
+    )
+    isolation = QuarterFactory(establishment=world.a.establishment, code="A-QI", name="QI")
+    client = as_user(world.a.staff["supervisor"])
+    response = change(client, detainee, quarter=str(isolation.pk))
+    assert response.status_code == 302
+    detainee.refresh_from_db()
+    assert detainee.quarter == isolation
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+    assert events("detainee.moved", target_id=str(detainee.pk)).get().data == {
+        "from": world.a.quarter.pk,
+        "to": isolation.pk,
+    }
+    assert not events("detainee.changed", target_id=str(detainee.pk)).exists()
