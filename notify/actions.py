@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -135,6 +135,19 @@ def due_message_ids(limit: int = 50) -> list[int]:
     )
 
 
+def _line_in_use(now: datetime) -> Exists:
+    """Another voice call to the same number is under way. A landline rings busy for a
+    second call: the message waits for the line (a later pass) instead of spending its
+    tries on the busy tone."""
+    return Exists(
+        Message.objects.filter(
+            to_number=OuterRef("to_number"),
+            channel=Message.Channel.VOICE,
+            claimed_until__gt=now,
+        ).exclude(pk=OuterRef("pk"))
+    )
+
+
 def claim(message_id: int) -> tuple[Message, Attempt] | None:
     """Take a due message for one attempt; None when another worker has it or it is not due.
 
@@ -142,8 +155,10 @@ def claim(message_id: int) -> tuple[Message, Attempt] | None:
     longer worth sending (its code expired or was replaced) fails here, unsent.
     """
     now = timezone.now()
-    taken = Message.objects.filter(_due(), pk=message_id).update(
-        claimed_until=now + LEASE, attempts=F("attempts") + 1
+    taken = (
+        Message.objects.filter(_due(), pk=message_id)
+        .exclude(Q(channel=Message.Channel.VOICE) & _line_in_use(now))
+        .update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
     )
     if not taken:
         return None

@@ -180,3 +180,18 @@ def test_a_delivery_report_that_overtakes_the_gateways_answer_has_the_last_word(
     assert message.status == "delivered" and message.claimed_until is None
     assert attempt.outcome == "delivered" and attempt.detail == "DELIVRD"
     assert attempt.finished_at is not None and attempt.provider_ref == "kannel-ref"
+
+
+def test_a_second_voice_call_to_a_line_waits_until_the_first_is_over():
+    contact = ContactFactory()
+    first = _queued(contact, channel="voice", backend="sip")
+    second = _queued(contact, channel="voice", backend="sip")
+    sms = _queued(contact)
+    _message, attempt = claim(first.pk)
+    # A landline would ring busy: the second call is not tried, and keeps its tries.
+    assert claim(second.pk) is None
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("queued", 0)
+    assert claim(sms.pk) is not None  # an SMS does not take the line
+    record(first.pk, attempt.pk, Outcome(ok=True, delivered=True))
+    assert claim(second.pk) is not None
