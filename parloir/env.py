@@ -66,3 +66,16 @@ def secret(name: str, *, required: bool, dev_default: str | None = None) -> str 
             )
         return dev_default
     return value
+
+
+def networks(name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (CIDR); checked now, not at first use."""
+    import ipaddress
+
+    entries = [entry.strip() for entry in (get(name) or "").split(",") if entry.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {entry!r} is not an IP address or network") from None
+    return entries

@@ -47,7 +47,11 @@ INSTALLED_APPS = [
     "www",
 ]
 
+# Reverse proxies whose X-Forwarded-For names the client (addresses or networks, commas).
+TRUSTED_PROXIES = env.networks("PARLOIR_TRUSTED_PROXIES")
+
 MIDDLEWARE = [
+    "parloir.proxy.ForwardedClientMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -14,7 +14,7 @@ from establishments.models import Establishment
 
 
 def client_ip(request) -> str:
-    # Behind the reverse proxy, the proxy sets REMOTE_ADDR for us (docs/deployment.md).
+    # Behind a trusted reverse proxy, parloir.proxy put the relative's own address here.
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
