@@ -106,7 +106,7 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
     if booking.status != Booking.Status.BOOKED or not can_start_call(booking, at):
         raise CallRefused(_("Aucune réservation ne commence maintenant."), code="not_now")
     if not establishment.calls_are_free:
-        # At least one minute must be payable; the call is then cut when credit runs out.
+        # At least one minute must be payable; the call ends when credit runs out (_paid_until).
         if account.balance_cents() < establishment.price_per_minute_cents:
             raise CallRefused(_("Votre crédit est insuffisant."), code="balance")
 
@@ -371,9 +371,22 @@ def do_mark_media_up(call: Call, role: str) -> Call:
         _transition(call, S.LIVE, by="media")
         call.started_at = now
         call.deadline = call_deadline(call.booking, started_at=now)
+        paid_until = _paid_until(call, now)
+        if paid_until is not None and paid_until < call.deadline:
+            call.deadline = paid_until
         call.save(update_fields=["state", "started_at", "deadline"])
         broadcast_state(call, _establishment_id(call))
     return call
+
+
+def _paid_until(call: Call, started_at):
+    """Where the detainee's credit runs out, for a charged call: the call ends there, and
+    both screens count down to it from the start."""
+    establishment = call.booking.room.quarter.establishment
+    if establishment.calls_are_free or establishment.price_per_minute_cents <= 0:
+        return None
+    minutes = call.detainee.account.balance_cents() // establishment.price_per_minute_cents
+    return started_at + timedelta(minutes=minutes)
 
 
 def _charge(call: Call) -> None:

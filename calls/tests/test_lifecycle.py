@@ -220,3 +220,20 @@ def test_the_kiosk_button_pressed_as_the_call_goes_live_hangs_up_instead_of_fail
     actions.do_kiosk_hang_up(seen_by_the_page, by="kiosk:Borne 1")
     call.refresh_from_db()
     assert (call.state, call.end_reason) == (Call.State.ENDED, "hung_up_detainee")
+
+
+def test_a_charged_call_ends_when_the_credit_runs_out_and_says_so_from_the_start():
+    ready = ready_call()
+    establishment = ready.site.establishment
+    establishment.price_per_minute_cents = 10
+    establishment.save(update_fields=["price_per_minute_cents"])
+    LedgerEntry.objects.create(
+        account=ready.site.detainee.account, amount_cents=55, kind="credit", label="x"
+    )
+    call = _go_live(start(ready))
+    assert call.deadline - call.started_at == timedelta(minutes=5)  # 55 cents: 5 minutes
+    with time_machine.travel(call.deadline + timedelta(milliseconds=300)):
+        assert actions.end_overdue() == [call.pk]
+    call.refresh_from_db()
+    assert (call.state, call.charged_cents) == (Call.State.ENDED, 50)
+    assert ready.site.detainee.account.balance_cents() == 5
