@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import BLANK_CHOICE_DASH
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from establishments.models import Establishment
@@ -133,6 +134,14 @@ class SuspensionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        detainee = cleaned.get("detainee")
+        if detainee is not None:
+            # The times typed are the establishment's wall clock (Réunion, Guyane…), not
+            # the server's: read them again in its zone, as the console does.
+            for name in ("starts_at", "ends_at"):
+                if cleaned.get(name):
+                    typed = timezone.make_naive(cleaned[name])
+                    cleaned[name] = timezone.make_aware(typed, detainee.establishment.zone)
         starts_at, ends_at = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts_at and ends_at and ends_at <= starts_at:
             self.add_error(

@@ -142,6 +142,31 @@ def test_it_suspends_through_the_action_and_audits(world, as_user):
     assert event.data["reason"] == "Incident au parloir"
 
 
+def test_it_reads_the_suspension_times_on_the_establishments_own_clock(world, as_user):
+    establishment = world.a.establishment
+    establishment.time_zone = "Indian/Reunion"
+    establishment.save(update_fields=["time_zone"])
+    client = as_user(world.a.staff["supervisor"])
+    response = add(
+        client,
+        Suspension,
+        detainee=str(world.a.newcomer.pk),
+        starts_at_0="2030-01-10",
+        starts_at_1="08:00",
+        ends_at_0="2030-01-20",
+        ends_at_1="08:00",
+        reason="Incident au parloir",
+    )
+    assert response.status_code == 302
+    suspension = Suspension.objects.get(detainee=world.a.newcomer)
+    local_start = suspension.starts_at.astimezone(establishment.zone)
+    assert (local_start.date().isoformat(), local_start.hour, local_start.minute) == (
+        "2030-01-10",
+        8,
+        0,
+    )
+
+
 def test_it_lets_no_guard_suspend(world, as_user):
     client = as_user(world.a.staff["guard"])
     suspensions = Suspension.objects.count()
