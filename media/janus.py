@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import secrets
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -369,6 +370,9 @@ class Session:
         self.client = client
         self.id = session_id
         self.handles: dict[int, Handle] = {}
+        # Handles Janus detached: when a session times out, Janus may detach its handles
+        # before it says "timeout", and a wait on one of them must still hear of the loss.
+        self._detached: weakref.WeakSet[Handle] = weakref.WeakSet()
         self.lost = False
         self._keepalive = asyncio.create_task(self._keep_alive(), name=f"janus-keepalive {self.id}")
 
@@ -452,7 +456,7 @@ class Session:
         self.lost = True
         self._forget()
         log.warning("Janus %s lost %r", self.client.url, self)
-        for handle in list(self.handles.values()):
+        for handle in [*self.handles.values(), *self._detached]:
             handle._deliver(JanusEvent(SESSION_LOST, {"session_id": self.id}))
 
     def _deliver(self, message: Json) -> None:
@@ -474,6 +478,7 @@ class Session:
         handle._deliver(JanusEvent(kind, data, message.get("jsep"), message))
         if kind == "detached":
             self.handles.pop(handle.id, None)
+            self._detached.add(handle)
 
 
 class JanusClient(_Socket):
