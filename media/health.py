@@ -129,6 +129,27 @@ def check_once(
     if not nodes:
         return {}
     results = asyncio.run(_probe_all(nodes, timeout))
+    return _record_all(nodes, results, down_after)
+
+
+async def check_once_async(
+    *, timeout: float = PROBE_TIMEOUT, down_after: float | None = None
+) -> dict[str, str]:
+    """check_once on the running loop, for the web process without Redis. The probes
+    wait on the loop, not in the thread that every database call of the process shares:
+    a silent node must not hold the calls on the others up for a second per pass."""
+    from channels.db import database_sync_to_async
+
+    if down_after is None:
+        down_after = settings.MEDIA_DOWN_AFTER_SECONDS
+    nodes = await database_sync_to_async(lambda: list(MediaNode.objects.all()))()
+    if not nodes:
+        return {}
+    results = await _probe_all(nodes, timeout)
+    return await database_sync_to_async(_record_all)(nodes, results, down_after)
+
+
+def _record_all(nodes: list[MediaNode], results: list[Probe], down_after: float) -> dict[str, str]:
     now = timezone.now()
     changes = {}
     for node, result in zip(nodes, results, strict=True):

@@ -34,9 +34,9 @@ async def _media_health() -> None:
     while True:
         try:
             await database_sync_to_async(close_old_connections)()
-            # check_once probes with its own event loop, in a worker thread; its node_down
-            # hooks send events that asgiref routes back to this loop.
-            await database_sync_to_async(health.check_once)()
+            # The probes wait on this loop; the database work goes to the sync thread,
+            # whose node_down hooks send events that asgiref routes back here.
+            await health.check_once_async()
         except Exception:
             log.exception("In-process media health pass failed")
         await asyncio.sleep(health.INTERVAL)

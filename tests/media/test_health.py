@@ -107,3 +107,31 @@ def test_it_notices_a_dead_janus_within_5_seconds(
     janus.start()
     assert runner.call(health.check_once) == {node.name: "up"}
     runner.run(client.close())
+
+
+def test_a_silent_node_does_not_hold_up_the_database_calls_of_the_web_process(
+    runner: NetnsRunner, start_janus, node_for
+):
+    from channels.db import database_sync_to_async
+
+    janus = start_janus()
+    node_for(janus)
+
+    async def scenario():
+        finished: list[str] = []
+        health_pass = asyncio.ensure_future(health.check_once_async(timeout=2))
+        health_pass.add_done_callback(lambda _: finished.append("health pass"))
+        # Any other database call of the process, as a call socket makes all the time.
+        lookup = asyncio.ensure_future(database_sync_to_async(MediaNode.objects.count)())
+        lookup.add_done_callback(lambda _: finished.append("lookup"))
+        await asyncio.gather(health_pass, lookup)
+        return finished, health_pass.result()
+
+    janus.freeze()
+    try:
+        finished, changes = runner.run(scenario())
+    finally:
+        janus.thaw()
+    # The lookup did not wait for the probe of the frozen Janus to time out.
+    assert finished == ["lookup", "health pass"]
+    assert changes == {}  # a node not seen yet is still down: no change
