@@ -273,12 +273,23 @@ def purge(
     reason: str = DestructionLog.Reason.RETENTION,
 ) -> PurgeReport:
     now = now or timezone.now()
+
+    def due_now() -> list[Recording]:
+        recordings = due(now)
+        if establishment_id is not None:
+            recordings = recordings.filter(**{f"{CALL_ESTABLISHMENT}_id": establishment_id})
+        return list(recordings)
+
     if execute:
         sync_retention_days()
-    recordings = due(now)
-    if establishment_id is not None:
-        recordings = recordings.filter(**{f"{CALL_ESTABLISHMENT}_id": establishment_id})
-    report = PurgeReport(due=list(recordings), executed=execute)
+        report = PurgeReport(due=due_now(), executed=True)
+    else:
+        # A dry run lists what --execute would destroy, a lowered retention included, and
+        # keeps nothing of the retention it worked out.
+        with transaction.atomic():
+            sync_retention_days()
+            report = PurgeReport(due=due_now(), executed=False)
+            transaction.set_rollback(True)
     if execute:
         for recording in report.due:
             entry = destroy(recording, reason=reason, actor=actor, actor_label=actor_label, now=now)

@@ -67,6 +67,23 @@ def test_retention_follows_the_establishment_setting(recording, time_machine):
     assert AuditEvent.objects.filter(action="recording.retention_changed").count() == 1
 
 
+def test_a_dry_run_lists_what_a_lowered_retention_makes_due_and_changes_nothing(
+    recording, time_machine
+):
+    establishment = recording.call.booking.room.quarter.establishment
+    establishment.recording_retention_days = 30
+    establishment.save()
+    _at(time_machine, recording, 30.01)
+    events_before = AuditEvent.objects.count()
+
+    report = retention.purge(execute=False)
+
+    assert [r.pk for r in report.due] == [recording.pk] and report.destroyed == []
+    recording.refresh_from_db()
+    assert (recording.state, recording.retention_days) == (S.READY, 90)
+    assert AuditEvent.objects.count() == events_before
+
+
 def test_a_hold_stops_the_clock_until_it_is_lifted(recording, time_machine, django_user_model):
     director = helpers_director(recording)
     _at(time_machine, recording, 10)
