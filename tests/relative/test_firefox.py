@@ -130,7 +130,8 @@ def test_a_relative_in_firefox_esr_calls_a_kiosk_in_chromium(stack, relative_run
     # Firefox takes the answer that makes it the DTLS server on the subscriber connection.
     assert set(playing["subscriberSetup"]) == {"passive"}, playing
     # It sends 40 ms audio packets, as Janus's answer asks (media.sdp).
-    assert 20 <= playing["audioPacketsPerSecond"] <= 30, playing
+    # 25 a second, give or take a loaded machine's sampling; 20 ms packets would be 50.
+    assert 15 <= playing["audioPacketsPerSecond"] <= 30, playing
     assert kiosk_width > 0
     assert ended["path"] == "/fin"
     assert Call.objects.get(booking=ready.booking).end_reason == Call.EndReason.HUNG_UP_RELATIVE
