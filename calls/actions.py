@@ -687,20 +687,9 @@ def end_calls_for_suspension(suspension) -> list[int]:
     """A suspension in force now ends the detainee's open calls (called in its transaction)."""
     if not suspension.is_active():
         return []
-    ended = []
-    for call in Call.objects.select_for_update().filter(
-        detainee=suspension.detainee, state__in=Call.OPEN_STATES
-    ):
-        _end_for_suspension(call, suspension)
-        ended.append(call.pk)
-    return ended
-
-
-def _end_for_suspension(call: Call, suspension) -> Call:
-    return _end_locked(
-        call,
+    return end_calls_of(
+        Call.objects.filter(detainee=suspension.detainee),
         R.SUSPENDED,
-        by=suspension.decided_by.get_username(),
         staff=suspension.decided_by,
         detail="suspension",
     )
@@ -729,7 +718,8 @@ def end_suspended(now=None) -> list[int]:
             suspension = call.detainee.active_suspension(now)
             if not call.is_open or suspension is None:
                 continue
-            _end_for_suspension(call, suspension)
+            by = suspension.decided_by.get_username()
+            _end_locked(call, R.SUSPENDED, by=by, staff=suspension.decided_by, detail="suspension")
             ended.append(call.pk)
     return ended
 
