@@ -65,14 +65,14 @@ def test_it_goes_live_when_both_sides_publish_and_sets_the_call_length():
     assert call.deadline - call.started_at == timedelta(minutes=20)
 
 
-def _charged_call_with_credit():
-    """A call at 10 cents a minute, with 10 euros on the detainee's account."""
+def _charged_call_with_credit(credit_cents: int = 1000):
+    """A call at 10 cents a minute, with ``credit_cents`` on the detainee's account."""
     ready = ready_call()
     establishment = ready.site.establishment
     establishment.price_per_minute_cents = 10
     establishment.save(update_fields=["price_per_minute_cents"])
     LedgerEntry.objects.create(
-        account=ready.site.detainee.account, amount_cents=1000, kind="credit", label="x"
+        account=ready.site.detainee.account, amount_cents=credit_cents, kind="credit", label="x"
     )
     return ready
 
@@ -223,13 +223,7 @@ def test_the_kiosk_button_pressed_as_the_call_goes_live_hangs_up_instead_of_fail
 
 
 def test_a_charged_call_ends_when_the_credit_runs_out_and_says_so_from_the_start():
-    ready = ready_call()
-    establishment = ready.site.establishment
-    establishment.price_per_minute_cents = 10
-    establishment.save(update_fields=["price_per_minute_cents"])
-    LedgerEntry.objects.create(
-        account=ready.site.detainee.account, amount_cents=55, kind="credit", label="x"
-    )
+    ready = _charged_call_with_credit(55)
     call = _go_live(start(ready))
     assert call.deadline - call.started_at == timedelta(minutes=5)  # 55 cents: 5 minutes
     with time_machine.travel(call.deadline + timedelta(milliseconds=300)):
