@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.log import record
 from bookings.availability import Availability, Refusal, local_day_bounds
 from bookings.db import DETAINEE_OVERLAP, overlap_guard_name
-from bookings.models import Booking, BookingTransition, Closure, Via
+from bookings.models import Booking, BookingNotice, BookingTransition, Closure, Via
 from establishments.models import Establishment, Quarter, VideoRoom
 from notify.actions import do_send_message
 from notify.models import Message
@@ -191,12 +191,14 @@ def message_text(booking: Booking, purpose: str, *, previous_start: datetime | N
 
 
 def _tell(booking: Booking, purpose: str, **kwargs) -> Message:
-    return do_send_message(
+    message = do_send_message(
         booking.contact,
         purpose=purpose,
         text=message_text(booking, purpose, **kwargs),
         establishment=booking.room.quarter.establishment,
     )
+    BookingNotice.objects.create(message=message, booking=booking, sequence=booking.sequence)
+    return message
 
 
 # Booking.

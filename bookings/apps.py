@@ -17,3 +17,9 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_reinstall_overlap_guards, sender=self)
+
+        from bookings import notices
+        from notify import hooks
+
+        for purpose in notices.PURPOSES:
+            hooks.on_still_wanted(purpose, notices.still_wanted)

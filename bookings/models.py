@@ -390,3 +390,34 @@ class BookingTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class BookingNotice(models.Model):
+    """Which booking a message told of, and as it stood then (its ``sequence``).
+
+    A notice waiting for a retry is dropped once the booking has moved on: a "booked"
+    text arriving after the "cancelled" one would send the relative to a call that
+    will not happen.
+    """
+
+    message = models.OneToOneField(
+        "notify.Message", on_delete=models.CASCADE, related_name="booking_notice"
+    )
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="notices")
+    sequence = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("avis de réservation")
+        verbose_name_plural = _("avis de réservation")
+
+    def __str__(self) -> str:
+        return f"{self.booking_id}#{self.sequence} → {self.message_id}"
+
+    def still_wanted(self, at: datetime) -> bool:
+        booking = self.booking
+        if booking.sequence != self.sequence:
+            return False
+        if booking.status == Booking.Status.CANCELLED:
+            return True
+        # Telling of a call after its time helps nobody.
+        return booking.status == Booking.Status.BOOKED and booking.starts_at > at

@@ -148,6 +148,22 @@ def _line_in_use(now: datetime) -> Exists:
     )
 
 
+# Kept on the message for staff (in French, like every stored error).
+_BOOKING_CHANGED = "Plus utile : la réservation a changé depuis, ou son heure est passée."
+_NO_LONGER_USEFUL = {
+    Message.Purpose.CALL_CODE: "Plus utile : le code a expiré ou a été remplacé.",
+    Message.Purpose.BOOKING_MADE: _BOOKING_CHANGED,
+    Message.Purpose.BOOKING_MOVED: _BOOKING_CHANGED,
+    Message.Purpose.BOOKING_CANCELLED: "Plus utile : un avis plus récent le remplace.",
+}
+
+
+def _why_unwanted(message: Message, at: datetime) -> str:
+    if message.purpose not in _NO_LONGER_USEFUL and message.valid_until is not None:
+        return "Plus utile : sa validité a expiré."
+    return _NO_LONGER_USEFUL.get(message.purpose, "Plus utile.")
+
+
 def claim(message_id: int) -> tuple[Message, Attempt] | None:
     """Take a due message for one attempt; None when another worker has it or it is not due.
 
@@ -164,7 +180,7 @@ def claim(message_id: int) -> tuple[Message, Attempt] | None:
         return None
     message = Message.objects.get(pk=message_id)
     if not still_wanted(message, now):
-        _finish_failed(message_id, "Plus utile : le code a expiré ou a été remplacé.")
+        _finish_failed(message_id, _why_unwanted(message, now))
         return None
     attempt = Attempt.objects.create(
         message=message, channel=message.channel, backend=message.backend, started_at=now

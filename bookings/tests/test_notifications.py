@@ -1,13 +1,15 @@
 """The relative is told of every booking, move and cancellation, in their own language."""
 
 import json
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import pytest
 from django.conf import settings
 
 from bookings.actions import do_book, do_cancel_booking, do_move_booking
 from bookings.tests.factories import local, open_room
+from notify.actions import claim, record
+from notify.backends.base import Outcome
 from notify.models import Message
 from people.models import Role
 from tests.factories import staff_with_role
@@ -98,3 +100,54 @@ def test_it_tells_of_moves_and_cancellations_without_staff_reasons(site):
     assert "14:30" in moved.text and "16:00" in moved.text
     assert "16:00" in cancelled.text and "annulé" in cancelled.text
     assert "Fouille" not in cancelled.text
+
+
+@pytest.fixture
+def queued(settings):
+    # Queued for the worker, which is not running: each test plays the worker's claim.
+    settings.SMS_BACKEND = "kannel"
+
+
+def test_a_booked_notice_still_waiting_is_dropped_once_the_booking_is_cancelled(site, queued):
+    booking = book(site)
+    officer = staff_with_role(Role.Name.BOOKING_OFFICER, site.establishment)
+    do_cancel_booking(booking, reason="Fouille", via="staff", actor=officer)
+    made, cancelled = Message.objects.order_by("id")
+
+    assert claim(made.pk) is None
+    made.refresh_from_db()
+    assert made.status == "failed" and "Plus utile" in made.error
+    assert claim(cancelled.pk) is not None
+
+
+def test_only_the_latest_move_is_told_when_earlier_ones_still_wait(site, queued):
+    booking = book(site)
+    do_move_booking(booking, starts_at=local(FRIDAY, 16), via="kiosk")
+    do_move_booking(booking, starts_at=local(FRIDAY, 17), via="kiosk")
+    made, first_move, second_move = Message.objects.order_by("id")
+
+    assert [claim(m.pk) is None for m in (made, first_move, second_move)] == [True, True, False]
+    assert "17:00" in second_move.text
+
+
+def test_a_notice_is_not_retried_past_the_time_of_the_call(site, queued, time_machine):
+    book(site)
+    made = Message.objects.get()
+    taken = claim(made.pk)
+    assert taken is not None
+    # The gateway refused it; the next try would come after the call's start.
+    time_machine.move_to(local(FRIDAY, 14, 30) - timedelta(seconds=1), tick=False)
+    record(made.pk, taken[1].pk, Outcome(ok=False, retryable=True, error="busy"))
+
+    made.refresh_from_db()
+    assert made.status == "failed" and made.next_attempt_at is None
+
+
+def test_a_notice_waiting_for_a_retry_goes_out_while_the_booking_holds(site, queued):
+    book(site)
+    made = Message.objects.get()
+    taken = claim(made.pk)
+    record(made.pk, taken[1].pk, Outcome(ok=False, retryable=True, error="busy"))
+
+    made.refresh_from_db()
+    assert made.status == "queued" and made.next_attempt_at is not None
