@@ -514,14 +514,27 @@ def do_announce_peer(call_id: int, role: str, status: str, *, feed: int | None) 
 
 
 @transaction.atomic
-def do_announce_attached(call_id: int, role: str, channel: str) -> None:
-    """A side's page attached through ``channel``: its other sockets close. The newest page
-    (a duplicated tab, another device) wins, rather than two pages fighting over one
-    side's place in the room."""
+def do_announce_attached(participant: Participant, channel: str) -> tuple[int, int]:
+    """A side's page attached through ``channel`` as ``participant``: every other socket
+    of that side attached before it closes. The newest page (a duplicated tab, another
+    device) wins, rather than two pages fighting over one side's place in the room.
+
+    Returns the attachment's place in that order, (participant id, count): a newer
+    participant comes after every attachment of an older one."""
+    Participant.objects.filter(pk=participant.pk).update(attachments=F("attachments") + 1)
+    count = Participant.objects.values_list("attachments", flat=True).get(pk=participant.pk)
     send_event(
-        [call_group(call_id)],
-        {"type": "call.attached", "call": call_id, "role": role, "channel": channel},
+        [call_group(participant.call_id)],
+        {
+            "type": "call.attached",
+            "call": participant.call_id,
+            "role": participant.role,
+            "channel": channel,
+            "participant": participant.pk,
+            "attachment": count,
+        },
     )
+    return participant.pk, count
 
 
 @transaction.atomic
@@ -532,6 +545,7 @@ def do_forget_media(participant: Participant) -> None:
         janus_session=None,
         janus_publisher_handle=None,
         janus_subscriber_handle=None,
+        subscribed_feeds=[],
         feed_id=None,
         media_up=False,
     )

@@ -80,11 +80,12 @@ def _resume(call: Call, role: str, token: str | None) -> Participant | None:
 
 
 def _earlier_media(participant: Participant) -> list[Participant]:
-    """Earlier attachments of the participant's side that still hold a Janus session."""
+    """Earlier participants of this side that still hold a Janus session. Never a newer
+    one: of two pages saying hello at once, the older must not destroy the newer's media."""
     return list(
-        Participant.objects.filter(call=participant.call_id, role=participant.role)
-        .exclude(pk=participant.pk)
-        .exclude(janus_session=None)
+        Participant.objects.filter(
+            call=participant.call_id, role=participant.role, pk__lt=participant.pk
+        ).exclude(janus_session=None)
     )
 
 
@@ -141,6 +142,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.room: rooms.Room | None = None
         self.janus_session = None
         self.subscribed_feeds: tuple[int, ...] = ()
+        # This socket's place among its side's attachments (do_announce_attached).
+        self.attachment: tuple[int, int] | None = None
         self._unlisten: list = []
         self._tasks: set[asyncio.Task] = set()
         await self.accept()
@@ -213,8 +216,8 @@ class CallConsumer(AsyncWebsocketConsumer):
                 call, principal.staff, participant
             )
         if principal.role in SIDES:
-            await database_sync_to_async(actions.do_announce_attached)(
-                call.pk, principal.role, self.channel_name
+            self.attachment = await database_sync_to_async(actions.do_announce_attached)(
+                participant, self.channel_name
             )
         reuse = bool(frame.get("media_alive")) and participant.janus_session is not None
         if reuse:
@@ -277,6 +280,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             self._listen(self.publisher, self._on_publisher_event)
             fields["janus_publisher_handle"] = self.publisher.id
         fields["janus_subscriber_handle"] = None
+        fields["subscribed_feeds"] = []
         await database_sync_to_async(actions.do_note_media)(self.participant, **fields)
 
     async def _reattach(self, link, participant: Participant) -> None:
@@ -291,9 +295,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         if participant.janus_subscriber_handle:
             self.subscriber = session.adopt_handle(participant.janus_subscriber_handle)
             self._listen(self.subscriber, self._on_subscriber_event)
-            feeds = await database_sync_to_async(_live_feeds)(self.principal.call)
-            own = participant.feed_id
-            self.subscribed_feeds = tuple(f for f in feeds if f != own)
+            self.subscribed_feeds = tuple(participant.subscribed_feeds)
 
     async def on_publish(self, frame: dict) -> None:
         if self.publisher is None:
@@ -413,7 +415,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
         self.subscribed_feeds = feeds
         await database_sync_to_async(actions.do_note_media)(
-            self.participant, janus_subscriber_handle=self.subscriber.id
+            self.participant,
+            janus_subscriber_handle=self.subscriber.id,
+            subscribed_feeds=list(feeds),
         )
         await self._send({"type": "subscribe_offer", "sdp": offer["sdp"]})
 
@@ -459,15 +463,25 @@ class CallConsumer(AsyncWebsocketConsumer):
         elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
         elif kind == "call.attached":
-            if event["role"] == self.principal.role and event["channel"] != self.channel_name:
-                # The newer page owns this side now, and its Janus media: it destroyed what
-                # it does not use, and may have taken this socket's session back. Let go
-                # of it without releasing it.
-                await self._error(
-                    "replaced", "This side of the call is now open in another page.", fatal=True
-                )
+            if event["role"] != self.principal.role or event["channel"] == self.channel_name:
+                return
+            newer = (event["participant"], event["attachment"])
+            if self.attachment is not None and newer < self.attachment:
+                # An older page of this side, whose hello crossed ours: it yields, not us.
+                return
+            await self._error(
+                "replaced", "This side of the call is now open in another page.", fatal=True
+            )
+            if self.participant is not None and event["participant"] != self.participant.pk:
+                # A new participant never takes an older one's Janus session: ours would
+                # keep a publisher in the room until Janus timed it out.
+                await self._teardown(destroy=True)
+                await database_sync_to_async(actions.do_forget_media)(self.participant)
+            else:
+                # The same participant in a newer page (a reload, a duplicated tab): it
+                # may have taken our session back. Let go of it without releasing it.
                 await self._teardown(destroy=False, release=False)
-                await self.close(code=4409)
+            await self.close(code=4409)
 
     # --- leaving ---------------------------------------------------------------------------
 

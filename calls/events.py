@@ -50,15 +50,18 @@ register(
 )
 
 # Between the call's sockets only, never sent to a browser: a side's page attached through
-# ``channel``, and any other socket of that side must close.
+# ``channel`` as ``participant`` (its ``attachment``-th page), and any socket of that side
+# attached before it must close.
 register(
     "call.attached",
     {
         "call": {"type": "integer"},
         "role": {"enum": ["kiosk", "relative"]},
         "channel": {"type": "string", "minLength": 1},
+        "participant": {"type": "integer"},
+        "attachment": {"type": "integer", "minimum": 1},
     },
-    ["call", "role", "channel"],
+    ["call", "role", "channel", "participant", "attachment"],
 )
 
 

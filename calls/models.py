@@ -274,12 +274,19 @@ class Participant(models.Model):
     janus_publisher_handle = models.BigIntegerField(null=True, blank=True)
     janus_subscriber_handle = models.BigIntegerField(null=True, blank=True)
     feed_id = models.BigIntegerField(null=True, blank=True)
+    # The feeds the subscriber handle was given. A page that re-attaches takes the handle
+    # back: what it subscribes to must come from here, not from the feeds live now, which
+    # may have changed while the page was away.
+    subscribed_feeds = models.JSONField(default=list, blank=True)
     media_up = models.BooleanField(default=False)
     # Janus reports "slowlink" when it sees heavy loss from this side: shown to staff.
     last_slowlink_at = models.DateTimeField(null=True, blank=True)
     # This side said its link is weak ("bandwidth" frame): told again to the other side
     # when that one reconnects, since its page forgot.
     low_bandwidth = models.BooleanField(default=False)
+    # Counts the pages that attached as this participant (a reload, a duplicated tab):
+    # with the participant's id it orders attachments, and the newest one keeps the side.
+    attachments = models.PositiveIntegerField(default=0)
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)

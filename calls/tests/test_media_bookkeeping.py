@@ -82,3 +82,38 @@ def test_it_audits_how_long_a_monitor_watched():
     assert (started.action, ended.action) == ("call.watch_started", "call.watch_ended")
     assert started.actor == ended.actor == staff
     assert ended.data == {"participant": monitor.pk, "seconds": 95}
+
+
+def test_a_participant_never_counts_a_newer_one_of_its_side_as_earlier_media():
+    from calls.consumers import _earlier_media
+
+    call = start(ready_call())
+    older, _ = actions.do_join(call, "relative")
+    actions.do_note_media(older, janus_session=111)
+    newer, _ = actions.do_join(call, "relative")
+    actions.do_note_media(newer, janus_session=222)
+
+    # The older page's hello may run after the newer one's: it must leave the newer alone.
+    assert _earlier_media(older) == []
+    assert _earlier_media(newer) == [older]
+
+
+def test_attachments_are_ordered_by_participant_then_by_page():
+    call = start(ready_call())
+    receive = _listen(call)
+    first, _ = actions.do_join(call, "kiosk")
+    a = actions.do_announce_attached(first, "specific.a")
+    b = actions.do_announce_attached(first, "specific.b")  # the same participant reloaded
+    second, _ = actions.do_join(call, "kiosk")
+    c = actions.do_announce_attached(second, "specific.c")
+
+    assert a < b < c
+    assert receive() == {
+        "type": "call.attached",
+        "call": call.pk,
+        "role": "kiosk",
+        "channel": "specific.a",
+        "participant": first.pk,
+        "attachment": 1,
+    }
+    assert [receive()["attachment"], receive()["attachment"]] == [2, 1]

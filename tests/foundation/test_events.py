@@ -29,6 +29,8 @@ EXAMPLES = {
         "call": 1,
         "role": "relative",
         "channel": "specific.abc!def",
+        "participant": 7,
+        "attachment": 2,
     },
 }
 
