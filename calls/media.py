@@ -17,7 +17,7 @@ from django.conf import settings
 from calls import actions
 from calls.models import Call
 from media import placement, rooms
-from media.janus import Handle, JanusClient, JanusException
+from media.janus import Handle, JanusClient, JanusError, JanusException
 from media.models import MediaNode
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,9 @@ class Hub:
                 pk=call.pk
             )
             if call.janus_room is not None:
-                return call.media_node, room_of(call)
+                room = room_of(call)
+                await self._recreate_if_lost(call, room)
+                return call.media_node, room
             node = await database_sync_to_async(placement.choose_node)()
             try:
                 link = await self.link(node)
@@ -103,6 +105,30 @@ class Hub:
                 await database_sync_to_async(placement.release_node)(node)
                 return assigned.media_node, room_of(assigned)
             return node, room
+
+    async def _recreate_if_lost(self, call: Call, room: rooms.Room) -> None:
+        """A Janus that restarted faster than the health checker's verdict lost the
+        room while the call lives on: the pages' next hello would be refused for ever.
+        The room comes back with its id, pin and secret (its recording goes on in the
+        same folder, under the same id)."""
+        link = await self.link(call.media_node)
+        if await rooms.room_exists(link.control, room.id):
+            return
+        try:
+            await rooms.create_room(
+                link.control,
+                admin_key=settings.JANUS_ROOM_ADMIN_KEY,
+                record=room.record,
+                rec_dir=room.rec_dir,
+                monitoring_allowed=room.monitoring_allowed,
+                description=f"call {call.pk}",
+                again=room,
+            )
+        except JanusError as exc:
+            if exc.code != rooms.ROOM_EXISTS:  # another process was first: fine
+                raise
+        log.warning("Room %s of call %s was gone from %s: created again", room.id, call.pk,
+                    call.media_node.name)  # fmt: skip
 
     async def release_room(self, call: Call) -> None:
         if call.janus_room is None or call.media_node is None:

@@ -17,8 +17,10 @@ from pathlib import Path
 from media.janus import Handle, JanusAdmin, JanusError, JanusException, JanusTimeout, Json
 from media.sdp import with_audio_packet_time
 
-# The VideoRoom answers 428 when subscribing to a feed that is not (yet) published.
+# The VideoRoom answers 428 when subscribing to a feed that is not (yet) published,
+# 427 when creating a room whose id is taken.
 NO_SUCH_FEED = 428
+ROOM_EXISTS = 427
 DEFAULT_BITRATE = 512_000
 
 
@@ -55,18 +57,21 @@ async def create_room(
     publishers: int = 2,
     bitrate: int = DEFAULT_BITRATE,
     description: str = "",
+    again: Room | None = None,
 ) -> Room:
     """Create a private room with a random pin and secret.
 
     ``record=False`` creates a room that is never recorded: no ``rec_dir`` is given
     to Janus and ``lock_record`` stops anyone without the secret from turning it on.
+    ``again`` creates a room that Janus lost (it restarted) with its id, pin and secret,
+    so that what the call stored still holds and its recording files keep its id.
     """
     if record and not rec_dir:
         raise ValueError("A recorded room needs rec_dir")
     if not record and rec_dir:
         raise ValueError("rec_dir given for a room that must not be recorded")
-    pin = secrets.token_urlsafe(12)
-    secret = secrets.token_urlsafe(24)
+    pin = again.pin if again else secrets.token_urlsafe(12)
+    secret = again.secret if again else secrets.token_urlsafe(24)
     body: Json = {
         "request": "create",
         "admin_key": admin_key,
@@ -89,6 +94,8 @@ async def create_room(
         body["description"] = description
     if record:
         body["rec_dir"] = str(rec_dir)
+    if again:
+        body["room"] = again.id
     data, _ = await control.message(body)
     return Room(
         id=int(data["room"]),
@@ -98,6 +105,11 @@ async def create_room(
         rec_dir=str(rec_dir) if record else None,
         monitoring_allowed=monitoring_allowed,
     )
+
+
+async def room_exists(control: Handle, room_id: int) -> bool:
+    data, _ = await control.message({"request": "exists", "room": room_id})
+    return bool(data.get("exists"))
 
 
 async def destroy_room(control: Handle, room: Room) -> None:
