@@ -81,3 +81,18 @@ def test_it_never_stores_the_code():
     assert codes.hash_code(code) != code
     assert len(codes.hash_code(code)) == 64
     assert codes.matches(code, codes.hash_code(code))
+
+
+def test_a_new_code_never_repeats_one_that_still_names_an_open_call(settings, monkeypatch):
+    first = start(ready_call())
+    code = sent_code(settings)
+    actions.do_redeem_code(code, client="h")  # used: it still names the call after a drop
+    # The random source draws the same six digits first, then others.
+    draws = iter([int(code), int(code), (int(code) + 1) % 10**6])
+    monkeypatch.setattr(codes.secrets, "randbelow", lambda _: next(draws))
+
+    second = start(ready_call())
+
+    assert sent_code(settings) == _wrong(code)
+    assert actions.do_redeem_code(code, client="h").pk == first.pk
+    assert actions.do_redeem_code(_wrong(code), client="i").pk == second.pk
