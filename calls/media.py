@@ -71,6 +71,12 @@ class Hub:
             self._links[node.pk] = link
             return link
 
+    async def close(self, *, destroy_sessions: bool = False) -> None:
+        """Close every node connection (a process shutting down, a test cleaning up)."""
+        links, self._links = list(self._links.values()), {}
+        for link in links:
+            await link.client.close(destroy_sessions=destroy_sessions)
+
     async def ensure_room(self, call: Call) -> tuple[MediaNode, rooms.Room]:
         """The call's room, created on the best node the first time it is needed."""
         self._reset_if_new_loop()

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from calls import actions
-from calls.media import room_of
+from calls.media import hub, room_of
 from calls.models import Call, Participant
 from calls.tests.helpers import ready_call, relative_socket, sent_code, start
 from media.janus import JanusClient
@@ -44,6 +44,22 @@ def _call_on(janus: JanusProcess, settings, client):
     client.post("/conditions", {"decision": "accept"})
     client.post("/surveillance", {"decision": "accept"})
     return call, client
+
+
+@pytest.fixture(autouse=True)
+def _hub_closed_after(runner: NetnsRunner):
+    """The consumers' hub connects to Janus in the runner's loop: other tests count the
+    connections to Janus, so none may outlive the test, nor its rooms and sessions."""
+    yield
+
+    async def close():
+        for call in await database_sync_to_async(list)(
+            Call.objects.select_related("media_node").exclude(janus_room=None)
+        ):
+            await hub.release_room(call)
+        await hub.close(destroy_sessions=True)
+
+    runner.run(close())
 
 
 @pytest.fixture
