@@ -197,12 +197,19 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
     if call is not None and not call.is_open:
         raise CallRefused(_("L'appel de ce créneau est terminé."), code="call_over")
     if call is None:
+        # Calls with lawyers are never recorded nor monitored. The room's flag alone is not
+        # enough: a lawyer's booking can sit in a room that is not (or no longer) reserved
+        # for lawyers, and it is the contact that makes the call privileged.
+        with_lawyer = (
+            booking.room.for_lawyers
+            or contact.relationship == AuthorizedContact.Relationship.LAWYER
+        )
         call = Call.objects.create(
             booking=booking,
             contact=contact,
             detainee=booking.detainee,
             link_token=codes.new_token()[:16],
-            recorded=not booking.room.for_lawyers,
+            recorded=not with_lawyer,
             # Until the conversation starts, only the slot's end bounds the call.
             deadline=booking.ends_at,
         )

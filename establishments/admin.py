@@ -1,10 +1,13 @@
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from bookings.models import Booking
 from establishments.actions import do_register_kiosk, do_revoke_kiosk
 from establishments.models import Establishment, KioskDevice, Quarter, VideoRoom
 from parloir import access
@@ -67,12 +70,42 @@ class QuarterAdmin(EstablishmentPartAdmin):
         return ("establishment",) if obj is not None else ()
 
 
+class VideoRoomForm(forms.ModelForm):
+    def clean_for_lawyers(self):
+        for_lawyers = self.cleaned_data["for_lawyers"]
+        room = self.instance
+        # Bookings to come were made for the room as it is: a lawyer's in a lawyers' room,
+        # a relative's in a family one. Flipping the flag under them would put relatives in
+        # an unrecorded room, or leave lawyers' bookings in one that is not theirs.
+        if (
+            room.pk is not None
+            and "for_lawyers" in self.changed_data
+            and room.bookings.filter(
+                status=Booking.Status.BOOKED, ends_at__gt=timezone.now()
+            ).exists()
+        ):
+            raise ValidationError(
+                _(
+                    "Ce local a encore des réservations à venir : annulez-les ou attendez "
+                    "qu'elles soient passées avant de changer « réservé aux avocats »."
+                ),
+                code="bookings_to_come",
+            )
+        return for_lawyers
+
+
 @admin.register(VideoRoom)
 class VideoRoomAdmin(EstablishmentPartAdmin):
+    form = VideoRoomForm
     list_display = ("name", "quarter", "in_service", "for_lawyers")
     list_filter = ("in_service", "for_lawyers", "quarter__establishment")
     search_fields = ("name",)
     fields = ("quarter", "name", "in_service", "out_of_service_reason", "for_lawyers")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A room's calls, bookings and recordings belong to its quarter's establishment:
+        # moving the room would hand its whole history to another establishment.
+        return ("quarter",) if obj is not None else ()
 
 
 @admin.register(KioskDevice)
