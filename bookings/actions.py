@@ -298,6 +298,64 @@ def _check_transition(booking: Booking, to_status: str) -> None:
         )
 
 
+# A call under way belongs to the call layer: its rules (the right to control calls, a
+# warning first, a category both sides read) are not bypassed through its booking.
+
+CALL_OPEN_NO_CANCEL = _(
+    "L'appel de cette réservation est en cours : seule la page de l'appel permet de l'interrompre."
+)
+CALL_LIVE_NO_CANCEL = _("Votre appel est en cours : raccrochez pour y mettre fin.")
+CALL_HELD_NO_SHOW = _(
+    "Un appel a eu lieu ou est en cours pour cette réservation : la personne ne peut pas "
+    "être déclarée absente."
+)
+
+
+def call_of(booking: Booking, *, lock: bool = False):
+    """The booking's call, if the kiosk has opened one (locked when ``lock``)."""
+    from calls.models import Call
+
+    calls = Call.objects.filter(booking_id=booking.pk)
+    if lock:
+        calls = calls.select_for_update()
+    return calls.first()
+
+
+def cancel_refusal(call, via: str) -> ValidationError | None:
+    """Why ``call`` keeps its booking from being cancelled on ``via``'s side, if it does.
+
+    Staff stop an open call from its page (calls.actions.do_interrupt), never by
+    cancelling its booking. The detainee's own cancellation still ends a call that has
+    not begun, as his red button does; a live one he hangs up. The system's
+    cancellations (people hooks, closures) end the call on purpose and are not asked.
+    """
+    if call is None or not call.is_open:
+        return None
+    if via == Via.STAFF:
+        return ValidationError(CALL_OPEN_NO_CANCEL, code="call_open")
+    if via == Via.KIOSK and call.state == call.State.LIVE:
+        return ValidationError(CALL_LIVE_NO_CANCEL, code="call_live")
+    return None
+
+
+def no_show_refusal(call) -> ValidationError | None:
+    """Why ``call`` keeps its booking from being marked "absent", if it does.
+
+    Only a call that never connected leaves room for an absence: the relative did not
+    join (or the detainee gave up before), or the relative refused the monitoring. A call
+    open, gone live, interrupted by staff, hung up or lost to a platform fault is not.
+    """
+    if call is None:
+        return None
+    if (
+        call.is_open
+        or call.started_at is not None
+        or call.state not in (call.State.NO_ANSWER, call.State.REFUSED)
+    ):
+        return ValidationError(CALL_HELD_NO_SHOW, code="call_held")
+    return None
+
+
 def _cancel(booking: Booking, *, reason: str, via: str, actor, data=None) -> Booking:
     """Cancel a locked booking and tell its contact; the callers check rights and rules."""
     _check_transition(booking, Booking.Status.CANCELLED)
@@ -326,7 +384,11 @@ def _cancel(booking: Booking, *, reason: str, via: str, actor, data=None) -> Boo
 def do_cancel_booking(
     booking: Booking, *, reason: str, via: str, actor: StaffUser | None = None
 ) -> Booking:
-    """Cancel on the detainee's side ("kiosk", before the deadline) or staff's ("staff")."""
+    """Cancel on the detainee's side ("kiosk", before the deadline) or staff's ("staff").
+
+    Refused to staff while the booking's call is open, and to the kiosk once it is live
+    (cancel_refusal).
+    """
     reason = _require_reason(reason)
     _check_side(via, actor, booking.room.quarter.establishment_id)
     booking = _lock_booking(booking)
@@ -334,6 +396,10 @@ def do_cancel_booking(
     if booking.ends_at <= timezone.now():
         raise ValidationError(_("Cette réservation est passée."), code="past")
     _check_cancel_deadline(booking, via)
+    # Locked: the call cannot open or go live between this check and the cancellation.
+    refusal = cancel_refusal(call_of(booking, lock=True), via)
+    if refusal:
+        raise refusal
     return _cancel(booking, reason=reason, via=via, actor=actor)
 
 
@@ -408,7 +474,8 @@ def do_move_booking(
 
 @transaction.atomic
 def do_mark_no_show(booking: Booking, *, actor: StaffUser, reason: str = "") -> Booking:
-    """The detainee did not come: staff say so once the slot has begun."""
+    """The detainee did not come: staff say so once the slot has begun, unless a call
+    of the booking is under way or took place (no_show_refusal)."""
     _check_side(
         Via.STAFF,
         actor,
@@ -419,6 +486,9 @@ def do_mark_no_show(booking: Booking, *, actor: StaffUser, reason: str = "") -> 
     _check_transition(booking, Booking.Status.NO_SHOW)
     if timezone.now() < booking.starts_at:
         raise ValidationError(_("Ce créneau n'a pas encore commencé."), code="not_started")
+    refusal = no_show_refusal(call_of(booking, lock=True))
+    if refusal:
+        raise refusal
     booking.status = Booking.Status.NO_SHOW
     booking.save(update_fields=["status"])
     reason = (reason or "").strip()

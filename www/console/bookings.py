@@ -12,11 +12,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from bookings.actions import do_book, do_cancel_booking, do_mark_no_show
+from bookings.actions import (
+    call_of,
+    cancel_refusal,
+    do_book,
+    do_cancel_booking,
+    do_mark_no_show,
+    no_show_refusal,
+)
 from bookings.availability import can_start_call, free_slots, local_day_bounds, room_day
 from bookings.models import Booking, Closure
 from establishments.models import VideoRoom
@@ -269,6 +277,15 @@ def detail(request, pk: int):
     booking = get_object_or_404(_bookings(request.user), pk=pk)
     establishment_id = booking.room.quarter.establishment_id
     now = timezone.now()
+    call = call_of(booking)
+    may_cancel = (
+        booking.status == Booking.Status.BOOKED
+        and booking.ends_at > now
+        and access.can(request.user, access.Can.BOOK, establishment_id)
+    )
+    # An open call is stopped from its page, not by cancelling its booking: say so
+    # where the button would be.
+    cancel_blocked = cancel_refusal(call, "staff") if may_cancel else None
     return _render(
         request,
         "console/bookings/detail.html",
@@ -276,11 +293,14 @@ def detail(request, pk: int):
             "booking": booking,
             "state": _call_state(booking, now),
             "transitions": booking.transitions.select_related("by"),
-            "can_cancel": booking.status == Booking.Status.BOOKED
-            and booking.ends_at > now
-            and access.can(request.user, access.Can.BOOK, establishment_id),
+            "can_cancel": may_cancel and cancel_blocked is None,
+            "cancel_blocked": cancel_blocked.messages[0] if cancel_blocked else "",
+            "call_url": reverse("console:call_watch", args=[call.pk])
+            if cancel_blocked and access.can(request.user, access.Can.WATCH, establishment_id)
+            else "",
             "can_mark_no_show": booking.status == Booking.Status.BOOKED
             and booking.starts_at <= now
+            and no_show_refusal(call) is None
             and (
                 access.can(request.user, access.Can.BOOK, establishment_id)
                 or access.can(request.user, access.Can.CONTROL_CALL, establishment_id)
