@@ -1,9 +1,15 @@
 from django.contrib import admin
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.translation import gettext_lazy as _
 
+from notify import redact
 from notify.models import Message
 from parloir.access import Can
 from parloir.admin import ScopedModelAdmin
+
+# A call-code message's text and digits name a live code: staff never read, search or
+# filter them (a filter such as ?spoken_digits__startswith=1 would find the code by trying).
+SECRET_FIELDS = frozenset({"text", "spoken_digits"})
 
 
 @admin.register(Message)
@@ -22,7 +28,7 @@ class MessageAdmin(ScopedModelAdmin):
     }
     list_display = ("created_at", "establishment", "to_number", "channel", "purpose", "status")
     list_filter = ("status", "channel", "purpose", "establishment")
-    search_fields = ("to_number", "text", "provider_ref")
+    search_fields = ("to_number", "provider_ref")
     date_hierarchy = "created_at"
     fields = (
         "establishment",
@@ -31,7 +37,7 @@ class MessageAdmin(ScopedModelAdmin):
         "channel",
         "language",
         "purpose",
-        "text",
+        "shown_text",
         "status",
         "backend",
         "provider_ref",
@@ -43,3 +49,12 @@ class MessageAdmin(ScopedModelAdmin):
         "failed_at",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("texte"))
+    def shown_text(self, obj):
+        return redact.shown_text(obj)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.split(LOOKUP_SEP)[0] in SECRET_FIELDS:
+            return False
+        return super().lookup_allowed(lookup, value, request)

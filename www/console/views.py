@@ -1,6 +1,7 @@
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from notify import redact
 from notify.models import Message
 from parloir import access
 from www.console.decorators import staff_required
@@ -23,4 +24,7 @@ def outbox(request):
         access.Can.READ_MESSAGES,
     )
     page = Paginator(messages, 50).get_page(request.GET.get("page"))
+    for message in page:
+        # Never a call code nor a call link: whoever reads them could join the call.
+        message.shown_text = redact.shown_text(message)
     return render(request, "console/outbox.html", {"page": page})
