@@ -33,6 +33,12 @@ def _calls(user, capability):
     )
 
 
+def _render(request, template, context, zone):
+    # Times show in the establishment's zone, the one the suspension form reads them in.
+    with timezone.override(zone):
+        return render(request, template, context)
+
+
 def _with_quality(calls):
     recent = timezone.now() - timedelta(seconds=POOR_LINK_SECONDS)
     calls = calls.prefetch_related(
@@ -68,8 +74,9 @@ def watch(request, pk):
     if not call.recorded:
         # Calls with lawyers are never watched nor listened to.
         raise PermissionDenied
-    establishment_id = call.booking.room.quarter.establishment_id
-    return render(
+    establishment = call.booking.room.quarter.establishment
+    establishment_id = establishment.pk
+    return _render(
         request,
         "console/calls/watch.html",
         {
@@ -83,6 +90,7 @@ def watch(request, pk):
             "transitions": call.transitions.select_related("by_staff"),
             "warnings": call.warnings.select_related("staff"),
         },
+        establishment.zone,
     )
 
 
@@ -140,7 +148,7 @@ def detainee(request, pk):
         access.scope(Detainee.objects.select_related("establishment", "quarter"), request.user),
         pk=pk,
     )
-    return render(
+    return _render(
         request,
         "console/calls/detainee.html",
         {
@@ -153,6 +161,7 @@ def detainee(request, pk):
             "can_suspend": access.can(request.user, access.Can.SUSPEND, person.establishment_id),
             "now": timezone.now(),
         },
+        person.establishment.zone,
     )
 
 
@@ -209,9 +218,12 @@ def lift(request, pk):
 @staff_required()
 def contact(request, pk):
     person = get_object_or_404(
-        access.scope(AuthorizedContact.objects.select_related("detainee"), request.user), pk=pk
+        access.scope(
+            AuthorizedContact.objects.select_related("detainee__establishment"), request.user
+        ),
+        pk=pk,
     )
-    return render(
+    return _render(
         request,
         "console/calls/contact.html",
         {
@@ -221,6 +233,7 @@ def contact(request, pk):
             )[:100],
             "decisions": person.decisions.select_related("decided_by"),
         },
+        person.detainee.establishment.zone,
     )
 
 
