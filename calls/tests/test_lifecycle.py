@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 
 from bookings.actions import do_cancel_booking
 from calls import actions
@@ -192,14 +193,16 @@ def test_a_long_kiosk_label_or_username_is_kept_whole_in_the_transition_log():
     assert staff.get_username() in labels
 
 
-def test_a_booking_cancelled_while_its_early_call_waits_for_the_relative_ends_the_call():
+def test_staff_cannot_end_an_early_call_waiting_for_the_relative_by_cancelling_its_booking():
     ready = ready_call(minutes_into_slot=-3)  # the kiosk may call up to 5 minutes early
     call = start(ready)
     officer = staff_with_role("booking_officer", ready.site.establishment)
-    do_cancel_booking(ready.booking, reason="Fermeture du parloir", via="staff", actor=officer)
+    # Ending a call is for staff who control calls, from the call's page (do_interrupt).
+    with pytest.raises(ValidationError) as refused:
+        do_cancel_booking(ready.booking, reason="Fermeture du parloir", via="staff", actor=officer)
+    assert refused.value.code == "call_open"
     call.refresh_from_db()
-    assert (call.state, call.end_detail) == (Call.State.INTERRUPTED, "booking_cancelled")
-    assert not call.codes.filter(voided_at__isnull=True).exists()
+    assert call.is_open and call.codes.filter(voided_at__isnull=True).exists()
 
 
 def test_a_relative_who_refuses_monitoring_mid_call_leaves_it_and_the_refusal_is_kept():
