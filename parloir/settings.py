@@ -172,6 +172,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.flag("PARLOIR_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+# A kiosk is shared: a signed-in detainee is signed out after this much inactivity. The
+# call page keeps the session alive while it is open (kiosk:keep_alive).
+KIOSK_IDLE_SECONDS = env.integer("PARLOIR_KIOSK_IDLE_SECONDS", 10 * 60)
 
 # Notifications (see notify/ and docs/notifications.md). The outbox is the embedded
 # default backend; SMS and voice calls each choose theirs. Secrets are checked where

@@ -1,7 +1,9 @@
+from datetime import timedelta
 from html import unescape
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from calls import actions
 from calls.access import KIOSK_COOKIE
@@ -183,3 +185,49 @@ def test_a_replaced_call_page_lands_on_home_saying_the_call_goes_on_elsewhere(cl
     actions.do_end_call(call, "hung_up_relative", by="relative")
     assert elsewhere not in unescape(client.get("/kiosk/accueil?ailleurs=1").content.decode())
     assert elsewhere not in unescape(client.get("/kiosk/accueil").content.decode())
+
+
+def _signed_in_on_call(client, ready):
+    _kiosk_client(client, ready)
+    client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
+    client.post("/kiosk/appel", {"booking": ready.booking.pk})
+    return Call.objects.get(booking=ready.booking)
+
+
+def test_the_call_page_keeps_the_kiosk_session_alive_while_it_is_open(
+    client, settings, time_machine
+):
+    settings.KIOSK_IDLE_SECONDS = 600
+    time_machine.move_to(timezone.now(), tick=False)
+    ready = ready_call()
+    call = _signed_in_on_call(client, ready)
+    page = client.get(f"/kiosk/appel/{call.pk}").content.decode()
+    assert f'data-keep-alive-url="/kiosk/appel/{call.pk}/present"' in page
+    assert 'data-keep-alive-ms="120000"' in page
+
+    # The page's heartbeat every two minutes, for longer than the idle limit.
+    for _ in range(10):
+        time_machine.shift(timedelta(minutes=2))
+        response = client.get(f"/kiosk/appel/{call.pk}/present")
+        assert response.status_code == 204 and response["Cache-Control"] == "no-store"
+        assert client.cookies["sessionid"]["max-age"] == 600
+    # Twenty minutes on, the detainee is still signed in: the socket's hello needs it.
+    assert client.get(f"/kiosk/appel/{call.pk}").status_code == 200
+
+    time_machine.shift(timedelta(minutes=11))
+    assert client.get(f"/kiosk/appel/{call.pk}")["Location"] == "/kiosk/"
+
+
+def test_the_heartbeat_is_only_for_the_detainees_own_call(client):
+    ready = ready_call()
+    _signed_in_on_call(client, ready)
+    other = actions.do_start_call(ready_call().booking, device_label="Borne 2")
+    assert client.get(f"/kiosk/appel/{other.pk}/present").status_code == 404
+
+
+def test_the_kiosk_call_page_names_the_codes_channel_in_a_place_it_can_update(client):
+    ready = ready_call()
+    call = _signed_in_on_call(client, ready)
+    page = unescape(client.get(f"/kiosk/appel/{call.pk}").content.decode())
+    assert '<span id="message-channel">SMS</span>' in page
+    assert '"voice": "Appel vocal"' in page

@@ -81,3 +81,30 @@ def test_the_help_page_shows_the_establishments_contact_details(client):
     html = client.get(f"/aide/{establishment.code}").content.decode()
     assert establishment.contact_phone in html
     assert establishment.contact_hours in html
+
+
+def test_the_relative_hangs_up_over_http_when_the_socket_is_down(client, settings):
+    call = start(ready_call())
+    client.post(f"/j/{call.link_token}", {"code": sent_code(settings)})
+    client.post("/conditions", {"decision": "accept"})
+    client.post("/surveillance", {"decision": "accept"})
+    page = client.get("/appel").content.decode()
+    assert 'id="cancel-form"' in page and 'action="/appel/raccrocher"' in page
+
+    assert client.get("/appel/raccrocher").status_code == 405
+    response = client.post("/appel/raccrocher")
+
+    assert response["Location"] == "/fin"
+    call.refresh_from_db()
+    assert call.state == Call.State.ENDED
+    assert call.end_reason == Call.EndReason.HUNG_UP_RELATIVE
+    # A second press, or the leave frame arriving after it, changes nothing.
+    client.post("/appel/raccrocher")
+    assert Call.objects.get(pk=call.pk).ended_at == call.ended_at
+
+
+def test_only_the_relative_of_the_call_can_hang_it_up(client):
+    call = start(ready_call())
+    response = client.post("/appel/raccrocher")
+    assert response["Location"] == "/"
+    assert Call.objects.get(pk=call.pk).is_open

@@ -16,11 +16,14 @@ const qualityText = document.getElementById("quality-text");
 const lowBox = document.getElementById("low-bandwidth");
 const bandwidthNote = document.getElementById("bandwidth-note");
 const role = root.dataset.role;
+const lowModeKey = `parloir.low.${root.dataset.call}`;
 
 let deadline = root.dataset.deadline || null;
 let serverOffsetMs = 0;
-let warned5 = false;
-let warned1 = false;
+// The seconds left at the previous tick: a warning is given when the time left crosses
+// its threshold, not to someone who comes back with less than that left.
+let previousLeft = null;
+let ended = false;
 let client = null;
 
 function setStatus(text) {
@@ -33,13 +36,23 @@ function showAlert(text) {
   alertEl.hidden = false;
 }
 
+// The other side is back: "lost the connection" no longer holds.
+function hidePeerLeft() {
+  if (alertEl.textContent === texts.peer_left) alertEl.hidden = true;
+}
+
 function tick() {
-  const left = secondsLeft(deadline, serverOffsetMs);
+  // Once over, the clock says so: the end screen stays a few seconds.
+  const left = ended ? 0 : secondsLeft(deadline, serverOffsetMs);
   timeLeftEl.textContent = formatClock(left);
-  if (left !== null && root.dataset.state === "live") {
-    if (left <= 300 && left > 60 && !warned5) { warned5 = true; showAlert(texts.five_minutes); }
-    if (left <= 60 && !warned1) { warned1 = true; showAlert(texts.one_minute); }
+  if (left !== null && root.dataset.state === "live" && !ended) {
+    // "5 minutes" only as the clock passes it (not to a page opened with 2 left); the
+    // last minute is said to whoever is there, even a page opened within it.
+    const before = previousLeft ?? Infinity;
+    if (previousLeft !== null && before > 300 && left <= 300 && left > 60) showAlert(texts.five_minutes);
+    if (before > 60 && left <= 60) showAlert(texts.one_minute);
   }
+  previousLeft = root.dataset.state === "live" ? left : null;
   const codeStatus = document.getElementById("code-status");
   if (codeStatus && codeStatus.dataset.expires) {
     const codeLeft = secondsLeft(codeStatus.dataset.expires, serverOffsetMs);
@@ -59,6 +72,8 @@ function onState(state) {
     setStatus(texts.waiting);
   }
   if (state.final) {
+    ended = true;
+    tick();
     setStatus(texts.ended);
     root.dataset.endReason = state.end_reason || "";
     showAlert(state.state === "media_failed" ? texts.media_failed : state.end_reason_label || texts.ended);
@@ -89,13 +104,20 @@ function showBandwidth() {
 }
 
 // The kiosk follows the code message: queued, sent, delivered or failed, and its validity.
-function showCodeStatus({ message_status: status, expires_at: expires }) {
+// The channel changes when an SMS that found no phone falls back to a voice call.
+function showCodeStatus({ message_status: status, expires_at: expires, channel }) {
   const codeStatus = document.getElementById("code-status");
   const statusEl = document.getElementById("message-status");
   if (!codeStatus || !statusEl) return;
   const labels = JSON.parse(document.getElementById("message-status-labels").textContent);
   statusEl.textContent = labels[status] || status;
   statusEl.dataset.status = status;
+  const channelEl = document.getElementById("message-channel");
+  if (channelEl && channel) {
+    const channels = JSON.parse(document.getElementById("message-channel-labels").textContent);
+    channelEl.textContent = channels[channel] || channel;
+    channelEl.dataset.channel = channel;
+  }
   if (expires) codeStatus.dataset.expires = expires;
 }
 
@@ -139,14 +161,18 @@ async function openMedia() {
   });
   client.addEventListener("peer", (e) => {
     if (e.detail.status === "left") showAlert(texts.peer_left);
+    if (e.detail.status === "media_up") hidePeerLeft();
     showBandwidth();
   });
   client.addEventListener("quality", (e) => showQuality(e.detail));
   client.addEventListener("bandwidth", (e) => {
     root.dataset.lowBandwidthSource = e.detail.source;
+    // Kept for this tab: a reloaded page goes on in the mode it was in.
+    sessionStorage.setItem(lowModeKey, e.detail.low ? e.detail.source : "");
     showBandwidth();
   });
   client.addEventListener("remote-stream", (e) => {
+    hidePeerLeft();
     if (remoteVideo.srcObject !== e.detail.stream) remoteVideo.srcObject = e.detail.stream;
     remoteVideo.play().catch(() => {});
   });
@@ -158,7 +184,8 @@ async function openMedia() {
     const page = role === "kiosk" ? "/kiosk/accueil" : "/fin";
     location.href = elsewhere ? `${page}?ailleurs=1` : page;
   });
-  if (lowBox.checked) client.setLowBandwidth(true, "user");
+  const kept = sessionStorage.getItem(lowModeKey);
+  if (lowBox.checked || kept) client.setLowBandwidth(true, kept || "user");
   // For the browser tests and for anyone helping over the phone with the developer tools.
   window.parloirCall = client;
   client.start();
@@ -190,3 +217,9 @@ document.getElementById("hangup").addEventListener("click", () => {
 setInterval(tick, 500);
 tick();
 openMedia();
+if (root.dataset.keepAliveUrl) {
+  // The kiosk signs a detainee out after some inactivity; a call is not inactivity.
+  setInterval(() => {
+    fetch(root.dataset.keepAliveUrl, { cache: "no-store", credentials: "same-origin" }).catch(() => {});
+  }, Number(root.dataset.keepAliveMs));
+}

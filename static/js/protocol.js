@@ -27,6 +27,13 @@ export const MEDIA_TROUBLE_ATTEMPTS = 2;
 // Errors in answer to hello, after which the connection has no media (docs/signaling.md).
 const JOIN_ERRORS = new Set(["no_media_node", "media_error", "internal_error"]);
 const MEDIA_RETRY_DELAYS_MS = [250, 2000, 5000, 10000, 20000];
+// A socket whose ping (one every PING_MS) gets no answer for SILENT_MS is dead even if
+// the browser has not noticed (a lost route sends no reset): the client reconnects at
+// once instead of waiting for the browser's own timeout, tens of seconds later. Only an
+// unanswered ping counts: a page in the background, whose timers the browser slows down,
+// is not silent for having sent nothing.
+export const PING_MS = 10_000;
+export const SILENT_MS = 20_000;
 
 export class CallClient extends EventTarget {
   // mediaStream: a MediaStream, or a promise of one (getUserMedia's), so that the socket
@@ -52,6 +59,9 @@ export class CallClient extends EventTarget {
     this.weakSamples = 0;
     this.previousInbound = new Map();
     this.mediaAttempts = 0; // media restarts since the media last connected
+    this.heartbeat = null;
+    this.lastHeardAt = 0;
+    this.pingSentAt = 0;
     this.mediaSetupMs = MEDIA_SETUP_MS;
     this.mediaLostMs = MEDIA_LOST_MS;
   }
@@ -96,23 +106,57 @@ export class CallClient extends EventTarget {
       if (!mediaAlive) this.#closePeerConnections();
       this.#send({ type: "hello", call: this.callId, resume: this.resumeToken, media_alive: mediaAlive });
     });
-    ws.addEventListener("message", (event) => this.#onFrame(event.data));
+    ws.addEventListener("message", (event) => {
+      this.lastHeardAt = Date.now();
+      this.#onFrame(event.data);
+    });
     ws.addEventListener("close", (event) => {
-      if (this.closed) return;
+      // A socket given up on (#reconnect) has its successor already.
+      if (this.closed || ws !== this.ws) return;
       // 4409: this side of the call was opened in another page, which now has it.
       if (event.code === 4403 || event.code === 4404 || event.code === 4409) {
         this.closed = true;
         this.#emit("fatal", { code: event.code, reason: event.reason });
         return;
       }
-      this.#emit("reconnecting", {});
-      let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
-      if (this.mediaAttempts > 0) {
-        delay = Math.max(delay, MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)]);
-      }
-      this.attempt += 1;
-      setTimeout(() => this.#connect(), delay);
+      this.#scheduleConnect();
     });
+    ws.addEventListener("open", () => {
+      this.lastHeardAt = Date.now();
+      this.pingSentAt = 0;
+      clearInterval(this.heartbeat);
+      this.heartbeat = setInterval(() => {
+        if (ws !== this.ws || this.closed) return;
+        const now = Date.now();
+        const waiting = this.pingSentAt > this.lastHeardAt;
+        if (waiting && now - this.pingSentAt > SILENT_MS) {
+          this.#reconnect(4001, "silent");
+        } else if (!waiting) {
+          this.pingSentAt = now;
+          this.#send({ type: "ping", id: 0 });
+        }
+      }, PING_MS);
+    });
+  }
+
+  #scheduleConnect() {
+    this.#emit("reconnecting", {});
+    let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
+    if (this.mediaAttempts > 0) {
+      delay = Math.max(delay, MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)]);
+    }
+    this.attempt += 1;
+    setTimeout(() => this.#connect(), delay);
+  }
+
+  // Leave this socket for a new one without waiting for its close event: on a dead link
+  // the browser fires it only after its closing handshake times out.
+  #reconnect(code, reason) {
+    const old = this.ws;
+    this.ws = null;
+    clearInterval(this.heartbeat);
+    if (old) old.close(code, reason);
+    this.#scheduleConnect();
   }
 
   #send(frame) {
@@ -122,6 +166,7 @@ export class CallClient extends EventTarget {
   #close() {
     this.closed = true;
     clearInterval(this.statsTimer);
+    clearInterval(this.heartbeat);
     this.#closePeerConnections();
     if (this.ws) this.ws.close(1000);
   }
@@ -140,7 +185,7 @@ export class CallClient extends EventTarget {
     this.mediaAttempts += 1;
     this.#emit("media-retry", { pc: kind, reason, attempt: this.mediaAttempts, trouble: this.mediaAttempts >= MEDIA_TROUBLE_ATTEMPTS });
     this.#closePeerConnections();
-    if (this.ws) this.ws.close(4000, "media restart");
+    this.#reconnect(4000, "media restart");
   }
 
   // A description the browser refuses leaves a connection that will never connect, and
@@ -203,8 +248,10 @@ export class CallClient extends EventTarget {
         this.iceServers = frame.ice_servers || [];
         this.#emit("welcome", frame);
         this.#emit("state", frame.state);
-        // A new connection knows nothing of our mode: tell the other side again.
-        if (this.lowBandwidth) this.#send({ type: "bandwidth", low: true });
+        // A new connection knows nothing of our mode: tell the other side again, off as
+        // well as on (a reloaded page starts with it off while the server may still
+        // have it on for this participant).
+        if (frame.role !== "monitor") this.#send({ type: "bandwidth", low: this.lowBandwidth });
         if (this.statsTimer === null) this.statsTimer = setInterval(() => this.#sampleStats(), STATS_INTERVAL_MS);
         if (frame.publish) await this.#negotiate("publisher", () => this.#publish());
         break;
@@ -246,6 +293,11 @@ export class CallClient extends EventTarget {
           // The server could not set this connection's media up (no video server, Janus
           // did not answer): try again on a new socket, backing off, until it can.
           this.#restartMedia("hello", frame.code);
+        } else if (JOIN_ERRORS.has(frame.code) && this.subscriber === null) {
+          // Joined, but subscribing to the other side failed (after the welcome, or on
+          // its media_up): no connection exists whose watchdog would notice, and the
+          // picture would stay black for the whole call. Set the media up again.
+          this.#restartMedia("subscriber", frame.code);
         }
         break;
       default:

@@ -61,6 +61,8 @@ class Stack:
         self.logs: dict[str, Path] = {}
         self.base_url = f"http://127.0.0.1:{WEB_PORT}"
         self.bind = "127.0.0.1"
+        # Settings a test gives its processes (before starting or restarting them).
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")}
@@ -80,6 +82,7 @@ class Stack:
                 "PARLOIR_IN_PROCESS_WORKERS": "1",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def register_node(self) -> MediaNode:

@@ -8,10 +8,12 @@ from html import unescape
 
 import pytest
 from django.utils import timezone
+from playwright.async_api import Error as PlaywrightError
 
 from calls.models import Call, CallCode
 from calls.tests.helpers import ready_call
 from tests.e2e.browser import (
+    FINAL_STATES,
     Browsers,
     browsers_on,
     in_browsers,
@@ -216,12 +218,22 @@ def test_a_refused_camera_gets_an_explanation_and_a_retry(stack, e2e_runner):
                 "() => document.getElementById('call').dataset.mediaError"
             )
             retry_visible = await relative.get_by_role("button", name="Réessayer").is_visible()
-            return help_text, error, retry_visible
+            # The relative gives up: with no socket at all, "Raccrocher" must still end
+            # the call, or the detainee waits for nobody until the end of the slot.
+            await relative.get_by_role("button", name="Raccrocher").click()
+            await relative.wait_for_url("**/fin")
+            kiosk_state = await wait_call_state(kiosk, FINAL_STATES)
+            kiosk_clock = await kiosk.locator("#time-left").inner_text()
+            return help_text, error, retry_visible, kiosk_state, kiosk_clock
 
-    help_text, error, retry_visible = stack.run(e2e_runner, scenario())
+    help_text, error, retry_visible, kiosk_state, kiosk_clock = stack.run(e2e_runner, scenario())
     assert "Autorisez-les dans votre navigateur" in help_text
     assert error == "NotAllowedError"
     assert retry_visible
+    assert kiosk_state == "ended"
+    assert Call.objects.get(booking=ready.booking).end_reason == "hung_up_relative"
+    # The end screen's clock says it is over.
+    assert kiosk_clock == "00:00"
 
 
 # A camera that takes 1.5 s to start, as on a cheap phone or behind the browser's prompt;
@@ -471,6 +483,12 @@ def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2
     assert seen["kiosk_frames"] > 10 and seen["newer_frames"] > 10, seen
     assert _relatives_in_the_call(ready) == 1
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+SHOWN_ALERT = (
+    "() => { const a = document.getElementById('alert'); return a.hidden ? null : a.textContent; }"
+)
+PEER_LEFT = "Votre interlocuteur a perdu la connexion. Il peut revenir."
 
 
 def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner):
@@ -764,4 +782,197 @@ def test_a_kiosk_page_replaced_by_a_newer_one_says_the_call_goes_on_there(stack,
     assert seen["told"] == "L'appel continue dans un autre onglet ou sur un autre appareil."
     assert seen["back"] == seen["newer_url"].removeprefix(stack.base_url), seen
     assert seen["relative_frames"] > 10, seen
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+WELCOMED_AGAIN_AFTER_A_DROP = """
+() => new Promise((resolve) => {
+  const client = window.parloirCall;
+  client.addEventListener("welcome", () => resolve(true), { once: true });
+  client.addEventListener("fatal", (e) => resolve(`fatal ${e.detail.reason || e.detail.code}`));
+  setTimeout(() => resolve("no welcome within 15 s"), 15000);
+  client.ws.close(4000);
+})
+"""
+
+
+def test_a_kiosk_call_outlives_the_kiosks_idle_sign_out(stack, e2e_runner):
+    """The kiosk signs its detainee out after PARLOIR_KIOSK_IDLE_SECONDS without a request
+    (here 12 s), and the call page makes none of its own: a reconnection past that
+    moment found no detainee, was refused, and threw the detainee out of a live call.
+    The page's heartbeat keeps the session (and its cookie) alive."""
+    ready = ready_call()
+    stack.extra_env["PARLOIR_KIOSK_IDLE_SECONDS"] = "12"
+    stack.restart_web()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        call_url = kiosk.url
+        await asyncio.sleep(16)
+        # A network blip: the kiosk's socket drops and the page says hello again.
+        try:
+            welcomed = await kiosk.evaluate(WELCOMED_AGAIN_AFTER_A_DROP)
+        except PlaywrightError as exc:  # the page left (its context destroyed by the navigation)
+            welcomed = f"{type(exc).__name__}: {exc}"
+        await asyncio.sleep(1)
+        return call_url, kiosk.url, welcomed
+
+    before, after, welcomed = in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert after == before, f"the kiosk left its call for {after}"
+    assert welcomed is True, welcomed
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def _first_offer_becomes(frames: list, replace):
+    """A WebSocket route that passes everything but puts the frames ``replace(offer)``
+    in place of the first subscribe_offer (noted in ``frames``)."""
+
+    async def route(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            frame = json.loads(message)
+            if frame.get("type") == "subscribe_offer" and not frames:
+                frames.append(frame)
+                for sent in replace(frame):
+                    ws.send(json.dumps(sent))
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    return route
+
+
+def test_a_subscription_that_failed_after_the_welcome_is_set_up_again(stack, e2e_runner):
+    """Janus failed while the server subscribed the relative to the kiosk (after its
+    welcome): the page gets an error and no offer, so no connection's watchdog would ever
+    fire. It must set its media up again rather than stay on a black picture."""
+    ready = ready_call()
+    failed = []
+    error = {"type": "error", "code": "media_error", "message": "Janus", "fatal": False}
+    route = _first_offer_becomes(failed, lambda offer: [error])
+
+    async def scenario(browsers):
+        kiosk, relative = await _call_through_a_route(
+            browsers, stack, ready, RECORD_CLIENT_EVENTS, route
+        )
+        await wait_remote_playing(relative, timeout_ms=30000)
+        await _kiosk_sees_the_relative_again(kiosk, relative)
+        return {
+            "events": await relative.evaluate(EVENTS_OF, ["media-retry"]),
+            "relative_frames": await _decoding(relative),
+        }
+
+    seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert failed, "the route never saw an offer to replace"
+    assert [(e["pc"], e["reason"]) for e in seen["events"]] == [("subscriber", "media_error")]
+    assert seen["relative_frames"] > 10, seen
+
+
+RECORD_ALERTS = """document.addEventListener("DOMContentLoaded", () => {
+  window.alertsShown = [];
+  const alert = document.getElementById("alert");
+  if (!alert) return;
+  new MutationObserver(() => { if (!alert.hidden) window.alertsShown.push(alert.textContent); })
+    .observe(alert, { attributes: true, childList: true, characterData: true, subtree: true });
+});"""
+
+
+def test_the_peer_left_warning_goes_once_the_other_side_is_seen_again(stack, e2e_runner):
+    """'Votre interlocuteur a perdu la connexion' must not stay on screen while the two
+    talk again: here the relative is told the kiosk left just before the kiosk's offer."""
+    ready = ready_call()
+    seen_offer = []
+    left = {"type": "peer", "role": "kiosk", "status": "left"}
+    route = _first_offer_becomes(seen_offer, lambda offer: [left, offer])
+
+    async def scenario(browsers):
+        kiosk, relative = await _call_through_a_route(browsers, stack, ready, RECORD_ALERTS, route)
+        await wait_remote_playing(relative)
+        return await relative.evaluate("() => window.alertsShown"), await relative.evaluate(
+            SHOWN_ALERT
+        )
+
+    shown, still = in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert seen_offer and PEER_LEFT in shown, shown
+    assert still != PEER_LEFT
+
+
+PEER_LOW = "() => document.getElementById('call').dataset.peerLowBandwidth === {}"
+
+
+def test_the_low_bandwidth_mode_survives_a_reload_and_a_change_made_offline(stack, e2e_runner):
+    """The other side sends little video while this side asks for it, and only then: a
+    reloaded page keeps its mode, and unticking it while the socket is down still reaches
+    the other side once the socket is back (else: a tiny picture for the rest of the call)."""
+    ready = ready_call()
+
+    async def scenario(browsers):
+        kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
+        await relative.check("#low-bandwidth")
+        await kiosk.wait_for_function(PEER_LOW.format("'on'"), timeout=10000)
+        await relative.reload()
+        await wait_remote_playing(relative)
+        kept = await relative.is_checked("#low-bandwidth")
+        await kiosk.wait_for_function(PEER_LOW.format("'on'"), timeout=10000)
+        # The socket drops; the relative unticks the box before it is back.
+        await relative.evaluate("() => window.parloirCall.ws.close(4000)")
+        await relative.uncheck("#low-bandwidth")
+        await kiosk.wait_for_function(PEER_LOW.format("'off'"), timeout=15000)
+        return kept
+
+    assert in_browsers(stack, e2e_runner, scenario, timeout=120) is True
+
+
+def _first_socket_goes_silent(state: dict):
+    """A WebSocket route whose first connection stops carrying anything, both ways, once
+    ``state["silent"]`` is set, without closing: a route that died without a reset."""
+
+    async def route(ws):
+        state["connections"] = state.get("connections", 0) + 1
+        first = state["connections"] == 1
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            if not (first and state.get("silent")):
+                ws.send(message)
+
+        def from_page(message):
+            if not (first and state.get("silent")):
+                server.send(message)
+
+        server.on_message(from_server)
+        ws.on_message(from_page)
+
+    return route
+
+
+def test_a_socket_that_went_silent_is_replaced_without_waiting_for_the_browser(stack, e2e_runner):
+    """The page's socket stops carrying frames without closing (the browser would notice
+    only tens of seconds later, and staff's notices sent meanwhile would be lost): the
+    page's unanswered ping has it open a new socket, and the call goes on."""
+    ready = ready_call()
+    state: dict = {}
+    route = _first_socket_goes_silent(state)
+
+    async def scenario(browsers):
+        kiosk, relative = await _call_through_a_route(
+            browsers, stack, ready, RECORD_CLIENT_EVENTS, route
+        )
+        await wait_remote_playing(relative)
+        await wait_remote_playing(kiosk)
+        state["silent"] = True
+        # One ping every 10 s, given up after 20 s unanswered: about 30 s; the browser
+        # alone would take minutes.
+        await relative.wait_for_function(
+            "() => window.clientEvents.filter((e) => e.type === 'welcome').length >= 2",
+            timeout=45000,
+        )
+        await wait_remote_playing(relative)
+        return state["connections"], await _decoding(relative)
+
+    connections, frames = in_browsers(stack, e2e_runner, scenario, timeout=120)
+    assert connections == 2
+    assert frames > 10
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE

@@ -15,4 +15,5 @@ urlpatterns = [
     path("appel/<int:call_id>", views.call, name="call"),
     path("appel/<int:call_id>/nouveau-code", views.new_code, name="new_code"),
     path("appel/<int:call_id>/fin", views.cancel, name="cancel"),
+    path("appel/<int:call_id>/present", views.keep_alive, name="keep_alive"),
 ]

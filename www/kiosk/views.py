@@ -5,13 +5,14 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_supported_language_variant
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bookings.models import Booking
 from calls import access as call_access
@@ -19,9 +20,6 @@ from calls import actions as call_actions
 from calls.models import Call
 from notify.models import Message
 from people.actions import SignInRefused, do_kiosk_sign_in
-
-# A kiosk is shared: a signed-in detainee is signed out after this much inactivity.
-KIOSK_SESSION_SECONDS = 10 * 60
 
 
 def kiosk_view(require_detainee: bool = True):
@@ -35,7 +33,7 @@ def kiosk_view(require_detainee: bool = True):
                 return redirect("kiosk:sign_in")
             request.kiosk = principal
             call_access.touch_device(principal.device)
-            request.session.set_expiry(KIOSK_SESSION_SECONDS)
+            request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -224,10 +222,27 @@ def call(request, call_id):
             "call": call,
             "code": latest_code,
             "message_status_labels": {value: str(label) for value, label in Message.Status.choices},
+            "message_channel_labels": {
+                value: str(label) for value, label in Message.Channel.choices
+            },
             "establishment": call.establishment,
             "ws_path": "/ws/call/",
+            # The call page makes no other request: without this, the session (and its
+            # cookie) would lapse mid-call, and the next reconnection would be refused.
+            "keep_alive_url": reverse("kiosk:keep_alive", args=[call.pk]),
+            "keep_alive_ms": settings.KIOSK_IDLE_SECONDS * 1000 // 5,
         },
     )
+
+
+@require_GET
+@kiosk_view()
+def keep_alive(request, call_id):
+    """The call page's heartbeat: kiosk_view has renewed the session and its cookie."""
+    _kiosk_call_or_404(request, call_id)
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST

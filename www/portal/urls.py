@@ -11,6 +11,7 @@ urlpatterns = [
     path("conditions", views.terms, name="terms"),
     path("surveillance", views.monitoring, name="monitoring"),
     path("appel", views.call, name="call"),
+    path("appel/raccrocher", views.hang_up, name="hang_up"),
     path("fin", views.ended, name="ended"),
     path("aide", views.help_index, name="help_index"),
     path("aide/<slug:code>", views.help_page, name="help"),

@@ -5,7 +5,7 @@ from functools import wraps
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from calls import access as call_access
 from calls import actions as call_actions
@@ -135,6 +135,15 @@ def call(request):
         "portal/call.html",
         {"call": call, "establishment": call.establishment, "ws_path": "/ws/call/"},
     )
+
+
+@require_POST
+@relative_view
+def hang_up(request):
+    """ "Raccrocher" also posts here: the socket may be down when the relative presses it
+    (a reconnection under way), and the detainee must not wait for a call that is over."""
+    call_actions.do_end_call(request.call, Call.EndReason.HUNG_UP_RELATIVE, by="relative")
+    return redirect("portal:ended")
 
 
 def ended(request):
