@@ -428,6 +428,11 @@ def do_move_booking(
     if booking.starts_at <= timezone.now():
         raise ValidationError(_("Cette réservation a déjà commencé."), code="started")
     _check_cancel_deadline(booking, via)
+    # A call opened early (the kiosk's tolerance) would go on at the old time while its
+    # booking said another: stop it from its page first.
+    call = call_of(booking, lock=True)
+    if call is not None and call.is_open:
+        raise ValidationError(CALL_OPEN_NO_CANCEL, code="call_open")
     room = VideoRoom.objects.select_related("quarter__establishment").get(
         pk=(room or booking.room).pk
     )

@@ -1,10 +1,12 @@
 """A booking whose call is under way: staff stop the call from its page, not by cancelling
 the booking, and nobody is marked absent from a call that took place."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from bookings.actions import do_cancel_booking, do_mark_no_show
 from bookings.models import Booking
@@ -204,3 +206,21 @@ def test_the_booking_page_offers_cancel_and_absent_once_a_call_went_unanswered(c
     assert reverse("console:booking_cancel", args=[ready.booking.pk]) in page
     assert reverse("console:booking_no_show", args=[ready.booking.pk]) in page
     assert 'id="cancel-blocked"' not in page
+
+
+def test_a_booking_whose_early_call_is_open_cannot_be_moved():
+    from bookings.actions import do_move_booking
+    from bookings.availability import free_slots
+
+    ready = ready_call(minutes_into_slot=-3)  # the kiosk may call up to 5 minutes early
+    call = start(ready)
+    officer = staff_with_role(Role.Name.BOOKING_OFFICER, ready.site.establishment)
+    today = timezone.localdate(timezone=ready.site.establishment.zone)
+    free = free_slots(ready.site.detainee, today, today + timedelta(days=7), via="staff")
+    later = next(slot.starts_at for slot in free if slot.starts_at > ready.booking.ends_at)
+    error = refusal(
+        lambda: do_move_booking(ready.booking, starts_at=later, via="staff", actor=officer)
+    )
+    assert error.code == "call_open"
+    ready.booking.refresh_from_db()
+    assert ready.booking.starts_at < later and Call.objects.get(pk=call.pk).is_open
