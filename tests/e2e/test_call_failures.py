@@ -976,3 +976,45 @@ def test_a_socket_that_went_silent_is_replaced_without_waiting_for_the_browser(s
     assert connections == 2
     assert frames > 10
     assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
+
+
+def _after_the_welcome(extra: dict):
+    """A WebSocket route that passes everything and sends ``extra`` after the welcome."""
+
+    async def route(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            ws.send(message)
+            if json.loads(message).get("type") == "welcome":
+                ws.send(json.dumps(extra))
+
+        server.on_message(from_server)
+
+    return route
+
+
+def test_the_kiosk_shows_the_channel_the_code_goes_by_now(stack, e2e_runner):
+    """An SMS that found no phone falls back to a voice call: the kiosk's 'code' frame
+    says so, and the detainee reads it instead of the channel the page was opened with."""
+    ready = ready_call()
+    expires = (timezone.now() + timedelta(minutes=5)).isoformat()
+    fallback = {
+        "type": "code",
+        "call": 0,  # the page does not read it
+        "expires_at": expires,
+        "message_status": "queued",
+        "channel": "voice",
+    }
+
+    async def scenario(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk.context.route_web_socket(re.compile(r"/ws/call/"), _after_the_welcome(fallback))
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        await kiosk.wait_for_function(
+            "() => document.getElementById('message-channel').dataset.channel === 'voice'",
+            timeout=15000,
+        )
+        return await kiosk.locator("#message-channel").inner_text()
+
+    assert in_browsers(stack, e2e_runner, scenario, timeout=60) == "Appel vocal"
