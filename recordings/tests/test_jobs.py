@@ -26,11 +26,7 @@ ROOM = 4242
 @pytest.fixture(autouse=True)
 def _clock(time_machine):
     # Moves only when a test shifts it.
-    import time
-
-    t = timezone.now()
-    time.sleep(0.3)
-    time_machine.move_to(t, tick=True)
+    time_machine.move_to(timezone.now(), tick=True)
 
 
 def _ended_call(node, room: int = ROOM, **kwargs) -> Call:
