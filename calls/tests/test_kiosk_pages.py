@@ -222,7 +222,7 @@ def test_the_heartbeat_is_only_for_the_detainees_own_call(client):
     ready = ready_call()
     _signed_in_on_call(client, ready)
     other = actions.do_start_call(ready_call().booking, device_label="Borne 2")
-    assert client.get(f"/kiosk/appel/{other.pk}/present").status_code == 404
+    assert client.get(f"/kiosk/appel/{other.pk}/present").status_code == 410
 
 
 def test_the_kiosk_call_page_names_the_codes_channel_in_a_place_it_can_update(client):
@@ -231,3 +231,21 @@ def test_the_kiosk_call_page_names_the_codes_channel_in_a_place_it_can_update(cl
     page = unescape(client.get(f"/kiosk/appel/{call.pk}").content.decode())
     assert '<span id="message-channel">SMS</span>' in page
     assert '"voice": "Appel vocal"' in page
+
+
+def test_the_heartbeat_stops_renewing_the_session_once_the_call_is_over(
+    client, settings, time_machine
+):
+    """A call page left open after its call (a refused camera, a lost network) must not
+    keep a shared kiosk signed in for the next detainee."""
+    settings.KIOSK_IDLE_SECONDS = 600
+    time_machine.move_to(timezone.now(), tick=False)
+    ready = ready_call()
+    call = _signed_in_on_call(client, ready)
+    actions.do_end_call(call, Call.EndReason.HUNG_UP_DETAINEE, by="kiosk")
+
+    for _ in range(6):
+        time_machine.shift(timedelta(minutes=2))
+        assert client.get(f"/kiosk/appel/{call.pk}/present").status_code == 410
+    # Twelve minutes without a renewal: signed out.
+    assert client.get("/kiosk/accueil")["Location"] == "/kiosk/"

@@ -218,8 +218,15 @@ setInterval(tick, 500);
 tick();
 openMedia();
 if (root.dataset.keepAliveUrl) {
-  // The kiosk signs a detainee out after some inactivity; a call is not inactivity.
-  setInterval(() => {
-    fetch(root.dataset.keepAliveUrl, { cache: "no-store", credentials: "same-origin" }).catch(() => {});
+  // The kiosk signs a detainee out after some inactivity; a call is not inactivity. The
+  // server stops renewing once the call is over (410), and so do we.
+  const keepAlive = setInterval(async () => {
+    if (ended) { clearInterval(keepAlive); return; }
+    try {
+      const response = await fetch(root.dataset.keepAliveUrl, { cache: "no-store", credentials: "same-origin" });
+      if (response.status === 410) clearInterval(keepAlive);
+    } catch {
+      // The network is down: the next beat tries again.
+    }
   }, Number(root.dataset.keepAliveMs));
 }

@@ -236,11 +236,18 @@ def call(request, call_id):
 
 
 @require_GET
-@kiosk_view()
 def keep_alive(request, call_id):
-    """The call page's heartbeat: kiosk_view has renewed the session and its cookie."""
-    _kiosk_call_or_404(request, call_id)
-    response = HttpResponse(status=204)
+    """The call page's heartbeat: it renews the session (and its cookie) while the call is
+    open, and only then. A page left open after its call (a refused camera, a lost
+    network) must not keep a shared kiosk signed in for the next detainee."""
+    principal = call_access.kiosk_principal(request.COOKIES, request.session)
+    call = call_access.kiosk_call(principal, call_id) if principal else None
+    if call is None or not call.is_open:
+        response = HttpResponse(status=410)
+    else:
+        call_access.touch_device(principal.device)
+        request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
+        response = HttpResponse(status=204)
     response["Cache-Control"] = "no-store"
     return response
 
