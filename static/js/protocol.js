@@ -60,6 +60,7 @@ export class CallClient extends EventTarget {
     this.previousInbound = new Map();
     this.mediaAttempts = 0; // media restarts since the media last connected
     this.heartbeat = null;
+    this.reconnectTimer = null;
     this.lastHeardAt = 0;
     this.pingSentAt = 0;
     this.mediaSetupMs = MEDIA_SETUP_MS;
@@ -113,6 +114,7 @@ export class CallClient extends EventTarget {
     ws.addEventListener("close", (event) => {
       // A socket given up on (#reconnect) has its successor already.
       if (this.closed || ws !== this.ws) return;
+      clearInterval(this.heartbeat);
       // 4409: this side of the call was opened in another page, which now has it.
       if (event.code === 4403 || event.code === 4404 || event.code === 4409) {
         this.closed = true;
@@ -122,6 +124,7 @@ export class CallClient extends EventTarget {
       this.#scheduleConnect();
     });
     ws.addEventListener("open", () => {
+      if (ws !== this.ws) return;
       this.lastHeardAt = Date.now();
       this.pingSentAt = 0;
       clearInterval(this.heartbeat);
@@ -146,7 +149,13 @@ export class CallClient extends EventTarget {
       delay = Math.max(delay, MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)]);
     }
     this.attempt += 1;
-    setTimeout(() => this.#connect(), delay);
+    // One pending connection at most: a media restart while a reconnection waits must
+    // not open a second socket beside it.
+    if (this.reconnectTimer !== null) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.#connect();
+    }, delay);
   }
 
   // Leave this socket for a new one without waiting for its close event: on a dead link
@@ -167,6 +176,7 @@ export class CallClient extends EventTarget {
     this.closed = true;
     clearInterval(this.statsTimer);
     clearInterval(this.heartbeat);
+    clearTimeout(this.reconnectTimer);
     this.#closePeerConnections();
     if (this.ws) this.ws.close(1000);
   }
