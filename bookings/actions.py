@@ -515,11 +515,15 @@ def do_complete_booking(booking: Booking, *, actor: StaffUser | None = None) -> 
     return booking
 
 
-def cancel_future_bookings(bookings, *, reason: str, actor: StaffUser | None, data=None) -> int:
+def cancel_future_bookings(
+    bookings, *, reason: str, actor: StaffUser | None, data=None, spare_open_calls: bool = False
+) -> int:
     """Cancel the bookings not yet begun among ``bookings`` and tell their contacts.
 
     Used by closures and by the people hooks; a booking under way is left to the
-    call layer, which checks suspensions and contacts when a call starts.
+    call layer, which checks suspensions and contacts when a call starts. With
+    ``spare_open_calls`` (closures), so is a booking whose call opened early: adding a
+    closure is no way around the call layer's rules for stopping a call.
     """
     via = Via.STAFF if actor else Via.SYSTEM
     count = 0
@@ -529,6 +533,10 @@ def cancel_future_bookings(bookings, *, reason: str, actor: StaffUser | None, da
         .select_related("room__quarter__establishment", "detainee", "contact")
         .order_by("starts_at", "pk")
     ):
+        if spare_open_calls:
+            call = call_of(booking, lock=True)
+            if call is not None and call.is_open:
+                continue
         _cancel(booking, reason=reason, via=via, actor=actor, data=data)
         count += 1
     return count
@@ -620,5 +628,6 @@ def do_add_closure(
         reason=reason,
         actor=actor,
         data={"closure": closure.pk},
+        spare_open_calls=True,
     )
     return closure

@@ -224,3 +224,24 @@ def test_a_booking_whose_early_call_is_open_cannot_be_moved():
     assert error.code == "call_open"
     ready.booking.refresh_from_db()
     assert ready.booking.starts_at < later and Call.objects.get(pk=call.pk).is_open
+
+
+def test_a_closure_added_by_staff_leaves_an_early_call_and_its_booking_alone():
+    from bookings.actions import do_add_closure
+
+    ready = ready_call(minutes_into_slot=-3)  # the kiosk may call up to 5 minutes early
+    call = live(start(ready))
+    officer = staff_with_role(Role.Name.BOOKING_OFFICER, ready.site.establishment)
+    do_add_closure(
+        ready.site.establishment,
+        kind="exceptional",
+        starts=ready.booking.starts_at - timedelta(hours=1),
+        ends=ready.booking.ends_at + timedelta(hours=1),
+        reason="Travaux",
+        actor=officer,
+        room=ready.site.room,
+    )
+    ready.booking.refresh_from_db()
+    assert ready.booking.status == Booking.Status.BOOKED
+    assert Call.objects.get(pk=call.pk).state == Call.State.LIVE
+    assert cancelled_messages() == 0
