@@ -49,9 +49,29 @@ def test_it_lets_no_monitor_join_a_lawyers_call_in_a_family_room(client):
     ready = lawyer_call_in_a_family_room()
     call = start(ready)
     assert resolve_principal(monitor_scope(client, ready), call.pk) is None
-    # The console's watch page refuses it too.
-    response = client.get(reverse("console:call_watch", args=[call.pk]))
-    assert response.status_code == 403
+    # The console's call page shows no media for it, only what staff need to stop it.
+    page = client.get(reverse("console:call_watch", args=[call.pk])).content.decode()
+    assert 'id="watch"' not in page and 'id="watch-detainee"' not in page
+    assert 'id="not-monitorable"' in page
+
+
+def test_staff_who_control_calls_can_still_stop_a_lawyers_call(client):
+    """Its booking cannot be cancelled while the call is open: the call's page is where
+    it is stopped, media or not."""
+    from calls.models import Call
+
+    ready = lawyer_call_in_a_family_room()
+    call = start(ready)
+    supervisor = staff_with_role("supervisor", ready.site.establishment)
+    sign_in(client, supervisor)
+    page = client.get(reverse("console:call_watch", args=[call.pk])).content.decode()
+    assert reverse("console:call_interrupt", args=[call.pk]) in page
+    client.post(
+        reverse("console:call_interrupt", args=[call.pk]),
+        {"category": "security", "reason": "Incident", "urgent": "1"},
+    )
+    call.refresh_from_db()
+    assert call.state == Call.State.INTERRUPTED
 
 
 def test_it_lets_a_monitor_join_a_relatives_call(client):

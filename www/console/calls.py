@@ -71,9 +71,6 @@ def live_wall(request):
 @staff_required(access.Can.WATCH)
 def watch(request, pk):
     call = get_object_or_404(_calls(request.user, access.Can.WATCH), pk=pk)
-    if not call.recorded:
-        # Calls with lawyers are never watched nor listened to.
-        raise PermissionDenied
     establishment = call.booking.room.quarter.establishment
     establishment_id = establishment.pk
     return _render(
@@ -81,6 +78,9 @@ def watch(request, pk):
         "console/calls/watch.html",
         {
             "call": call,
+            # Calls with lawyers are never watched nor listened to: their page keeps the
+            # controls (an early call must still be stoppable) and shows no media.
+            "monitorable": call.recorded,
             "can_control": access.can(request.user, access.Can.CONTROL_CALL, establishment_id),
             "can_suspend": access.can(request.user, access.Can.SUSPEND, establishment_id),
             "categories": Call.InterruptCategory.choices,
