@@ -9,6 +9,7 @@ not destroyed when the WebSocket drops: the browser re-attaches with its resume 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ from calls.media import hub
 from calls.models import Call, CallWarning, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
 from media import rooms
-from media.janus import CONNECTION_LOST, SESSION_LOST, Handle, JanusEvent, JanusException
+from media.janus import (
+    CONNECTION_LOST,
+    SESSION_LOST,
+    Handle,
+    JanusError,
+    JanusEvent,
+    JanusException,
+)
 from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
 from parloir import access
@@ -412,7 +420,19 @@ class CallConsumer(AsyncWebsocketConsumer):
                 pass
         self.subscriber = await self.janus_session.attach(affinity=self.room.id)
         self._listen(self.subscriber, self._on_subscriber_event)
-        offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
+        try:
+            offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
+        except JanusError as exc:
+            if exc.code != rooms.NO_SUCH_FEED:
+                raise
+            # The other side's publisher hung up (its "left" was announced) and the
+            # database still names its feed: nothing to subscribe to until its next
+            # media_up. An error here would have the page tear its own media down.
+            log.info("Call %s: feed %s gone, not subscribing", self._call_id(), feeds)
+            handle, self.subscriber = self.subscriber, None
+            with contextlib.suppress(JanusException):
+                await handle.detach()
+            return
         self.subscribed_feeds = feeds
         await database_sync_to_async(actions.do_note_media)(
             self.participant,

@@ -86,7 +86,10 @@ class Hub:
             )
             if call.janus_room is not None:
                 room = room_of(call)
-                await self._recreate_if_lost(call, room)
+                # A call that ended meanwhile (its room destroyed by the call worker) must
+                # not get a room back that nothing would release again.
+                if call.is_open and call.media_released_at is None:
+                    await self._recreate_if_lost(call, room)
                 return call.media_node, room
             node = await database_sync_to_async(placement.choose_node)()
             try:

@@ -16,6 +16,7 @@ from calls import actions
 from calls.media import hub, room_of
 from calls.models import Call, Participant
 from calls.tests.helpers import ready_call, relative_socket, sent_code, start
+from media import rooms
 from media.janus import JanusClient
 from media.models import MediaNode
 from tests.media.flows import join
@@ -279,3 +280,54 @@ def test_a_call_whose_janus_restarted_in_a_flash_gets_its_room_back(
     assert replies[-1]["type"] == "welcome" and replies[-1]["publish"] is True, replies
     assert answered[-1]["type"] == "publish_answer", answered
     assert Call.objects.get(pk=call.pk).janus_room == room_id
+
+
+def test_a_feed_whose_publisher_hung_up_is_not_an_error_for_the_page(runner: NetnsRunner, relative):
+    """The kiosk's publisher is gone from Janus while the database still names its feed
+    (only "left" was announced): the relative's hello must not end in an error, on which
+    the page would tear its own media down, again and again."""
+    call, client = relative
+    # A feed id Janus does not know: as after the kiosk's publisher hung up.
+    _kiosk_publishes(call, 987654321)
+
+    async def scenario():
+        page = await relative_socket(client)
+        await page.send_to(text_data=json.dumps({"type": "hello", "call": call.pk}))
+        welcome = (await _frames_until(page, _welcomed))[-1]
+        alive = await _alive(page)
+        await page.disconnect()
+        return welcome, alive
+
+    welcome, alive = runner.run(scenario())
+    assert welcome["type"] == "welcome", welcome
+    assert alive, "an error followed the welcome"
+
+
+def test_the_room_of_a_call_that_ended_meanwhile_is_not_created_again(
+    runner: NetnsRunner, relative, janus: JanusProcess
+):
+    """A hello that passed the open-call check as the call ended: the call worker has
+    destroyed the room; the hub must not bring it back (nothing would release it)."""
+    call, client = relative
+
+    async def first_hello():
+        page = await relative_socket(client)
+        await page.send_to(text_data=json.dumps({"type": "hello", "call": call.pk}))
+        await _frames_until(page, _welcomed)
+        await page.disconnect()
+
+    runner.run(first_hello())
+    stored = Call.objects.select_related("media_node").get(pk=call.pk)
+    actions.do_end_call(stored, Call.EndReason.HUNG_UP_RELATIVE, by="relative")
+    ended = Call.objects.select_related("media_node").get(pk=call.pk)
+
+    async def release_then_ensure():
+        await hub.release_room(ended)
+        await database_sync_to_async(Call.objects.filter(pk=call.pk).update)(
+            media_released_at=timezone.now()
+        )
+        await hub.ensure_room(ended)
+        link = await hub.link(ended.media_node)
+        return await rooms.room_exists(link.control, ended.janus_room)
+
+    assert runner.run(release_then_ensure()) is False
