@@ -155,7 +155,8 @@ class Stack:
     def _wait_for_log(self, name: str, needle: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if needle in self.logs[name].read_text(errors="replace"):
+            # After a restart, only the new process's lines count: the old one listened too.
+            if needle in self.log_since_restart(name):
                 return
             if self.processes[name].poll() is not None:
                 break

@@ -804,6 +804,7 @@ def test_a_kiosk_call_outlives_the_kiosks_idle_sign_out(stack, e2e_runner):
     ready = ready_call()
     stack.extra_env["PARLOIR_KIOSK_IDLE_SECONDS"] = "12"
     stack.restart_web()
+    stack.wake_web()
 
     async def scenario(browsers):
         kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
