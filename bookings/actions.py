@@ -525,18 +525,29 @@ def cancel_future_bookings(
     ``spare_open_calls`` (closures), so is a booking whose call opened early: adding a
     closure is no way around the call layer's rules for stopping a call.
     """
+    from calls.models import Call
+
     via = Via.STAFF if actor else Via.SYSTEM
     count = 0
-    for booking in (
+    locked = list(
         bookings.filter(status=Booking.Status.BOOKED, starts_at__gt=timezone.now())
         .select_for_update(of=("self",))
         .select_related("room__quarter__establishment", "detainee", "contact")
         .order_by("starts_at", "pk")
-    ):
-        if spare_open_calls:
-            call = call_of(booking, lock=True)
-            if call is not None and call.is_open:
-                continue
+    )
+    # The bookings are locked, and do_start_call locks its booking: no call opens meanwhile.
+    spared = (
+        set(
+            Call.objects.filter(booking__in=locked, state__in=Call.OPEN_STATES).values_list(
+                "booking_id", flat=True
+            )
+        )
+        if spare_open_calls
+        else set()
+    )
+    for booking in locked:
+        if booking.pk in spared:
+            continue
         _cancel(booking, reason=reason, via=via, actor=actor, data=data)
         count += 1
     return count

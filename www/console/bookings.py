@@ -31,6 +31,7 @@ from establishments.models import VideoRoom
 from parloir import access
 from people.models import AuthorizedContact, Detainee
 from www.console.decorators import staff_required
+from www.console.zones import render_in_zone
 
 BOOKING_DAYS = 14
 
@@ -47,12 +48,6 @@ def _bookings(user, capability=access.Can.VIEW):
 
 def _rooms(user):
     return access.scope(VideoRoom.objects.select_related("quarter__establishment"), user)
-
-
-def _render(request, template, context, zone, status=200):
-    # Times show in the establishment's zone, whatever the server's.
-    with timezone.override(zone):
-        return render(request, template, context, status=status)
 
 
 def _day_param(request, zone) -> date:
@@ -89,7 +84,7 @@ def today(request):
             room__quarter__establishment=establishment, starts_at__gte=start, starts_at__lt=end
         )
     ]
-    return _render(
+    return render_in_zone(
         request,
         "console/bookings/today.html",
         {
@@ -159,7 +154,7 @@ def room_calendar(request, pk: int):
         Closure.objects.filter(Closure.covering(room), starts_at__lt=end, ends_at__gt=start)
     )
     step = timedelta(days=7 if week else 1)
-    return _render(
+    return render_in_zone(
         request,
         "console/bookings/room_calendar.html",
         {
@@ -186,7 +181,7 @@ def room_sheet(request, pk: int):
         .filter(room=room, starts_at__gte=start, starts_at__lt=end)
         .exclude(status=Booking.Status.CANCELLED)
     )
-    return _render(
+    return render_in_zone(
         request,
         "console/bookings/room_sheet.html",
         {"room": room, "establishment": establishment, "day": day, "bookings": bookings},
@@ -257,7 +252,7 @@ def book(request):
         by_day.setdefault(slot.starts_at.astimezone(zone).date(), []).append(
             (f"{slot.room_id}|{slot.starts_at.isoformat()}", slot, slot.starts_at.astimezone(zone))
         )
-    return _render(
+    return render_in_zone(
         request,
         "console/bookings/book.html",
         {
@@ -286,7 +281,7 @@ def detail(request, pk: int):
     # An open call is stopped from its page, not by cancelling its booking: say so
     # where the button would be.
     cancel_blocked = cancel_refusal(call, "staff") if may_cancel else None
-    return _render(
+    return render_in_zone(
         request,
         "console/bookings/detail.html",
         {

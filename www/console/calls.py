@@ -19,6 +19,7 @@ from parloir import access
 from people import actions as people_actions
 from people.models import AuthorizedContact, Detainee, Suspension
 from www.console.decorators import staff_required
+from www.console.zones import render_in_zone
 
 POOR_LINK_SECONDS = 30
 
@@ -31,12 +32,6 @@ def _calls(user, capability):
         user,
         capability,
     )
-
-
-def _render(request, template, context, zone):
-    # Times show in the establishment's zone, the one the suspension form reads them in.
-    with timezone.override(zone):
-        return render(request, template, context)
 
 
 def _with_quality(calls):
@@ -73,7 +68,7 @@ def watch(request, pk):
     call = get_object_or_404(_calls(request.user, access.Can.WATCH), pk=pk)
     establishment = call.booking.room.quarter.establishment
     establishment_id = establishment.pk
-    return _render(
+    return render_in_zone(
         request,
         "console/calls/watch.html",
         {
@@ -148,7 +143,7 @@ def detainee(request, pk):
         access.scope(Detainee.objects.select_related("establishment", "quarter"), request.user),
         pk=pk,
     )
-    return _render(
+    return render_in_zone(
         request,
         "console/calls/detainee.html",
         {
@@ -223,7 +218,7 @@ def contact(request, pk):
         ),
         pk=pk,
     )
-    return _render(
+    return render_in_zone(
         request,
         "console/calls/contact.html",
         {

@@ -22,6 +22,12 @@ from notify.models import Message
 from people.actions import SignInRefused, do_kiosk_sign_in
 
 
+def _keep_signed_in(request, device) -> None:
+    """A shared kiosk signs its detainee out after KIOSK_IDLE_SECONDS without this."""
+    call_access.touch_device(device)
+    request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
+
+
 def kiosk_view(require_detainee: bool = True):
     def decorator(view):
         @wraps(view)
@@ -32,8 +38,7 @@ def kiosk_view(require_detainee: bool = True):
             if require_detainee and principal.detainee is None:
                 return redirect("kiosk:sign_in")
             request.kiosk = principal
-            call_access.touch_device(principal.device)
-            request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
+            _keep_signed_in(request, principal.device)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -245,8 +250,7 @@ def keep_alive(request, call_id):
     if call is None or not call.is_open:
         response = HttpResponse(status=410)
     else:
-        call_access.touch_device(principal.device)
-        request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
+        _keep_signed_in(request, principal.device)
         response = HttpResponse(status=204)
     response["Cache-Control"] = "no-store"
     return response
