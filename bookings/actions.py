@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.log import record
+from bookings import makeup
 from bookings.availability import Availability, Refusal, local_day_bounds
 from bookings.db import DETAINEE_OVERLAP, overlap_guard_name
 from bookings.models import Booking, BookingNotice, BookingTransition, Closure, Via
@@ -221,12 +222,14 @@ def do_book(
     starts_at: datetime,
     booked_via: str,
     actor: StaffUser | None = None,
+    makeup_for=None,
 ) -> Booking:
     """Book ``room`` at ``starts_at`` (a slot start) for ``detainee`` to call ``contact``.
 
     ``booked_via`` is "kiosk" (the detainee himself, no ``actor``) or "staff" (``actor``
     books on his request, with Can.BOOK in his establishment). Every rule is checked
-    here; the database has the last word on overlaps.
+    here; the database has the last word on overlaps. ``makeup_for``, a call owed a
+    make-up (bookings.makeup), books outside the quotas.
     """
     if timezone.is_naive(starts_at):
         raise ValueError("starts_at must be aware")
@@ -242,6 +245,10 @@ def do_book(
         raise ValidationError(
             _("Ce contact n'est pas autorisé pour cette personne détenue."), code="contact"
         )
+    if makeup_for is not None and not makeup.is_owed(makeup_for, detainee):
+        raise ValidationError(
+            _("Cet appel de rattrapage n'est plus disponible."), code="makeup"
+        )
     room = VideoRoom.objects.select_related("quarter__establishment").get(pk=room.pk)
     day = timezone.localtime(starts_at, detainee.establishment.zone).date()
     engine = Availability(
@@ -250,6 +257,7 @@ def do_book(
         day,
         for_lawyer=contact.relationship == AuthorizedContact.Relationship.LAWYER,
         rooms=[room],
+        makeup=makeup_for is not None,
     )
     refusal = engine.refusal(room, starts_at, via=booked_via)
     if refusal:
@@ -263,11 +271,18 @@ def do_book(
         booked_via=booked_via,
         booked_by=actor,
         tolerance_minutes=engine.rules.for_room(room).call_tolerance_minutes,
+        makeup_for=makeup_for,
     )
     _save_guarded(booking)
     _recheck_closures(booking)
     _transition(booking, "", via=booked_via, actor=actor)
-    _audit("booking.made", booking, via=booked_via, actor=actor)
+    _audit(
+        "booking.made",
+        booking,
+        via=booked_via,
+        actor=actor,
+        data={"makeup_for": makeup_for.pk} if makeup_for is not None else None,
+    )
     _tell(booking, Message.Purpose.BOOKING_MADE)
     return booking
 

@@ -196,6 +196,7 @@ class Availability:
         for_lawyer: bool = False,
         ignore: Booking | None = None,
         rooms: list[VideoRoom] | None = None,
+        makeup: bool = False,
     ):
         self.detainee = detainee
         self.establishment = detainee.establishment
@@ -205,6 +206,8 @@ class Availability:
         self.start_date = max(start_date, self.today)
         self.end_date = end_date
         self.for_lawyer = for_lawyer
+        # A make-up call (bookings.makeup) counts against no quota.
+        self.makeup = makeup
         self.rules = RulesBook(self.establishment)
         self._candidates: dict = {}
         self.quota_rules = self.rules.for_quarter(detainee.quarter_id)
@@ -269,12 +272,14 @@ class Availability:
         own = list(
             active.filter(
                 detainee=detainee, starts_at__lt=quota_end, ends_at__gt=quota_start
-            ).values_list("starts_at", "ends_at")
+            ).values_list("starts_at", "ends_at", "makeup_for")
         )
-        self.busy = IntervalSet(own)
+        self.busy = IntervalSet([(s, e) for s, e, _makeup in own])
         self.per_week: Counter = Counter()
         self.per_month: Counter = Counter()
-        for s, _e in own:
+        for s, _e, makeup_for in own:
+            if makeup_for is not None:
+                continue  # make-up calls are not counted
             day = s.astimezone(self.zone).date()
             self.per_week[_week_key(day)] += 1
             self.per_month[_month_key(day)] += 1
@@ -322,6 +327,8 @@ class Availability:
         return slots
 
     def quota_refusal(self, day: date) -> str | None:
+        if self.makeup:
+            return None
         if self.per_week[_week_key(day)] >= self.quota_rules.weekly_quota:
             return Refusal.WEEKLY_QUOTA
         if self.per_month[_month_key(day)] >= self.quota_rules.monthly_quota:
@@ -405,16 +412,17 @@ def free_slots(
     via: str | None = None,
     for_lawyer: bool = False,
     now: datetime | None = None,
+    makeup: bool = False,
 ) -> list[Slot]:
     """The slots ``detainee`` may book from ``start_date`` to ``end_date`` (local, inclusive).
 
     Rooms of his quarter in service, minus closures, taken slots, his own bookings and
-    suspensions, within his weekly and monthly quotas. ``via`` ("kiosk" or "staff")
-    also drops rooms whose rules do not let that side book.
+    suspensions, within his weekly and monthly quotas (but for a ``makeup`` call).
+    ``via`` ("kiosk" or "staff") also drops rooms whose rules do not let that side book.
     """
-    return Availability(detainee, start_date, end_date, now=now, for_lawyer=for_lawyer).free_slots(
-        via
-    )
+    return Availability(
+        detainee, start_date, end_date, now=now, for_lawyer=for_lawyer, makeup=makeup
+    ).free_slots(via)
 
 
 def room_day(room: VideoRoom, day: date) -> list[tuple[datetime, datetime]]:

@@ -322,6 +322,17 @@ class Booking(models.Model):
     # Bumped on every move or cancellation: calendar apps replace an event only when
     # its SEQUENCE grows.
     sequence = models.PositiveIntegerField(default=0, editable=False)
+    # A make-up for the minutes a platform fault took from that call: it counts against
+    # no quota. One active make-up per call (bookings.makeup); a cancelled one may be
+    # booked again.
+    makeup_for = models.ForeignKey(
+        "calls.Call",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="makeup_bookings",
+        verbose_name=_("rattrapage de l'appel"),
+    )
 
     class Meta:
         verbose_name = _("réservation")

@@ -79,6 +79,12 @@ def kiosk_call(principal: KioskPrincipal, call_id: int) -> Call | None:
     )
 
 
+def forget_portal_call(session) -> None:
+    """The relative refused: this browser is no longer let into the call. Should the
+    detainee call again, a new code lets it in, through the consents again."""
+    session.pop(PORTAL_SESSION_CALL, None)
+
+
 def portal_call(session) -> Call | None:
     """The call a relative's browser was let into by a code, while that call is open."""
     call_id = session.get(PORTAL_SESSION_CALL)

@@ -23,10 +23,12 @@ from calls.events import broadcast_state, call_group, send_event
 from calls.models import (
     Call,
     CallCode,
+    CallRoom,
     CallTransition,
     CallWarning,
     CodeAttempt,
     Consent,
+    MediaOutage,
     Participant,
 )
 from notify import sms
@@ -234,12 +236,16 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
 @transaction.atomic
 def do_send_new_code(call: Call, *, device_label: str) -> CallCode:
     call = _lock(call)
-    if call.state not in (S.CALLING, S.CODE_SENT):
+    if call.state not in (S.BOOKED, S.CALLING, S.CODE_SENT):
         raise CallRefused(_("Un nouveau code ne peut plus être envoyé."), code="too_late")
     check_can_call(call.booking, call.contact)
+    if call.state == S.BOOKED:
+        # Calling again after the relative refused: the same call, a new code.
+        _transition(call, S.CALLING, by=device_label, detail="called again")
     call_code, _code = _issue_code(call)
     _transition(call, S.CODE_SENT, by=device_label, detail="new code")
     call.save(update_fields=["state"])
+    broadcast_state(call, _establishment_id(call))
     return call_code
 
 
@@ -335,10 +341,25 @@ def do_record_consent(
         language=language,
     )
     if not accepted and call.is_open:
-        # A refusal before joining means the call never takes place; one after (the
-        # relative went back to the consent pages mid-call) ends the call as leaving it.
-        reason = R.REFUSED_MONITORING if call.state == S.CODE_SENT else R.HUNG_UP_RELATIVE
-        _end_locked(call, reason, by="relative", detail=f"refused {kind}")
+        if call.state == S.CODE_SENT:
+            # A refusal before joining does not burn the slot: the call goes back to
+            # booked, the code dies with it, and the detainee may call again.
+            now = timezone.now()
+            CallCode.objects.filter(call=call, voided_at__isnull=True).update(voided_at=now)
+            _transition(call, S.BOOKED, by="relative", detail=f"refused {kind}")
+            call.save(update_fields=["state"])
+            record(
+                "call.refused",
+                actor_label="relative",
+                establishment=_establishment_id(call),
+                target=call,
+                data={"consent": kind},
+            )
+            broadcast_state(call, _establishment_id(call))
+        else:
+            # One after joining (the relative went back to the consent pages mid-call)
+            # ends the call as leaving it.
+            _end_locked(call, R.HUNG_UP_RELATIVE, by="relative", detail=f"refused {kind}")
     return call
 
 
@@ -383,6 +404,11 @@ def do_mark_media_up(call: Call, role: str) -> Call:
             call.deadline = paid_until
         call.save(update_fields=["state", "started_at", "deadline"])
         broadcast_state(call, _establishment_id(call))
+    elif both_up and call.state == S.LIVE:
+        outage = MediaOutage.objects.filter(call=call, ended_at__isnull=True).first()
+        if outage is not None:
+            _close_outage(call, outage, timezone.now(), give_back=True)
+            broadcast_state(call, _establishment_id(call))
     return call
 
 
@@ -403,7 +429,9 @@ def _charge(call: Call) -> None:
     # The worker ends a call a fraction of a second after its deadline: that is not a
     # minute more of the family's money.
     ended_at = min(call.ended_at, call.deadline) if call.deadline else call.ended_at
-    used_seconds = max(0, (ended_at - call.started_at).total_seconds())
+    # Time without media by the platform's fault is never the family's to pay.
+    outage_seconds = sum(outage.seconds for outage in call.outages.filter(ended_at__isnull=False))
+    used_seconds = max(0, (ended_at - call.started_at).total_seconds() - outage_seconds)
     minutes = math.ceil(used_seconds / 60)
     if minutes <= 0:
         return
@@ -424,9 +452,10 @@ def _end_locked(call: Call, reason: str, *, by: str, staff=None, detail: str = "
     call.end_reason = reason
     call.end_detail = detail[:300]
     call.ended_at = now
-    if reason == R.MEDIA_FAILURE and call.deadline and call.deadline > now:
-        # The platform failed: the minutes that were left are not the family's loss.
-        call.lost_seconds = int((call.deadline - now).total_seconds())
+    outage = MediaOutage.objects.filter(call=call, ended_at__isnull=True).first()
+    if outage is not None:
+        # The call ends with its media still down: what was left of it is lost.
+        _close_outage(call, outage, now, give_back=False)
     _charge(call)
     call.save(
         update_fields=[
@@ -440,6 +469,9 @@ def _end_locked(call: Call, reason: str, *, by: str, staff=None, detail: str = "
     )
     CallCode.objects.filter(call=call, voided_at__isnull=True).update(voided_at=now)
     Participant.objects.filter(call=call, left_at__isnull=True).update(left_at=now)
+    CallRoom.objects.filter(call=call, closed_at__isnull=True).update(
+        closed_at=now, close_reason="call_over"
+    )
     if call.started_at is not None and call.booking.status == Booking.Status.BOOKED:
         do_complete_booking(call.booking)
     record(
@@ -475,16 +507,183 @@ def do_kiosk_hang_up(call: Call, *, by: str) -> Call:
 
 
 @transaction.atomic
-def do_assign_room(call: Call, *, node, room_id: int, pin: str, secret: str) -> Call:
+def do_assign_room(
+    call: Call, *, node, room_id: int, pin: str, secret: str, recording: bool = False
+) -> Call:
+    """The call's media go to this new room, unless another process gave it one first
+    (the caller then destroys its spare)."""
     call = _lock(call)
-    if call.janus_room is not None:
+    if call.janus_room is not None or not call.is_open:
         return call
     call.media_node = node
     call.janus_room = room_id
     call.janus_room_pin = pin
     call.janus_room_secret = secret
     call.save(update_fields=["media_node", "janus_room", "janus_room_pin", "janus_room_secret"])
+    CallRoom.objects.create(
+        call=call, node=node, room=room_id, pin=pin, secret=secret, recording=recording
+    )
     return call
+
+
+@transaction.atomic
+def do_note_recording(call: Call, *, node_id: int, room_id: int) -> None:
+    """Janus now records this room of the call (turned on when the conversation started)."""
+    CallRoom.objects.filter(call=call, node_id=node_id, room=room_id).update(recording=True)
+
+
+@transaction.atomic
+def do_media_lost(
+    call: Call, *, node_id: int, room_id: int, cause: str, since=None, detail: str = ""
+) -> bool:
+    """The call's room is gone (its node failed, its Janus restarted): its pages must set
+    their media up again, in a new room that the next ``hello`` gets.
+
+    Whoever notices first (the health checker, the web process of either side) calls
+    this; only the first call for a given room does anything. A live call's lost
+    seconds start counting (MediaOutage) from ``since``, the failure's first sign.
+    Returns whether this call did it.
+    """
+    call = _lock(call)
+    if not call.is_open or call.media_node_id != node_id or call.janus_room != room_id:
+        return False
+    now = timezone.now()
+    CallRoom.objects.filter(call=call, node_id=node_id, room=room_id, closed_at=None).update(
+        closed_at=now, close_reason=cause
+    )
+    call.media_node = None
+    call.janus_room = None
+    call.janus_room_pin = ""
+    call.janus_room_secret = ""
+    call.media_epoch += 1
+    call.save(
+        update_fields=[
+            "media_node",
+            "janus_room",
+            "janus_room_pin",
+            "janus_room_secret",
+            "media_epoch",
+        ]
+    )
+    # Nothing of the old room can be taken back: each side publishes afresh.
+    Participant.objects.filter(call=call, left_at__isnull=True).update(
+        janus_session=None,
+        janus_publisher_handle=None,
+        janus_subscriber_handle=None,
+        feed_id=None,
+        subscribed_feeds=[],
+        media_up=False,
+    )
+    if call.state == S.LIVE and not call.outages.filter(ended_at__isnull=True).exists():
+        started = min(since or now, now)
+        MediaOutage.objects.create(call=call, cause=cause, started_at=started)
+    record(
+        "call.media_lost",
+        actor_label="media",
+        establishment=_establishment_id(call),
+        target=call,
+        data={"cause": cause, "node": node_id, "room": room_id, "detail": detail[:200]},
+    )
+    send_event(
+        [call_group(call.pk)],
+        {"type": "call.media", "call": call.pk, "status": "restart", "reason": cause,
+         "epoch": call.media_epoch},
+    )  # fmt: skip
+    broadcast_state(call, _establishment_id(call))
+    return True
+
+
+def move_calls_off_node(node) -> list[int]:
+    """``node`` is down: its open calls get new rooms elsewhere (media.hooks.node_down).
+
+    Their seconds without media count from the node's last answer."""
+    moved = []
+    for call_id, room_id in Call.objects.filter(
+        media_node=node, state__in=Call.OPEN_STATES, janus_room__isnull=False
+    ).values_list("pk", "janus_room"):
+        call = Call(pk=call_id)
+        if do_media_lost(
+            call,
+            node_id=node.pk,
+            room_id=room_id,
+            cause=MediaOutage.Cause.NODE_DOWN,
+            since=node.last_seen_at,
+            detail=f"node {node.name} down",
+        ):
+            moved.append(call_id)
+    return moved
+
+
+@transaction.atomic
+def do_announce_media_available(node) -> list[int]:
+    """A node is up again: calls waiting for a room try again now rather than at their
+    pages' next retry (media.hooks.node_up)."""
+    waiting = list(
+        Call.objects.filter(
+            state__in=[S.CALLING, S.CODE_SENT, S.RELATIVE_JOINED, S.LIVE],
+            janus_room__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    for call_id in waiting:
+        send_event(
+            [call_group(call_id)],
+            {"type": "call.media", "call": call_id, "status": "available", "reason": "node_up",
+             "epoch": 0},
+        )  # fmt: skip
+    return waiting
+
+
+def giveback_limit(call: Call):
+    """The latest a call may end once platform faults are given back: the room's next
+    booking, the establishment's cap, and at most one call length past the slot."""
+    booking = call.booking
+    establishment = booking.room.quarter.establishment
+    limit = booking.ends_at + timedelta(minutes=establishment.call_minutes)
+    following = (
+        Booking.objects.filter(room_id=booking.room_id, starts_at__gte=booking.starts_at)
+        .exclude(pk=booking.pk)
+        .exclude(status=Booking.Status.CANCELLED)
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
+    if following is not None:
+        limit = min(limit, following)
+    if establishment.giveback_max_minutes is not None and call.deadline is not None:
+        # The cap counts every second given back to this call, over all its outages.
+        before_any = call.deadline - timedelta(seconds=call.given_back_seconds)
+        limit = min(limit, before_any + timedelta(minutes=establishment.giveback_max_minutes))
+    return max(limit, call.deadline) if call.deadline else limit
+
+
+def _close_outage(call: Call, outage: MediaOutage, at, *, give_back: bool) -> None:
+    """End ``outage`` at ``at``: add its seconds to the deadline as far as the room
+    allows, and keep what could not be given back as lost. The caller saves the call."""
+    outage.ended_at = max(at, outage.started_at)
+    seconds = outage.seconds
+    given = 0
+    if give_back and call.deadline is not None:
+        extended = min(call.deadline + timedelta(seconds=seconds), giveback_limit(call))
+        given = max(0, int((extended - call.deadline).total_seconds()))
+        call.deadline = call.deadline + timedelta(seconds=given)
+        lost = seconds - given
+    else:
+        # The call is over: the conversation time that fell into the outage is lost.
+        until = min(outage.ended_at, call.deadline) if call.deadline else outage.ended_at
+        lost = max(0, int((until - outage.started_at).total_seconds()))
+    outage.given_back_seconds = given
+    outage.lost_seconds = lost
+    outage.save(update_fields=["ended_at", "given_back_seconds", "lost_seconds"])
+    call.given_back_seconds += given
+    call.lost_seconds += lost
+    call.save(update_fields=["deadline", "given_back_seconds", "lost_seconds"])
+    record(
+        "call.media_back" if give_back else "call.media_never_back",
+        actor_label="media",
+        establishment=_establishment_id(call),
+        target=call,
+        data={"seconds": seconds, "given_back": given, "lost": lost, "cause": outage.cause},
+    )
 
 
 @transaction.atomic
@@ -512,12 +711,23 @@ def do_note_media(participant: Participant, **fields) -> None:
 
 
 @transaction.atomic
-def do_announce_peer(call_id: int, role: str, status: str, *, feed: int | None) -> None:
+def do_announce_peer(
+    call_id: int, role: str, status: str, *, feed: int | None, reason: str = ""
+) -> None:
     """Tell the call's other sockets what became of one side's media."""
-    send_event(
-        [call_group(call_id)],
-        {"type": "call.peer", "call": call_id, "role": role, "status": status, "feed": feed},
-    )
+    event = {"type": "call.peer", "call": call_id, "role": role, "status": status, "feed": feed}
+    if reason:
+        event["reason"] = reason
+    send_event([call_group(call_id)], event)
+
+
+@transaction.atomic
+def do_note_published(participant: Participant, feed_id: int) -> None:
+    """A side published in the call's room: its feed now, kept among all it published
+    (the recording tells the sides apart by them)."""
+    participant.refresh_from_db(fields=["published_feeds"])
+    feeds = [*participant.published_feeds, feed_id]
+    do_note_media(participant, feed_id=feed_id, published_feeds=feeds)
 
 
 @transaction.atomic
@@ -609,37 +819,34 @@ def do_stop_watching(call: Call, staff, participant: Participant) -> None:
 
 
 def end_overdue(now=None) -> list[int]:
-    """Open calls past their persisted deadline end now, whatever any browser does."""
+    """Open calls past their persisted deadline end now, whatever any browser does.
+
+    A live call whose media are down by the platform's fault is past its deadline only
+    once nothing more could be given back (giveback_limit): until then it waits for
+    its media, and ends as a media failure if they never come back.
+    """
     now = now or timezone.now()
     ended = []
     for call_id in Call.objects.filter(state__in=Call.OPEN_STATES, deadline__lte=now).values_list(
         "pk", flat=True
     ):
         with transaction.atomic():
-            call = Call.objects.select_for_update().get(pk=call_id)
+            call = _lock(Call(pk=call_id))
             if not call.is_open or call.deadline is None or call.deadline > now:
                 continue
-            reason = R.TIME_UP if call.state == S.LIVE else R.NO_ANSWER
-            _end_locked(call, reason, by="worker")
+            if call.state == S.LIVE and call.outages.filter(ended_at__isnull=True).exists():
+                if giveback_limit(call) > now:
+                    continue
+                _end_locked(call, R.MEDIA_FAILURE, by="worker", detail="media never came back")
+            elif call.state == S.LIVE:
+                _end_locked(call, R.TIME_UP, by="worker")
+            elif call.state == S.BOOKED and call.consents.filter(accepted=False).exists():
+                # The relative refused and the detainee did not call again.
+                _end_locked(call, R.REFUSED_MONITORING, by="worker")
+            else:
+                _end_locked(call, R.NO_ANSWER, by="worker")
             ended.append(call.pk)
     return ended
-
-
-def fail_calls_on_node(node) -> list[int]:
-    """The media node carrying these calls died: both sides and the record know at once.
-
-    The minutes left are recorded as lost to the platform and never charged.
-    """
-    failed = []
-    for call_id in Call.objects.filter(media_node=node, state__in=Call.OPEN_STATES).values_list(
-        "pk", flat=True
-    ):
-        with transaction.atomic():
-            call = Call.objects.select_for_update().get(pk=call_id)
-            if call.is_open:
-                _end_locked(call, R.MEDIA_FAILURE, by="media", detail=f"node {node.name} down")
-                failed.append(call.pk)
-    return failed
 
 
 @transaction.atomic

@@ -7,8 +7,10 @@ class CallsConfig(AppConfig):
     verbose_name = _("Appels")
 
     def ready(self) -> None:
-        from calls.actions import fail_calls_on_node
+        from calls.actions import do_announce_media_available, move_calls_off_node
         from media import hooks
 
-        # A dead Janus takes its calls' media with it: say so at once, to both sides.
-        hooks.on_node_down(fail_calls_on_node)
+        # A dead Janus takes its calls' media with it: they move to another node (or
+        # wait for one), and their pages set their media up again there.
+        hooks.on_node_down(move_calls_off_node)
+        hooks.on_node_up(do_announce_media_available)

@@ -22,12 +22,13 @@ from django.utils import timezone, translation
 from calls import access as call_access
 from calls import actions, codes
 from calls.events import call_group, end_label
-from calls.media import hub
-from calls.models import Call, CallWarning, Participant
+from calls.media import CallOver, hub
+from calls.models import Call, CallWarning, MediaOutage, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
 from media import rooms
 from media.janus import (
     CONNECTION_LOST,
+    RECONNECTED,
     SESSION_LOST,
     Handle,
     JanusError,
@@ -42,6 +43,18 @@ from parloir.languages import language_of
 log = logging.getLogger(__name__)
 
 SIDES = ("kiosk", "relative")
+# A side's socket closed without "leave": if no page of that side says hello again
+# within this, the other side hears that it left. A reload or a network blip comes back
+# sooner and is never announced.
+LEFT_GRACE_SECONDS = 1.5
+# Close codes a browser sends when its page goes away (a closed tab, a reload, leaving
+# the page): the page closed, as opposed to its network failing.
+PAGE_GONE_CODES = {1000, 1001}
+# The reference client's own reconnections (its media restarting, a silent socket, the
+# call's media moving): the page is still there and says hello again at once.
+CLIENT_RECONNECT_CODES = {4000, 4001, 4002}
+# Tasks that outlive their socket (the announcement that a side left).
+_background: set[asyncio.Task] = set()
 
 
 @dataclass
@@ -132,6 +145,30 @@ def _peer_on_low_bandwidth(call: Call, role: str) -> bool:
     ).exists()
 
 
+def _side_came_back(participant_id: int, attachments: int) -> bool:
+    """Whether the side said hello again (or left the call) since its socket closed."""
+    row = (
+        Participant.objects.filter(pk=participant_id)
+        .values("attachments", "left_at", "call__state")
+        .first()
+    )
+    return (
+        row is None
+        or row["attachments"] != attachments
+        or row["left_at"] is not None
+        or row["call__state"] not in Call.OPEN_STATES
+    )
+
+
+async def _announce_if_gone(participant: Participant, attachments: int, reason: str) -> None:
+    await asyncio.sleep(LEFT_GRACE_SECONDS)
+    if await database_sync_to_async(_side_came_back)(participant.pk, attachments):
+        return
+    await database_sync_to_async(actions.do_announce_peer)(
+        participant.call_id, participant.role, "left", feed=participant.feed_id, reason=reason
+    )
+
+
 def _state_frame(call: Call, language: str) -> dict[str, Any]:
     from calls.events import state_event
 
@@ -148,12 +185,22 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.publisher: Handle | None = None
         self.subscriber: Handle | None = None
         self.room: rooms.Room | None = None
+        self.node = None
+        # The room this socket's media live in (Call.media_epoch when it joined).
+        self.epoch: int | None = None
         self.janus_session = None
+        # When the connection to Janus under our session dropped: the start of an outage
+        # if it turns out Janus restarted.
+        self.janus_lost_since = None
+        # Janus's view of what this side sends: kind -> receiving.
+        self.receiving: dict[str, bool] = {}
+        self.announced_left = False
         self.subscribed_feeds: tuple[int, ...] = ()
         # This socket's place among its side's attachments (do_announce_attached).
         self.attachment: tuple[int, int] | None = None
         self._unlisten: list = []
         self._tasks: set[asyncio.Task] = set()
+        self.left = False
         await self.accept()
 
     # --- frames in -------------------------------------------------------------------
@@ -208,7 +255,14 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         self.principal = principal
         await self.channel_layer.group_add(call_group(call.pk), self.channel_name)
-        node, self.room = await hub.ensure_room(call)
+        try:
+            node, self.room = await hub.ensure_room(call)
+        except CallOver:
+            call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
+            await self._send(await database_sync_to_async(_state_frame)(call, self.language))
+            await self.close(code=4404)
+            return
+        self.node = node
         link = await hub.link(node)
         participant = await database_sync_to_async(_resume)(
             call, principal.role, frame.get("resume")
@@ -238,10 +292,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         if not reuse:
             await self._fresh_session(link)
         fresh_call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
+        self.epoch = fresh_call.media_epoch
         welcome = {
             "type": "welcome",
             "call": call.pk,
             "role": principal.role,
+            "epoch": self.epoch,
             "resume": token,
             "ice_servers": ice_servers(f"p{participant.pk}"),
             "server_time": timezone.now().isoformat(),
@@ -249,6 +305,10 @@ class CallConsumer(AsyncWebsocketConsumer):
             "state": await database_sync_to_async(_state_frame)(fresh_call, self.language),
         }
         await self._send(welcome)
+        if principal.role in SIDES and reuse:
+            # This side's media went on while its socket was away: if the other side was
+            # told it left, it is back.
+            await self._announce("back")
         if principal.role in SIDES and await database_sync_to_async(_peer_on_low_bandwidth)(
             call, principal.role
         ):
@@ -315,8 +375,8 @@ class CallConsumer(AsyncWebsocketConsumer):
             {"type": "offer", "sdp": frame["sdp"]},
             display=self.principal.role,
         )
-        await database_sync_to_async(actions.do_note_media)(
-            self.participant, feed_id=publication.feed_id
+        await database_sync_to_async(actions.do_note_published)(
+            self.participant, publication.feed_id
         )
         self.participant.feed_id = publication.feed_id
         await self._send({"type": "publish_answer", "sdp": publication.answer["sdp"]})
@@ -347,6 +407,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(actions.do_set_low_bandwidth)(self.participant, frame["low"])
 
     async def on_leave(self, frame: dict) -> None:
+        self.left = True
         role = self.principal.role
         if role in SIDES:
             reason = (
@@ -370,16 +431,58 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     def _on_publisher_event(self, event: JanusEvent) -> None:
         if event.kind == "webrtcup":
+            self.receiving = {}
             self._spawn(self._media_up())
-        elif event.kind in ("hangup", SESSION_LOST):
-            self._spawn(self._announce("left"))
+        elif event.kind == "hangup":
+            self._spawn(self._announce("left", reason="network"))
+        elif event.kind == "media":
+            self._on_media_flow(event.data)
         elif event.kind == "slowlink" and self.participant is not None:
             self._spawn(database_sync_to_async(actions.do_note_slowlink)(self.participant))
-        elif event.kind == CONNECTION_LOST:
+        else:
+            self._on_janus_link_event(event)
+
+    def _on_media_flow(self, data: dict) -> None:
+        """Janus says whether it still receives this side's audio or video (no packet
+        for a second: ``no_media_timer``). All of it stopped, with the socket still
+        open, is this side's network failing: the other side hears it at once."""
+        kind = str(data.get("type") or data.get("mid") or "")
+        self.receiving[kind] = bool(data.get("receiving"))
+        flowing = any(self.receiving.values())
+        if not flowing and not self.announced_left:
+            self.announced_left = True
+            self._spawn(self._announce("left", reason="network"))
+        elif flowing and self.announced_left:
+            self.announced_left = False
+            self._spawn(self._announce("back"))
+
+    def _on_janus_link_event(self, event: JanusEvent) -> None:
+        if event.kind == CONNECTION_LOST:
             log.info("Janus connection lost under call %s", self._call_id())
+            self.janus_lost_since = self.janus_lost_since or timezone.now()
+        elif event.kind == RECONNECTED:
+            self.janus_lost_since = None
+        elif event.kind == SESSION_LOST:
+            # Janus no longer knows our session: it restarted (or our session timed out
+            # there). The room went with it: the call needs a new one.
+            self._spawn(self._media_lost())
+
+    async def _media_lost(self) -> None:
+        if self.room is None or self.node is None:
+            return
+        await database_sync_to_async(actions.do_media_lost)(
+            self.principal.call,
+            node_id=self.node.pk,
+            room_id=self.room.id,
+            cause=MediaOutage.Cause.MEDIA_RESTART,
+            since=self.janus_lost_since,
+            detail="session lost",
+        )
 
     def _on_subscriber_event(self, event: JanusEvent) -> None:
-        if event.kind == "event" and event.data.get("videoroom") == "updated" and event.jsep:
+        if event.kind in (CONNECTION_LOST, RECONNECTED, SESSION_LOST):
+            self._on_janus_link_event(event)
+        elif event.kind == "event" and event.data.get("videoroom") == "updated" and event.jsep:
             # Janus renegotiates the subscription when a feed leaves (one that comes back
             # is a new feed, subscribed afresh): the browser must answer on the connection
             # it has, not build a new one.
@@ -390,17 +493,27 @@ class CallConsumer(AsyncWebsocketConsumer):
             )
 
     async def _media_up(self) -> None:
-        await database_sync_to_async(actions.do_mark_media_up)(
+        call = await database_sync_to_async(actions.do_mark_media_up)(
             self.principal.call, self.principal.role
         )
+        self.principal.call = call
+        self.announced_left = False
         await self._announce("media_up")
+        if call.state == Call.State.LIVE and call.recorded:
+            # The conversation is under way: Janus records this room from now on (a
+            # no-op when the other side's page, or the room's creation, did it first).
+            try:
+                await hub.start_recording(call)
+            except JanusException as exc:
+                log.error("Call %s: cannot start recording: %s", call.pk, exc)
 
-    async def _announce(self, status: str) -> None:
+    async def _announce(self, status: str, *, reason: str = "") -> None:
         await database_sync_to_async(actions.do_announce_peer)(
             self.principal.call.pk,
             self.principal.role,
             status,
             feed=self.participant.feed_id if self.participant else None,
+            reason=reason,
         )
 
     async def _subscribe_if_ready(self) -> None:
@@ -477,9 +590,14 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "notice", "text": text})
         elif kind == "call.peer":
             if event["role"] != self.principal.role:
-                await self._send({"type": "peer", "role": event["role"], "status": event["status"]})
+                frame = {"type": "peer", "role": event["role"], "status": event["status"]}
+                if event.get("reason"):
+                    frame["reason"] = event["reason"]
+                await self._send(frame)
                 if event["status"] == "media_up":
                     await self._subscribe_to_the_new_feed()
+        elif kind == "call.media":
+            await self._on_call_media(event)
         elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
         elif kind == "call.attached":
@@ -503,6 +621,24 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await self._teardown(destroy=False, release=False)
             await self.close(code=4409)
 
+    async def _on_call_media(self, event: dict) -> None:
+        """The call's room is gone (restart), or a node is back for a call that had none
+        (available): this page sets its media up again, at once."""
+        if event["status"] == "restart":
+            if self.epoch is not None and event["epoch"] <= self.epoch:
+                return  # our media are already in the new room
+            reason = "media_server"
+        elif self.janus_session is None and self.principal.call.is_open:
+            reason = "media_available"  # this page is waiting for a video server
+        else:
+            return
+        await self._send({"type": "media_restart", "reason": reason, "epoch": event["epoch"]})
+        # Nothing of the old room can be used again; our Janus session died with it (or
+        # sits on a node that no longer answers, which times it out).
+        await self._teardown(destroy=False)
+        self.publisher = self.subscriber = self.room = None
+        self.subscribed_feeds = ()
+
     # --- leaving ---------------------------------------------------------------------------
 
     async def disconnect(self, code: int) -> None:
@@ -517,6 +653,20 @@ class CallConsumer(AsyncWebsocketConsumer):
                 # A monitor has nothing for Janus to keep: its subscription goes now.
                 await self._teardown(destroy=True)
                 return
+            if (
+                self.participant is not None
+                and self.attachment is not None
+                and not self.left
+                and code not in CLIENT_RECONNECT_CODES
+            ):
+                # Whether the page closed or its network failed, the other side must hear it
+                # from us, not from the page: unless it comes back at once.
+                reason = "closed" if code in PAGE_GONE_CODES else "network"
+                task = asyncio.get_running_loop().create_task(
+                    _announce_if_gone(self.participant, self.attachment[1], reason)
+                )
+                _background.add(task)
+                task.add_done_callback(_background.discard)
         # Keep the Janus session: the browser may come back with its resume token, and its
         # PeerConnection to Janus is still up. Janus frees it after its session timeout.
         await self._teardown(destroy=False)

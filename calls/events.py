@@ -14,6 +14,11 @@ register(
         "end_category": {"type": "string"},
         "deadline": {"type": ["string", "null"]},
         "seconds_left": {"type": ["integer", "null"]},
+        # The call's media are down by the platform's fault: its clock stands still
+        # (the seconds are given back once the media are back).
+        "media_outage": {"type": "boolean"},
+        "given_back_seconds": {"type": "integer", "minimum": 0},
+        "lost_seconds": {"type": "integer", "minimum": 0},
     },
     ["call", "state", "end_reason", "deadline", "seconds_left"],
 )
@@ -43,10 +48,27 @@ register(
     {
         "call": {"type": "integer"},
         "role": {"enum": ["kiosk", "relative"]},
-        "status": {"enum": ["media_up", "left", "low_bandwidth", "normal_bandwidth"]},
+        "status": {"enum": ["media_up", "left", "back", "low_bandwidth", "normal_bandwidth"]},
+        # For "left": the page closed ("closed"), or its media stopped while it was
+        # open ("network").
+        "reason": {"enum": ["closed", "network", ""]},
         "feed": {"type": ["integer", "null"]},
     },
     ["call", "role", "status", "feed"],
+)
+
+# The call's room is gone ("restart": its pages must set their media up again, in a
+# new room, the ``epoch``-th), or a media node is back for a call that had none
+# ("available").
+register(
+    "call.media",
+    {
+        "call": {"type": "integer"},
+        "status": {"enum": ["restart", "available"]},
+        "reason": {"type": "string", "maxLength": 40},
+        "epoch": {"type": "integer", "minimum": 0},
+    },
+    ["call", "status", "reason", "epoch"],
 )
 
 # Between the call's sockets only, never sent to a browser: a side's page attached through
@@ -109,6 +131,9 @@ def state_event(call) -> dict:
         "end_category": end_category(call),
         "deadline": call.deadline.isoformat() if call.deadline else None,
         "seconds_left": call.seconds_left(),
+        "media_outage": call.is_open and call.outages.filter(ended_at__isnull=True).exists(),
+        "given_back_seconds": call.given_back_seconds,
+        "lost_seconds": call.lost_seconds,
     }
 
 

@@ -8,6 +8,7 @@ that the database does not also hold, so another process can take over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from calls import actions
-from calls.models import Call
+from calls.models import Call, CallRoom, MediaOutage
 from media import placement, rooms
 from media.janus import Handle, JanusClient, JanusError, JanusException
 from media.models import MediaNode
@@ -78,7 +79,8 @@ class Hub:
             await link.client.close(destroy_sessions=destroy_sessions)
 
     async def ensure_room(self, call: Call) -> tuple[MediaNode, rooms.Room]:
-        """The call's room, created on the best node the first time it is needed."""
+        """The call's room: the current one if its Janus still has it, else a new one on
+        the best node (the first time, or after the node failed or its Janus restarted)."""
         self._reset_if_new_loop()
         async with self._lock(call.pk):
             call = await database_sync_to_async(Call.objects.select_related("media_node").get)(
@@ -86,71 +88,107 @@ class Hub:
             )
             if call.janus_room is not None:
                 room = room_of(call)
-                # A call that ended meanwhile (its room destroyed by the call worker) must
-                # not get a room back that nothing would release again.
-                if call.is_open and call.media_released_at is None:
-                    await self._recreate_if_lost(call, room)
-                return call.media_node, room
-            node = await database_sync_to_async(placement.choose_node)()
-            try:
-                link = await self.link(node)
-                room = await rooms.create_room(
-                    link.control,
-                    admin_key=settings.JANUS_ROOM_ADMIN_KEY,
-                    record=call.recorded,
-                    rec_dir=f"{node.recording_dir}/call-{call.pk}" if call.recorded else None,
-                    monitoring_allowed=call.recorded,
-                    description=f"call {call.pk}",
+                # A call that ended meanwhile keeps its (destroyed) room: nothing to check.
+                if not call.is_open or await self._room_alive(call, room):
+                    return call.media_node, room
+                # Janus restarted before anyone noticed: the room went with it.
+                await database_sync_to_async(actions.do_media_lost)(
+                    call,
+                    node_id=call.media_node_id,
+                    room_id=room.id,
+                    cause=MediaOutage.Cause.MEDIA_RESTART,
+                    detail="room gone at hello",
                 )
-            except BaseException:
-                await database_sync_to_async(placement.release_node)(node)
-                raise
-            assigned = await database_sync_to_async(actions.do_assign_room)(
-                call, node=node, room_id=room.id, pin=room.pin, secret=room.secret
-            )
-            if assigned.janus_room != room.id:
-                # Another process created the room first: ours is a spare.
-                await rooms.destroy_room(link.control, room)
-                await database_sync_to_async(placement.release_node)(node)
-                return assigned.media_node, room_of(assigned)
-            return node, room
+                call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
+            return await self._place(call)
 
-    async def _recreate_if_lost(self, call: Call, room: rooms.Room) -> None:
-        """A Janus that restarted faster than the health checker's verdict lost the
-        room while the call lives on: the pages' next hello would be refused for ever.
-        The room comes back with its id, pin and secret (its recording goes on in the
-        same folder, under the same id)."""
-        link = await self.link(call.media_node)
-        if await rooms.room_exists(link.control, room.id):
-            return
-        try:
-            await rooms.create_room(
-                link.control,
-                admin_key=settings.JANUS_ROOM_ADMIN_KEY,
-                record=room.record,
-                rec_dir=room.rec_dir,
-                monitoring_allowed=room.monitoring_allowed,
-                description=f"call {call.pk}",
-                again=room,
-            )
-        except JanusError as exc:
-            if exc.code != rooms.ROOM_EXISTS:  # another process was first: fine
-                raise
-        log.warning("Room %s of call %s was gone from %s: created again", room.id, call.pk,
-                    call.media_node.name)  # fmt: skip
-
-    async def release_room(self, call: Call) -> None:
-        if call.janus_room is None or call.media_node is None:
-            return
+    async def _room_alive(self, call: Call, room: rooms.Room) -> bool:
         try:
             link = await self.link(call.media_node)
-            await rooms.destroy_room(link.control, room_of(call))
+            return await rooms.room_exists(link.control, room.id)
         except JanusException as exc:
-            # A dead node took the room with it; a live one without the room is fine too.
-            log.info("Destroying room of call %s: %s", call.pk, exc)
+            # A node that does not answer is the health checker's to judge (it moves the
+            # call when it marks the node down); the hello fails meanwhile, and retries.
+            log.info("Room %s of call %s: cannot check: %s", room.id, call.pk, exc)
+            raise
+
+    async def _place(self, call: Call) -> tuple[MediaNode, rooms.Room]:
+        node = await database_sync_to_async(placement.choose_node)()
+        # A conversation under way is recorded from its new room's first packet; a call
+        # still waiting is not recorded at all (enable_recording when it goes live).
+        record_now = call.recorded and call.state == Call.State.LIVE
+        rec_dir = f"{node.recording_dir}/call-{call.pk}" if call.recorded else None
+        try:
+            link = await self.link(node)
+            room = await rooms.create_room(
+                link.control,
+                admin_key=settings.JANUS_ROOM_ADMIN_KEY,
+                record=record_now,
+                rec_dir=rec_dir,
+                monitoring_allowed=call.recorded,
+                description=f"call {call.pk}",
+            )
+        except BaseException:
+            await database_sync_to_async(placement.release_node)(node)
+            raise
+        assigned = await database_sync_to_async(actions.do_assign_room)(
+            call, node=node, room_id=room.id, pin=room.pin, secret=room.secret,
+            recording=record_now,
+        )  # fmt: skip
+        if assigned.janus_room != room.id:
+            # Another process gave the call a room first (or the call ended): ours is a spare.
+            with contextlib.suppress(JanusException):
+                await rooms.destroy_room(link.control, room)
+            await database_sync_to_async(placement.release_node)(node)
+            if assigned.janus_room is None:
+                raise CallOver(f"Call {call.pk} ended while its room was being made")
+            assigned = await database_sync_to_async(Call.objects.select_related("media_node").get)(
+                pk=call.pk
+            )
+            return assigned.media_node, room_of(assigned)
+        return node, room
+
+    async def start_recording(self, call: Call) -> None:
+        """The conversation started: Janus records the call's room from now on."""
+        call = await database_sync_to_async(Call.objects.select_related("media_node").get)(
+            pk=call.pk
+        )
+        if not call.recorded or call.janus_room is None:
+            return
+        link = await self.link(call.media_node)
+        await rooms.enable_recording(link.control, room_of(call))
+        await database_sync_to_async(actions.do_note_recording)(
+            call, node_id=call.media_node_id, room_id=call.janus_room
+        )
+
+    async def release_room(self, room: CallRoom) -> bool:
+        """Destroy a room the call no longer uses; True once it is gone from its Janus."""
+        try:
+            link = await self.link(room.node)
+            await control_destroy(link.control, room)
+        except JanusError as exc:
+            if exc.code == rooms.NO_SUCH_ROOM:
+                return True  # its Janus restarted, or another worker was first
+            log.warning("Destroying room %s of call %s: %s", room.room, room.call_id, exc)
+            return False
+        except JanusException as exc:
+            # The node does not answer: try again later (the worker gives up on a node
+            # that stays down, whose Janus will have lost the room anyway).
+            log.info("Destroying room %s of call %s: %s", room.room, room.call_id, exc)
+            return False
+        return True
+
+
+class CallOver(JanusException):
+    """The call ended while the hub was giving it media."""
+
+
+async def control_destroy(control: Handle, room: CallRoom) -> None:
+    await control.message({"request": "destroy", "room": room.room, "secret": room.secret})
 
 
 def room_of(call: Call) -> rooms.Room:
+    """The call's current room, as the hub made it."""
     rec_dir = f"{call.media_node.recording_dir}/call-{call.pk}" if call.recorded else None
     return rooms.Room(
         id=call.janus_room,

@@ -23,10 +23,13 @@ class Call(models.Model):
 
     S = State
     TRANSITIONS: dict[str, set[str]] = {
-        S.BOOKED: {S.CALLING, S.NO_ANSWER},
+        S.BOOKED: {S.CALLING, S.NO_ANSWER, S.REFUSED},
         S.CALLING: {S.CODE_SENT, S.ENDED, S.NO_ANSWER, S.INTERRUPTED, S.MEDIA_FAILED},
         # A new code may be sent while waiting: code_sent -> code_sent is logged too.
+        # Back to booked when the relative refuses a consent: the slot is not burnt, the
+        # detainee may call again with a new code.
         S.CODE_SENT: {
+            S.BOOKED,
             S.CODE_SENT,
             S.RELATIVE_JOINED,
             S.ENDED,
@@ -85,7 +88,10 @@ class Call(models.Model):
     ended_at = models.DateTimeField(_("fin"), null=True, blank=True)
     # Persisted so that the end is enforced across restarts: the deadline worker reads it.
     deadline = models.DateTimeField(_("fin au plus tard"), null=True, blank=True, db_index=True)
-    # Platform faults: minutes lost are shown to staff and never charged.
+    # Platform faults (MediaOutage): the seconds added back to the deadline, and those that
+    # could not be (the room's next booking came first), offered as a make-up call. Both
+    # are shown to staff; neither is ever charged.
+    given_back_seconds = models.PositiveIntegerField(default=0)
     lost_seconds = models.PositiveIntegerField(default=0)
     charged_cents = models.PositiveIntegerField(default=0)
 
@@ -98,6 +104,10 @@ class Call(models.Model):
     janus_room_secret = models.CharField(max_length=64, blank=True)
     # Set by the worker once the room is destroyed after the call's end.
     media_released_at = models.DateTimeField(null=True, blank=True)
+    # Bumped each time the call loses its room (its node failed, its Janus restarted) and
+    # its pages must set their media up again in a new one: a page ignores a restart
+    # order older than the room it joined.
+    media_epoch = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("appel")
@@ -274,6 +284,9 @@ class Participant(models.Model):
     janus_publisher_handle = models.BigIntegerField(null=True, blank=True)
     janus_subscriber_handle = models.BigIntegerField(null=True, blank=True)
     feed_id = models.BigIntegerField(null=True, blank=True)
+    # Every feed this side published, in any room of the call: the recording tells the
+    # sides apart by them after the media moved or the page published again.
+    published_feeds = models.JSONField(default=list, blank=True)
     # The feeds the subscriber handle was given. A page that re-attaches takes the handle
     # back: what it subscribes to must come from here, not from the feeds live now, which
     # may have changed while the page was away.
@@ -299,3 +312,76 @@ class Participant(models.Model):
                 name="participant_one_live_leg_per_side",
             ),
         ]
+
+
+class CallRoom(models.Model):
+    """A Janus room that carried the call, or part of it.
+
+    A call gets a new room when its media node fails or its Janus restarts; the call's
+    recording is made of every room's files. ``Call.janus_room`` names the current one.
+    """
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="rooms")
+    node = models.ForeignKey("media.MediaNode", on_delete=models.PROTECT, related_name="+")
+    room = models.BigIntegerField()
+    pin = models.CharField(max_length=64)
+    secret = models.CharField(max_length=64)
+    # Recording is turned on when the conversation starts, never before: a call that
+    # never had both sides live leaves no recording.
+    recording = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    # No longer the call's room: the call ended, or its media moved elsewhere.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=40, blank=True)
+    # Destroyed in Janus, or known gone with its Janus: its files are complete.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "room"], name="call_room_unique_per_node"),
+            models.UniqueConstraint(
+                fields=["call"],
+                condition=Q(closed_at__isnull=True),
+                name="call_room_one_current",
+            ),
+        ]
+
+
+class MediaOutage(models.Model):
+    """A span of a live call without two-way media that was not the family's doing.
+
+    Opened when parloir learns that the call's media are gone (its node failed, its
+    Janus restarted), closed when both sides' media are back. Its seconds are added to
+    the deadline as far as the room allows (``given_back_seconds``); the rest is
+    ``lost_seconds``, offered as a make-up call. None of it is charged.
+    """
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    class Cause(models.TextChoices):
+        NODE_DOWN = "node_down", _("Serveur vidéo hors service")
+        MEDIA_RESTART = "media_restart", _("Serveur vidéo redémarré")
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="outages")
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    given_back_seconds = models.PositiveIntegerField(default=0)
+    lost_seconds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call"], condition=Q(ended_at__isnull=True), name="media_outage_one_open"
+            ),
+        ]
+
+    @property
+    def seconds(self) -> int:
+        if self.ended_at is None:
+            return 0
+        return max(0, int((self.ended_at - self.started_at).total_seconds()))

@@ -36,6 +36,14 @@ class Establishment(models.Model):
     price_per_minute_cents = models.PositiveIntegerField(
         _("tarif par minute (centimes)"), default=0, help_text=_("0 : appels gratuits")
     )
+    # Seconds a platform fault took from a call are added back to its end, up to the
+    # room's next booking; this caps them further (empty: whatever fits).
+    giveback_max_minutes = models.PositiveSmallIntegerField(
+        _("temps rendu après une panne (minutes, au plus)"),
+        null=True,
+        blank=True,
+        help_text=_("Vide : tout ce qui tient avant la réservation suivante du local."),
+    )
 
     class Meta:
         verbose_name = _("établissement")

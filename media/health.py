@@ -100,6 +100,8 @@ def record(node: MediaNode, result: Probe, *, now: datetime, down_after: float) 
             return None
         node.refresh_from_db()
         log.warning("Media node %s answers again: %s", node.name, node.state)
+        if node.state == MediaNode.State.UP:
+            hooks.node_up(node)
         return node.state
 
     nodes.update(last_error=result.error[:500])

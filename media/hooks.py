@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 _node_down_listeners: list[Callable[[MediaNode], object]] = []
+_node_up_listeners: list[Callable[[MediaNode], object]] = []
 
 
 def on_node_down(listener: Callable[[MediaNode], object]) -> None:
@@ -28,11 +29,26 @@ def on_node_down(listener: Callable[[MediaNode], object]) -> None:
         _node_down_listeners.append(listener)
 
 
-def node_down(node: MediaNode) -> None:
-    """``node`` stopped answering and is now ``down``: tell the layers above."""
-    log.error("Media node %s is down: %s", node.name, node.last_error or "no answer")
-    for listener in list(_node_down_listeners):
+def on_node_up(listener: Callable[[MediaNode], object]) -> None:
+    """Register ``listener`` for nodes that answer again (or for the first time)."""
+    if listener not in _node_up_listeners:
+        _node_up_listeners.append(listener)
+
+
+def _tell(listeners: list, node: MediaNode, what: str) -> None:
+    for listener in list(listeners):
         try:
             listener(node)
         except Exception:
-            log.exception("node_down listener %r failed for %s", listener, node.name)
+            log.exception("%s listener %r failed for %s", what, listener, node.name)
+
+
+def node_down(node: MediaNode) -> None:
+    """``node`` stopped answering and is now ``down``: tell the layers above."""
+    log.error("Media node %s is down: %s", node.name, node.last_error or "no answer")
+    _tell(_node_down_listeners, node, "node_down")
+
+
+def node_up(node: MediaNode) -> None:
+    """``node`` answers again and takes calls (``up``, not draining): tell the layers above."""
+    _tell(_node_up_listeners, node, "node_up")

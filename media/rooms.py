@@ -21,6 +21,7 @@ from media.sdp import with_audio_packet_time
 # 427 when creating a room whose id is taken.
 NO_SUCH_FEED = 428
 ROOM_EXISTS = 427
+NO_SUCH_ROOM = 426
 DEFAULT_BITRATE = 512_000
 
 
@@ -61,15 +62,13 @@ async def create_room(
 ) -> Room:
     """Create a private room with a random pin and secret.
 
-    ``record=False`` creates a room that is never recorded: no ``rec_dir`` is given
-    to Janus and ``lock_record`` stops anyone without the secret from turning it on.
-    ``again`` creates a room that Janus lost (it restarted) with its id, pin and secret,
-    so that what the call stored still holds and its recording files keep its id.
+    ``record`` starts recording at once; with ``rec_dir`` and ``record=False`` the room
+    records nothing until ``enable_recording``; without ``rec_dir`` it can never be
+    recorded. ``lock_record`` stops anyone without the secret from changing that.
+    ``again`` creates a room that Janus lost (it restarted) with its id, pin and secret.
     """
     if record and not rec_dir:
         raise ValueError("A recorded room needs rec_dir")
-    if not record and rec_dir:
-        raise ValueError("rec_dir given for a room that must not be recorded")
     pin = again.pin if again else secrets.token_urlsafe(12)
     secret = again.secret if again else secrets.token_urlsafe(24)
     body: Json = {
@@ -92,7 +91,7 @@ async def create_room(
     }
     if description:
         body["description"] = description
-    if record:
+    if rec_dir:
         body["rec_dir"] = str(rec_dir)
     if again:
         body["room"] = again.id
@@ -102,8 +101,18 @@ async def create_room(
         pin=pin,
         secret=secret,
         record=record,
-        rec_dir=str(rec_dir) if record else None,
+        rec_dir=str(rec_dir) if rec_dir else None,
         monitoring_allowed=monitoring_allowed,
+    )
+
+
+async def enable_recording(control: Handle, room: Room) -> None:
+    """Start recording every publisher of the room, now and later (the room must have
+    been created with a ``rec_dir``)."""
+    if not room.rec_dir:
+        raise ValueError(f"Room {room.id} was made without rec_dir: it cannot be recorded")
+    await control.message(
+        {"request": "enable_recording", "room": room.id, "secret": room.secret, "record": True}
     )
 
 

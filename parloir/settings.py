@@ -258,6 +258,12 @@ JANUS_EVENT_LOOPS = env.integer("PARLOIR_JANUS_EVENT_LOOPS", os.cpu_count() or 1
 JANUS_REQUEST_TIMEOUT = env.integer("PARLOIR_JANUS_REQUEST_TIMEOUT", 10)
 MEDIA_DOWN_AFTER_SECONDS = env.integer("PARLOIR_MEDIA_DOWN_AFTER_SECONDS", 3)
 MEDIA_NODE_STALE_SECONDS = env.integer("PARLOIR_MEDIA_NODE_STALE_SECONDS", 15)
+# A node down this long has lost its rooms for good: its calls' recordings go ahead
+# with the files it had shipped.
+MEDIA_ROOM_GIVE_UP_SECONDS = env.integer("PARLOIR_MEDIA_ROOM_GIVE_UP_SECONDS", 600)
+# Seconds lost to platform faults that could not be given back: from this many on, the
+# detainee is offered a make-up call.
+MAKEUP_MIN_LOST_SECONDS = env.integer("PARLOIR_MAKEUP_MIN_LOST_SECONDS", 60)
 TURN_SECRET = env.secret("PARLOIR_TURN_SECRET", required=False)
 TURN_URLS = [url for url in (env.get("PARLOIR_TURN_URLS", "") or "").split(",") if url]
 TURN_TTL_SECONDS = env.integer("PARLOIR_TURN_TTL_SECONDS", 7200)

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from calls.models import Call, Participant
 from recordings import compose, crypto
+from recordings import sources as room_files
 from recordings.events import audit
 from recordings.models import Recording
 
@@ -61,11 +62,6 @@ def retention_deadline(ended_at: datetime, days: int, held_seconds: int = 0) -> 
     return ended_at + timedelta(days=days, seconds=held_seconds)
 
 
-def source_folder(call: Call) -> Path:
-    """Where the media node wrote the call's files (calls.media creates rooms with it)."""
-    return Path(call.media_node.recording_dir) / f"call-{call.pk}"
-
-
 # --- Enqueue and claim ------------------------------------------------------------------
 
 
@@ -75,7 +71,6 @@ def enqueue(limit: int = 200) -> list[int]:
         Call.objects.filter(
             recorded=True,
             state__in=Call.FINAL_STATES,
-            janus_room__isnull=False,
             media_released_at__isnull=False,
             recording__isnull=True,
         )
@@ -112,7 +107,7 @@ def _settled(recording: Recording, now: datetime) -> bool:
     if call.media_released_at is None or call.media_released_at + settle > now:
         return False
     limit = (now - settle).timestamp()
-    for path in compose.find_sources(source_folder(call), call.janus_room):
+    for path in room_files.find(call):
         try:
             if path.stat().st_mtime > limit:
                 return False
@@ -195,12 +190,7 @@ class Outcome:
 
 def _sides(call: Call, sources: list[compose.Source]) -> dict[int, str]:
     """Which side (left: the detainee's kiosk, right: the relative) each feed goes to."""
-    known = {
-        feed: SIDE_OF_ROLE[role]
-        for feed, role in Participant.objects.filter(
-            call=call, feed_id__isnull=False, role__in=list(SIDE_OF_ROLE)
-        ).values_list("feed_id", "role")
-    }
+    known = {feed: SIDE_OF_ROLE[role] for role, feeds in _feeds_by_role(call) for feed in feeds}
     spans: dict[int, tuple[int, int]] = {}
     for s in sources:
         start = s.first_packet_us
@@ -223,7 +213,21 @@ def _sides(call: Call, sources: list[compose.Source]) -> dict[int, str]:
     return sides
 
 
+def _feeds_by_role(call: Call) -> list[tuple[str, list[int]]]:
+    """Each side's feeds: every one it published (in any room), and its last."""
+    found = []
+    for role, feed, published in Participant.objects.filter(
+        call=call, role__in=list(SIDE_OF_ROLE)
+    ).values_list("role", "feed_id", "published_feeds"):
+        feeds = [int(f) for f in published or []]
+        if feed is not None and feed not in feeds:
+            feeds.append(feed)
+        found.append((role, feeds))
+    return found
+
+
 def _expected_feeds(call: Call) -> set[int]:
+    """Feeds whose files must be there: each side's last publication."""
     return set(
         Participant.objects.filter(
             call=call, feed_id__isnull=False, role__in=list(SIDE_OF_ROLE)
@@ -234,10 +238,12 @@ def _expected_feeds(call: Call) -> set[int]:
 def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome:
     """Find, check, extract and compose the call's sources into ``work/recording.webm``."""
     call = recording.call
-    folder = source_folder(call)
-    paths = compose.find_sources(folder, call.janus_room)
+    folders = ", ".join(str(folder) for folder in room_files.folders(call))
+    rooms = [room.room for room in room_files.rooms_of(call)]
+    paths = room_files.find(call)
     details: dict = {
-        "folder": str(folder),
+        "folder": folders,
+        "rooms": rooms,
         "sources": [p.name for p in paths],
         "interrupted": call.state == Call.State.MEDIA_FAILED,
     }
@@ -248,7 +254,7 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
         return Outcome(
             S.FAILED,
             P.MISSING_FILES,
-            f"No recording file in {folder} for room {call.janus_room}",
+            f"No recording file in {folders} for rooms {rooms}",
             details,
         )
     sources = [compose.Source.from_name(p) for p in paths]
@@ -320,7 +326,7 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
         detail = "; ".join(u["error"] for u in unusable)
     elif missing_feeds:
         problem = P.MISSING_FILES
-        detail = f"No file for feeds {sorted(missing_feeds)} in {folder}"
+        detail = f"No file for feeds {sorted(missing_feeds)} in {folders}"
     elif call.started_at is not None and len(covered) < 2:
         problem = P.MISSING_SIDE
         absent = {compose.LEFT, compose.RIGHT} - covered
@@ -469,11 +475,11 @@ def delete_sources(recording: Recording) -> int:
     """Remove the call's Janus files once its encrypted recording is safe (or destroyed)."""
     call = recording.call
     removed = 0
-    if call.media_node_id is not None:
-        folder = source_folder(call)
-        for path in compose.find_sources(folder, call.janus_room):
+    for room in room_files.rooms_of(call):
+        for path in room.paths():
             path.unlink(missing_ok=True)
             removed += 1
+    for folder in room_files.folders(call):
         try:
             folder.rmdir()
         except OSError:

@@ -163,11 +163,10 @@ def _files_of(recording: Recording) -> list:
         path = jobs.stored_path(recording)
         if path.exists():
             files.append(path)
-    call = recording.call
-    if call.media_node_id is not None and recording.sources_deleted_at is None:
-        from recordings import compose
+    if recording.sources_deleted_at is None:
+        from recordings import sources as room_files
 
-        files += compose.find_sources(jobs.source_folder(call), call.janus_room)
+        files += room_files.find(recording.call)
     return files
 
 

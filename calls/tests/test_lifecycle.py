@@ -48,12 +48,13 @@ def test_it_stores_each_consent_with_version_time_and_client():
     assert all(c.text_version and c.at and c.client_ip == "10.0.0.1" for c in consents)
 
 
-def test_it_ends_the_call_as_refused_when_monitoring_is_refused():
+def test_a_refused_monitoring_notice_leaves_the_slot_to_call_again():
     call = start(ready_call())
     _consent_all(call, accept_monitoring=False)
     call.refresh_from_db()
-    assert call.state == Call.State.REFUSED
-    assert call.end_reason == "refused_monitoring"
+    assert call.state == Call.State.BOOKED
+    assert call.is_open and call.end_reason == ""
+    assert not call.codes.filter(voided_at__isnull=True).exists()
 
 
 def test_it_goes_live_when_both_sides_publish_and_sets_the_call_length():

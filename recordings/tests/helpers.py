@@ -25,6 +25,7 @@ from media import rooms
 from media.janus import JanusClient
 from media.models import MediaNode
 from recordings import compose, jobs
+from recordings import sources as room_files
 from recordings.models import Recording
 from tests.media.flows import join, recorded_room
 from tests.media.harness import JanusProcess
@@ -72,7 +73,7 @@ def end_call(call: Call, reason: str = Call.EndReason.HUNG_UP_RELATIVE) -> Call:
 
 def place_sources(source_dir: Path, call: Call, room_id: int | None = None) -> Path:
     """Copy a real call's .mjr files where the call's media node would have written them."""
-    target = jobs.source_folder(call)
+    target = room_files.folders(call)[0]
     target.mkdir(parents=True, exist_ok=True)
     for path in compose.find_sources(source_dir, room_id):
         shutil.copy2(path, target / path.name)

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from calls.models import Call
 from calls.tests.helpers import ready_call, start
 from recordings import jobs, worker
+from recordings import sources as room_files
 from recordings.models import Recording
 from recordings.tests import helpers
 
@@ -97,7 +98,7 @@ def test_a_job_left_by_a_dead_worker_elsewhere_is_resumed_when_its_lease_expires
 def test_a_job_is_claimed_only_once_janus_has_closed_its_files(node, settings, time_machine):
     settings.RECORDINGS_SETTLE_SECONDS = 5
     call = _ended_call(node)
-    folder = jobs.source_folder(call)
+    folder = room_files.folders(call)[0]
     folder.mkdir(parents=True)
     (folder / f"videoroom-{ROOM}-user-1-2-audio-0.mjr").write_bytes(b"MJR00002")
     jobs.enqueue()
@@ -115,7 +116,7 @@ def test_a_call_without_any_file_is_flagged_not_skipped(node):
     recording = Recording.objects.get(call=call)
     assert recording.state == S.FAILED and recording.flagged
     assert recording.problem == Recording.Problem.MISSING_FILES
-    assert str(jobs.source_folder(call)) in recording.problem_detail
+    assert str(room_files.folders(call)[0]) in recording.problem_detail
     assert AuditEvent.objects.filter(action="recording.flagged", target_id=str(recording.pk))
 
 
@@ -133,7 +134,7 @@ def test_a_call_that_never_went_live_and_left_no_file_has_nothing_to_record(node
 
 def test_unreadable_files_only_are_flagged_as_corrupt(node, time_machine):
     call = _ended_call(node, feeds={"kiosk": 11, "relative": 22})
-    folder = jobs.source_folder(call)
+    folder = room_files.folders(call)[0]
     folder.mkdir(parents=True)
     (folder / f"videoroom-{ROOM}-user-11-1-audio-0.mjr").write_bytes(b"garbage")
     (folder / f"videoroom-{ROOM}-user-22-1-video-1.mjr").write_bytes(b"")

@@ -20,7 +20,8 @@ from django.db import connection
 from audit.models import AuditEvent
 from calls import actions
 from calls.models import Call
-from recordings import compose, jobs, keys, worker
+from recordings import compose, keys, worker
+from recordings import sources as room_files
 from recordings.models import Recording
 from recordings.tests import helpers
 from recordings.tests.helpers import KIOSK_HZ, RELATIVE_HZ
@@ -52,7 +53,7 @@ def test_a_call_becomes_one_playable_recording_with_both_parties_in_sync(
     db, node, real_call, tmp_path
 ):
     call = _recorded_call(node, real_call)
-    source_dir = jobs.source_folder(call)
+    source_dir = room_files.folders(call)[0]
 
     counts = worker.tick()
 
@@ -159,7 +160,7 @@ def test_a_worker_killed_mid_processing_is_resumed(transactional_db, node, real_
     recording = Recording.objects.get(call=call)
     assert recording.state == Recording.State.PROCESSING
     assert recording.claimed_by.endswith(f":{process.pid}") and recording.attempts == 1
-    assert compose.find_sources(jobs.source_folder(call)), "sources kept until the end"
+    assert compose.find_sources(room_files.folders(call)[0]), "sources kept until the end"
 
     # The restarted worker sees its host's dead claim and takes it back at once.
     worker.tick()
@@ -173,7 +174,7 @@ def test_a_worker_killed_mid_processing_is_resumed(transactional_db, node, real_
 
 def test_corrupt_and_missing_files_are_flagged_and_the_rest_is_kept(db, node, real_call, tmp_path):
     call = _recorded_call(node, real_call)
-    folder = jobs.source_folder(call)
+    folder = room_files.folders(call)[0]
     relative = str(real_call.feeds["relative"])
     (video,) = [
         p for p in folder.iterdir() if relative in p.name and p.name.endswith("video-1.mjr")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.log import verify
 from audit.models import AuditEvent
 from recordings import crypto, jobs, keys, retention, worker
+from recordings import sources as room_files
 from recordings.models import DestructionLog, Hold, Recording
 from recordings.tests import helpers
 
@@ -195,7 +196,7 @@ def test_the_purge_command_is_a_dry_run_unless_told(recording, time_machine):
 
 def test_a_failed_recording_takes_its_janus_files_with_it(node, time_machine):
     call = helpers.end_call(helpers.live_call(node, 778))
-    folder = jobs.source_folder(call)
+    folder = room_files.folders(call)[0]
     folder.mkdir(parents=True)
     (folder / "videoroom-778-user-1-1-audio-0.mjr").write_bytes(b"broken")
     # The worker compares the files' real modification times with the (frozen) clock.

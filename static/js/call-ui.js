@@ -20,6 +20,9 @@ const lowModeKey = `parloir.low.${root.dataset.call}`;
 
 let deadline = root.dataset.deadline || null;
 let serverOffsetMs = 0;
+// While the video server is down the clock stands still: those seconds are given back.
+let frozenLeft = null;
+let givenBack = 0;
 // The seconds left at the previous tick: a warning is given when the time left crosses
 // its threshold, not to someone who comes back with less than that left.
 let previousLeft = null;
@@ -36,14 +39,16 @@ function showAlert(text) {
   alertEl.hidden = false;
 }
 
-// The other side is back: "lost the connection" no longer holds.
-function hidePeerLeft() {
-  if (alertEl.textContent === texts.peer_left) alertEl.hidden = true;
+// Alerts about the link that stop holding once media flow again.
+const LINK_ALERTS = () => [texts.peer_left, texts.peer_closed, texts.media_restart, texts.media_waiting, texts.own_connection];
+
+function hideLinkAlerts() {
+  if (LINK_ALERTS().includes(alertEl.textContent)) alertEl.hidden = true;
 }
 
 function tick() {
   // Once over, the clock says so: the end screen stays a few seconds.
-  const left = ended ? 0 : secondsLeft(deadline, serverOffsetMs);
+  const left = ended ? 0 : frozenLeft ?? secondsLeft(deadline, serverOffsetMs);
   timeLeftEl.textContent = formatClock(left);
   if (left !== null && root.dataset.state === "live" && !ended) {
     // "5 minutes" only as the clock passes it (not to a page opened with 2 left); the
@@ -64,6 +69,18 @@ function onState(state) {
   if (!state || !state.state) return;
   root.dataset.state = state.state;
   if (state.deadline !== undefined) deadline = state.deadline;
+  if (state.media_outage && !state.final) {
+    if (frozenLeft === null) frozenLeft = secondsLeft(deadline, serverOffsetMs);
+    root.dataset.mediaOutage = "on";
+  } else {
+    frozenLeft = null;
+    root.dataset.mediaOutage = "off";
+  }
+  if (typeof state.given_back_seconds === "number") {
+    root.dataset.givenBack = String(state.given_back_seconds);
+    if (state.given_back_seconds > givenBack && !state.final) showAlert(texts.given_back);
+    givenBack = state.given_back_seconds;
+  }
   if (state.state === "live") {
     setStatus(texts.live);
     const codeStatus = document.getElementById("code-status");
@@ -71,6 +88,9 @@ function onState(state) {
   } else if (["code_sent", "calling", "relative_joined", "booked"].includes(state.state)) {
     setStatus(texts.waiting);
   }
+  // Back to "booked" mid-call page: the relative refused; the kiosk may call again.
+  if (state.state === "booked" && role === "kiosk" && !state.final) showAlert(texts.refused);
+  if (state.state === "code_sent" && alertEl.textContent === texts.refused) alertEl.hidden = true;
   if (state.final) {
     ended = true;
     tick();
@@ -135,7 +155,7 @@ async function openMedia() {
       video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
     }))();
   const errorText = { no_media_node: texts.error_no_media_node, media_error: texts.error_media };
-  const joinErrorTexts = new Set([...Object.values(errorText), texts.error_other]);
+  const joinErrorTexts = new Set([...Object.values(errorText), texts.error_other, texts.media_waiting]);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   client = new CallClient({
     url: `${scheme}//${location.host}${root.dataset.ws}`,
@@ -151,6 +171,15 @@ async function openMedia() {
   client.addEventListener("notice", (e) => showAlert(e.detail.text));
   client.addEventListener("code", (e) => showCodeStatus(e.detail));
   client.addEventListener("reconnecting", () => setStatus(texts.reconnecting));
+  client.addEventListener("media-restart", (e) => {
+    root.dataset.mediaRestarts = String(Number(root.dataset.mediaRestarts || 0) + 1);
+    if (e.detail.reason === "media_server") showAlert(texts.media_restart);
+  });
+  client.addEventListener("ice", (e) => {
+    // Our own link, not the other side's: said as such.
+    if (e.detail.pc === "publisher" && e.detail.state === "disconnected") showAlert(texts.own_connection);
+    if (e.detail.pc === "publisher" && e.detail.state === "connected" && alertEl.textContent === texts.own_connection) alertEl.hidden = true;
+  });
   client.addEventListener("media-retry", (e) => {
     root.dataset.mediaRetries = String(e.detail.attempt);
     // A join refused by the server keeps its own message (error event) between tries.
@@ -160,8 +189,11 @@ async function openMedia() {
     if (alertEl.textContent === texts.media_trouble) alertEl.hidden = true;
   });
   client.addEventListener("peer", (e) => {
-    if (e.detail.status === "left") showAlert(texts.peer_left);
-    if (e.detail.status === "media_up") hidePeerLeft();
+    root.dataset.peer = e.detail.status === "left" ? `left:${e.detail.reason || "network"}` : e.detail.status;
+    if (e.detail.status === "left") showAlert(e.detail.reason === "closed" ? texts.peer_closed : texts.peer_left);
+    if (e.detail.status === "media_up" || e.detail.status === "back") {
+      if ([texts.peer_left, texts.peer_closed].includes(alertEl.textContent)) showAlert(texts.peer_back);
+    }
     showBandwidth();
   });
   client.addEventListener("quality", (e) => showQuality(e.detail));
@@ -172,12 +204,16 @@ async function openMedia() {
     showBandwidth();
   });
   client.addEventListener("remote-stream", (e) => {
-    hidePeerLeft();
+    hideLinkAlerts();
     if (remoteVideo.srcObject !== e.detail.stream) remoteVideo.srcObject = e.detail.stream;
     remoteVideo.play().catch(() => {});
   });
   // The server's own message is English, for developers: people read the page's language.
-  client.addEventListener("error", (e) => showAlert(errorText[e.detail.code] || texts.error_other));
+  client.addEventListener("error", (e) => {
+    // A conversation under way waits for a video server to come back: said as such.
+    const waiting = e.detail.code === "no_media_node" && root.dataset.state === "live";
+    showAlert(waiting ? texts.media_waiting : errorText[e.detail.code] || texts.error_other);
+  });
   client.addEventListener("fatal", (e) => {
     // Replaced by a newer page of this side: the call goes on there, the end page says so.
     const elsewhere = e.detail.reason === "replaced" || e.detail.code === 4409;

@@ -65,6 +65,7 @@ export class CallClient extends EventTarget {
     this.pingSentAt = 0;
     this.mediaSetupMs = MEDIA_SETUP_MS;
     this.mediaLostMs = MEDIA_LOST_MS;
+    this.epoch = null; // the call's room our media live in (welcome.epoch)
   }
 
   start() {
@@ -142,13 +143,20 @@ export class CallClient extends EventTarget {
     });
   }
 
-  #scheduleConnect() {
+  #scheduleConnect({ now = false } = {}) {
     this.#emit("reconnecting", {});
     let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
     if (this.mediaAttempts > 0) {
       delay = Math.max(delay, MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)]);
     }
     this.attempt += 1;
+    if (now) {
+      // The server asked for it (the call's media moved): no back-off, and a retry
+      // waiting for its turn goes now instead.
+      delay = 0;
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+    }
     // One pending connection at most: a media restart while a reconnection waits must
     // not open a second socket beside it.
     if (this.reconnectTimer !== null) return;
@@ -160,12 +168,12 @@ export class CallClient extends EventTarget {
 
   // Leave this socket for a new one without waiting for its close event: on a dead link
   // the browser fires it only after its closing handshake times out.
-  #reconnect(code, reason) {
+  #reconnect(code, reason, { now = false } = {}) {
     const old = this.ws;
     this.ws = null;
     clearInterval(this.heartbeat);
     if (old) old.close(code, reason);
-    this.#scheduleConnect();
+    this.#scheduleConnect({ now });
   }
 
   #send(frame) {
@@ -253,6 +261,7 @@ export class CallClient extends EventTarget {
     switch (frame.type) {
       case "welcome":
         this.welcomed = true;
+        this.epoch = frame.epoch ?? null;
         this.resumeToken = frame.resume;
         sessionStorage.setItem(`parloir.resume.${this.callId}`, frame.resume);
         this.iceServers = frame.ice_servers || [];
@@ -281,6 +290,15 @@ export class CallClient extends EventTarget {
         break;
       case "notice":
         this.#emit("notice", frame);
+        break;
+      case "media_restart":
+        // The server lost the call's room (its video server failed or restarted) and has
+        // another one, or a video server is back for a call that had none: set the media
+        // up again now, in the same call, without counting it as this link's trouble.
+        if (frame.reason === "media_server" && this.epoch !== null && frame.epoch <= this.epoch) break;
+        this.#emit("media-restart", frame);
+        this.#closePeerConnections();
+        this.#reconnect(4002, "media moved", { now: true });
         break;
       case "code":
         this.#emit("code", frame);

@@ -153,6 +153,8 @@ def _bookings_today(principal):
 
 @kiosk_view()
 def home(request):
+    from bookings.makeup import owed_calls
+
     principal = request.kiosk
     detainee = principal.detainee
     bookings = list(_bookings_today(principal))
@@ -169,7 +171,12 @@ def home(request):
         else:
             callable_booking = booking
             break
-    open_call = Call.objects.filter(detainee=detainee, state__in=Call.OPEN_STATES).first()
+    # A call back to "booked" (its relative refused) is called again with "Appeler".
+    open_call = (
+        Call.objects.filter(detainee=detainee, state__in=Call.OPEN_STATES)
+        .exclude(state=Call.State.BOOKED)
+        .first()
+    )
     return render(
         request,
         "kiosk/home.html",
@@ -183,6 +190,10 @@ def home(request):
             # The call page was replaced by a newer one (another tab, another screen).
             "open_elsewhere": open_call is not None and "ailleurs" in request.GET,
             "contacts": detainee.contacts.filter(status="approved"),
+            "makeups": [
+                {"call": lost, "minutes": -(-lost.lost_seconds // 60)}
+                for lost in owed_calls(detainee)[:3]
+            ],
             "suspension": detainee.active_suspension(now),
             "upcoming": Booking.objects.filter(
                 detainee=detainee, ends_at__gt=now, status=Booking.Status.BOOKED
@@ -288,10 +299,19 @@ def book(request):
     from bookings.availability import free_slots
     from bookings.models import Via
 
+    from bookings.makeup import owed_calls
+
     principal = request.kiosk
     detainee = principal.detainee
     zone = detainee.establishment.zone
     contacts = detainee.contacts.filter(status="approved")
+    # A make-up for minutes a platform fault took (bookings.makeup): outside the quotas.
+    makeup_id = request.POST.get("rattrapage") or request.GET.get("rattrapage") or ""
+    makeup_for = None
+    if makeup_id:
+        makeup_for = get_object_or_404(
+            owed_calls(detainee), pk=makeup_id if makeup_id.isdigit() else 0
+        )
     if request.method == "POST":
         contact = get_object_or_404(contacts, pk=request.POST.get("contact"))
         room_id, _sep, start_text = request.POST.get("slot", "").partition("|")
@@ -302,17 +322,28 @@ def book(request):
         try:
             if starts_at is None:
                 raise ValidationError(_("Choisissez un créneau."), code="slot")
-            do_book(detainee, room=room, contact=contact, starts_at=starts_at, booked_via=Via.KIOSK)
+            do_book(
+                detainee,
+                room=room,
+                contact=contact,
+                starts_at=starts_at,
+                booked_via=Via.KIOSK,
+                makeup_for=makeup_for,
+            )
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
-            return redirect("kiosk:book")
+            return redirect(request.get_full_path())
         messages.success(
             request, _("Réservation enregistrée. Votre proche est prévenu par message.")
         )
         return redirect("kiosk:home")
     today = timezone.localdate(timezone=zone)
     slots = free_slots(
-        detainee, today, today + timezone.timedelta(days=BOOKING_DAYS_SHOWN), via=Via.KIOSK
+        detainee,
+        today,
+        today + timezone.timedelta(days=BOOKING_DAYS_SHOWN),
+        via=Via.KIOSK,
+        makeup=makeup_for is not None,
     )
     days = [
         (day, list(day_slots))
@@ -321,7 +352,13 @@ def book(request):
     return render(
         request,
         "kiosk/book.html",
-        {"days": days, "contacts": contacts, "zone": zone, "detainee": detainee},
+        {
+            "days": days,
+            "contacts": contacts,
+            "zone": zone,
+            "detainee": detainee,
+            "makeup_for": makeup_for,
+        },
     )
 
 

@@ -91,6 +91,17 @@ def _consent(request, kind: str, accepted: bool) -> None:
     )
 
 
+REFUSED_KEY = "portal_refused"
+
+
+def _refused(request):
+    """A refusal does not end the call (the detainee may call again, with a new code):
+    this browser leaves it, and the end page says what happens next."""
+    call_access.forget_portal_call(request.session)
+    request.session[REFUSED_KEY] = request.call.establishment.pk
+    return redirect("portal:ended")
+
+
 @require_http_methods(["GET", "POST"])
 @relative_view
 def terms(request):
@@ -103,7 +114,7 @@ def terms(request):
         if accepted:
             _consent(request, Consent.Kind.PRIVACY, accepted)
             return redirect("portal:monitoring")
-        return redirect("portal:ended")
+        return _refused(request)
     return render(request, "portal/terms.html", {"call": call})
 
 
@@ -117,7 +128,7 @@ def monitoring(request):
         accepted = request.POST.get("decision") == "accept"
         _consent(request, Consent.Kind.MONITORING, accepted)
         if not accepted:
-            return redirect("portal:ended")
+            return _refused(request)
         call_actions.do_relative_waiting(call)
         return redirect("portal:call")
     return render(request, "portal/monitoring.html", {"call": call})
@@ -148,10 +159,14 @@ def hang_up(request):
 
 def ended(request):
     call = call_access.portal_call(request.session)
+    establishment = call.establishment if call else None
+    refused_at = request.session.get(REFUSED_KEY) if call is None else None
+    if refused_at is not None:
+        establishment = Establishment.objects.filter(pk=refused_at).first()
     return render(
         request,
         "portal/ended.html",
-        {"call": call, "establishment": call.establishment if call else None},
+        {"call": call, "establishment": establishment, "refused": refused_at is not None},
     )
 
 
