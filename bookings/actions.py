@@ -246,9 +246,7 @@ def do_book(
             _("Ce contact n'est pas autorisé pour cette personne détenue."), code="contact"
         )
     if makeup_for is not None and not makeup.is_owed(makeup_for, detainee):
-        raise ValidationError(
-            _("Cet appel de rattrapage n'est plus disponible."), code="makeup"
-        )
+        raise ValidationError(_("Cet appel de rattrapage n'est plus disponible."), code="makeup")
     room = VideoRoom.objects.select_related("quarter__establishment").get(pk=room.pk)
     day = timezone.localtime(starts_at, detainee.establishment.zone).date()
     engine = Availability(

@@ -584,12 +584,14 @@ def do_media_lost(
         target=call,
         data={"cause": cause, "node": node_id, "room": room_id, "detail": detail[:200]},
     )
+    # The state first: a page leaves its socket on the restart order, and must know by
+    # then that its clock stands still.
+    broadcast_state(call, _establishment_id(call))
     send_event(
         [call_group(call.pk)],
         {"type": "call.media", "call": call.pk, "status": "restart", "reason": cause,
          "epoch": call.media_epoch},
     )  # fmt: skip
-    broadcast_state(call, _establishment_id(call))
     return True
 
 

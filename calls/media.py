@@ -23,6 +23,9 @@ from media.models import MediaNode
 
 log = logging.getLogger(__name__)
 
+# A node that does not answer a connection within this is the health checker's to judge.
+CONNECT_TIMEOUT = 2.0
+
 
 @dataclass
 class NodeLink:
@@ -64,6 +67,10 @@ class Hub:
                 node.ws_url,
                 api_secret=settings.JANUS_API_SECRET,
                 request_timeout=settings.JANUS_REQUEST_TIMEOUT,
+                connect_timeout=CONNECT_TIMEOUT,
+                # A Janus back from a restart is found within a second: its calls'
+                # sessions are then known lost, and their pages set their media up again.
+                backoff=(0.1, 1.0),
             )
             await client.connect()
             session = await client.create_session()

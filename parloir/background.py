@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -27,19 +26,23 @@ def enabled() -> bool:
 
 
 async def _media_health() -> None:
-    from django.db import close_old_connections
+    from django.conf import settings
 
     from media import health
 
+    # The probes wait on this loop; the database work goes to the sync thread, whose
+    # node_down hooks send events that asgiref routes back here.
+    watcher = health.Watcher(
+        interval=health.INTERVAL,
+        timeout=health.PROBE_TIMEOUT,
+        down_after=settings.MEDIA_DOWN_AFTER_SECONDS,
+    )
     while True:
         try:
-            await database_sync_to_async(close_old_connections)()
-            # The probes wait on this loop; the database work goes to the sync thread,
-            # whose node_down hooks send events that asgiref routes back here.
-            await health.check_once_async()
+            await watcher.run()
         except Exception:
-            log.exception("In-process media health pass failed")
-        await asyncio.sleep(health.INTERVAL)
+            log.exception("In-process media health checker failed; starting again")
+        await asyncio.sleep(1)
 
 
 def ensure_started() -> None:

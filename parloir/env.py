@@ -41,6 +41,16 @@ def integer(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {value!r}") from None
 
 
+def number(name: str, default: float) -> float:
+    value = get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
+
+
 def secret(name: str, *, required: bool, dev_default: str | None = None) -> str | None:
     """A secret from NAME, or from the file named by NAME_FILE.
 

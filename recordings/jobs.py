@@ -245,7 +245,7 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
         "folder": folders,
         "rooms": rooms,
         "sources": [p.name for p in paths],
-        "interrupted": call.state == Call.State.MEDIA_FAILED,
+        "interrupted": call.state == Call.State.MEDIA_FAILED or call.outages.exists(),
     }
     if not paths:
         if call.started_at is None:

@@ -72,11 +72,11 @@ def test_it_gives_a_live_call_a_new_room_when_its_room_is_lost():
     assert actions.do_media_lost(
         call, node_id=node.pk, room_id=1001, cause=NODE_DOWN, since=timezone.now()
     )
+    state = receive()
+    assert state["type"] == "call.state" and state["media_outage"] is True
     restart = receive()
     assert restart == {"type": "call.media", "call": call.pk, "status": "restart",
                        "reason": NODE_DOWN, "epoch": 1}  # fmt: skip
-    state = receive()
-    assert state["type"] == "call.state" and state["media_outage"] is True
     call.refresh_from_db()
     assert call.janus_room is None and call.media_node is None
     assert call.media_epoch == 1

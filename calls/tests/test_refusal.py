@@ -1,7 +1,6 @@
 """A relative who refuses a consent, or lets the code expire, does not burn the slot."""
 
 from datetime import timedelta
-
 from html import unescape
 
 import pytest

@@ -66,6 +66,7 @@ export class CallClient extends EventTarget {
     this.mediaSetupMs = MEDIA_SETUP_MS;
     this.mediaLostMs = MEDIA_LOST_MS;
     this.epoch = null; // the call's room our media live in (welcome.epoch)
+    this.noMediaServerTimer = null;
   }
 
   start() {
@@ -182,6 +183,7 @@ export class CallClient extends EventTarget {
 
   #close() {
     this.closed = true;
+    clearTimeout(this.noMediaServerTimer);
     clearInterval(this.statsTimer);
     clearInterval(this.heartbeat);
     clearTimeout(this.reconnectTimer);
@@ -193,6 +195,17 @@ export class CallClient extends EventTarget {
     dropPeerConnection(this.publisher);
     dropPeerConnection(this.subscriber);
     this.publisher = this.subscriber = null;
+  }
+
+  #waitForMediaServer(reason) {
+    this.mediaAttempts += 1;
+    this.#emit("media-retry", { pc: "hello", reason, attempt: this.mediaAttempts, trouble: false });
+    const ws = this.ws;
+    const delay = MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)];
+    clearTimeout(this.noMediaServerTimer);
+    this.noMediaServerTimer = setTimeout(() => {
+      if (!this.closed && ws === this.ws) this.#reconnect(4000, "no media server");
+    }, delay);
   }
 
   // Give up a PeerConnection that will not carry media: close both and the socket; the
@@ -296,6 +309,7 @@ export class CallClient extends EventTarget {
         // another one, or a video server is back for a call that had none: set the media
         // up again now, in the same call, without counting it as this link's trouble.
         if (frame.reason === "media_server" && this.epoch !== null && frame.epoch <= this.epoch) break;
+        clearTimeout(this.noMediaServerTimer);
         this.#emit("media-restart", frame);
         this.#closePeerConnections();
         this.#reconnect(4002, "media moved", { now: true });
@@ -317,6 +331,10 @@ export class CallClient extends EventTarget {
           // close, so the end is announced here, once.
           this.#close();
           this.#emit("fatal", { code: null, reason: frame.code });
+        } else if (!this.welcomed && frame.code === "no_media_node") {
+          // No video server for now: keep this socket, on which the server says
+          // media_restart as soon as one is back; try again later should that not come.
+          this.#waitForMediaServer(frame.code);
         } else if (!this.welcomed && JOIN_ERRORS.has(frame.code)) {
           // The server could not set this connection's media up (no video server, Janus
           // did not answer): try again on a new socket, backing off, until it can.

@@ -68,7 +68,7 @@ END_REASONS = (
     "media_failure",
 )
 END_CATEGORIES = ("security", "behaviour", "rules", "technical", "other")
-PEER_STATUSES = ("media_up", "left", "low_bandwidth", "normal_bandwidth")
+PEER_STATUSES = ("media_up", "left", "back", "low_bandwidth", "normal_bandwidth")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed")
 CHANNELS = ("sms", "voice")
 ERROR_CODES = (
@@ -136,7 +136,8 @@ def _state_frame(value: Any) -> bool:
 
 
 # For each server frame: its fields and a check for each value. The docs' tables name
-# every field; "optional" is said only of subscribe_offer's renegotiate.
+# every field; "optional" is said of subscribe_offer's renegotiate, and peer's reason
+# comes "only with left".
 SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
     "welcome": {
         "call": lambda v: _is_int(v) and v >= 1,
@@ -147,6 +148,7 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "server_time": _iso,
         "publish": lambda v: isinstance(v, bool),
         "state": _state_frame,
+        "epoch": lambda v: _is_int(v) and v >= 0,
     },
     "publish_answer": {"sdp": lambda v: isinstance(v, str) and v.startswith("v=0")},
     "subscribe_offer": {
@@ -162,9 +164,20 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "deadline": lambda v: v is None or _iso(v),
         # An integer, or null before the call has a deadline.
         "seconds_left": lambda v: v is None or (_is_int(v) and v >= 0),
+        "media_outage": lambda v: isinstance(v, bool),
+        "given_back_seconds": lambda v: _is_int(v) and v >= 0,
+        "lost_seconds": lambda v: _is_int(v) and v >= 0,
         "final": lambda v: isinstance(v, bool),
     },
-    "peer": {"role": _one_of(*ROLES), "status": _one_of(*PEER_STATUSES)},
+    "peer": {
+        "role": _one_of(*ROLES),
+        "status": _one_of(*PEER_STATUSES),
+        "reason": _one_of("closed", "network"),
+    },
+    "media_restart": {
+        "reason": _one_of("media_server", "media_available"),
+        "epoch": lambda v: _is_int(v) and v >= 0,
+    },
     "notice": {"text": lambda v: isinstance(v, str) and 0 < len(v) <= 300},
     "code": {
         "call": lambda v: _is_int(v) and v >= 1,
@@ -179,7 +192,7 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
     },
     "pong": {"id": _is_int},
 }
-OPTIONAL_FIELDS = {"subscribe_offer": {"renegotiate"}}
+OPTIONAL_FIELDS = {"subscribe_offer": {"renegotiate"}, "peer": {"reason"}}
 
 
 def check_frame(frame: Any, expect_type: str | None = None) -> list[str]:

@@ -85,13 +85,14 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def register_node(self) -> MediaNode:
+    def register_node(self, janus: JanusProcess | None = None) -> MediaNode:
+        janus = janus or self.janus
         node, _ = MediaNode.objects.update_or_create(
-            name=self.janus.config.node_name,
+            name=janus.config.node_name,
             defaults={
-                "ws_url": self.janus.ws_url,
-                "admin_ws_url": self.janus.admin_ws_url,
-                "recording_dir": str(self.janus.recording_dir),
+                "ws_url": janus.ws_url,
+                "admin_ws_url": janus.admin_ws_url,
+                "recording_dir": str(janus.recording_dir),
             },
         )
         return node
@@ -144,10 +145,13 @@ class Stack:
             timeout=10,
         )
 
-    def wait_node_up(self, timeout: float = 15) -> None:
+    def wait_node_up(self, node: MediaNode | None = None, timeout: float = 15) -> None:
+        nodes = MediaNode.objects.filter(state=MediaNode.State.UP)
+        if node is not None:
+            nodes = nodes.filter(pk=node.pk)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if MediaNode.objects.filter(state=MediaNode.State.UP).exists():
+            if nodes.exists():
                 return
             time.sleep(0.1)
         raise HarnessError(f"The media node never came up:\n{self.log_tail('media_health')}")

@@ -87,29 +87,64 @@ def test_it_refuses_an_expired_code(stack, e2e_runner):
     assert CODE_ERROR in html
 
 
-def test_the_kiosk_is_told_when_the_relative_refuses_monitoring(stack, e2e_runner):
+def test_a_refusal_leaves_the_slot_and_the_detainee_calls_again_with_a_new_code(stack, e2e_runner):
+    """The relative refuses the monitoring notice: the kiosk is told at once and may call
+    again in the same slot; the second code gets the call going. Nothing of the refused
+    attempt is recorded: Janus records from the moment the conversation starts."""
     ready = ready_call()
+    recordings = stack.janus.recording_dir
 
-    async def scenario():
-        async with Browsers() as browsers:
-            kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
-            await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
-            await kiosk.wait_for_function("() => document.getElementById('call').dataset.state")
-            link, code = last_code(stack.outbox)
-            relative = await (await browsers.context(stack.base_url)).new_page()
-            await relative.goto(f"{link}#{code}")
-            await relative.get_by_role("button", name="Connexion").click()
-            await relative.click("button[value=accept]")
-            await relative.wait_for_url("**/surveillance")
-            await relative.click("button[value=reject]")
-            await relative.wait_for_url("**/fin")
-            state = await wait_call_state(kiosk, ["refused"])
-            alert = await kiosk.locator("#alert").inner_text()
-            return state, alert
+    async def refuse(browsers):
+        kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
+        await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
+        await kiosk.wait_for_function("() => document.getElementById('call').dataset.state")
+        link, code = last_code(stack.outbox)
+        relative = await (await browsers.context(stack.base_url)).new_page()
+        await relative.goto(f"{link}#{code}")
+        await relative.get_by_role("button", name="Connexion").click()
+        await relative.click("button[value=accept]")
+        await relative.wait_for_url("**/surveillance")
+        await relative.click("button[value=reject]")
+        await relative.wait_for_url("**/fin")
+        told = await relative.locator("#call-again").inner_text()
+        state = await wait_call_state(kiosk, ["booked"])
+        await kiosk.wait_for_function(
+            "() => !document.getElementById('alert').hidden", timeout=10000
+        )
+        alert = await kiosk.locator("#alert").inner_text()
+        return kiosk, relative, state, alert, told
 
-    state, alert = stack.run(e2e_runner, scenario())
-    assert state == "refused"
-    assert "Surveillance refusée" in alert
+    async def call_again(kiosk, relative):
+        before = stack.outbox.read_text().count("\n")
+        await kiosk.get_by_role("button", name="Envoyer un nouveau code").click()
+        for _ in range(100):
+            if stack.outbox.read_text().count("\n") > before:
+                break
+            await asyncio.sleep(0.1)
+        link, code = last_code(stack.outbox)
+        await relative_joins(relative, link, code)
+        await wait_remote_playing(kiosk)
+        await wait_remote_playing(relative)
+        return await wait_call_state(kiosk, ["live"])
+
+    with browsers_on(e2e_runner) as browsers:
+        kiosk, relative, state, alert, told = stack.run(e2e_runner, refuse(browsers))
+        call = Call.objects.get(booking=ready.booking)
+        # The kiosk published while it waited: not a byte of it was recorded.
+        assert not list(recordings.rglob("*.mjr")), "the refused attempt left a recording"
+        assert not call.rooms.filter(recording=True).exists()
+        live = stack.run(e2e_runner, call_again(kiosk, relative))
+    assert state == "booked"
+    assert "pas accepté les conditions" in alert and "appeler de nouveau" in alert
+    assert "nouveau code" in told
+    assert live == "live"
+    call.refresh_from_db()
+    assert call.state == Call.State.LIVE
+    assert [t.to_state for t in call.transitions.all()] == [
+        "calling", "code_sent", "booked", "calling", "code_sent", "relative_joined", "live",
+    ]  # fmt: skip
+    assert call.rooms.get().recording
+    assert list(recordings.rglob("*.mjr")), "the conversation is recorded"
 
 
 def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack, e2e_runner):

@@ -2,19 +2,24 @@
 
 import asyncio
 import time
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
-from calls.models import Call, CallCode
+from calls.models import Call, CallCode, MediaOutage
 from calls.tests.helpers import ready_call
 from media.models import MediaNode
 from tests.e2e.browser import (
     browsers_on,
     kiosk_page,
     kiosk_sign_in_and_call,
+    last_code,
     live_call,
     wait_call_state,
+    wait_remote_playing,
 )
+from tests.media.harness import JanusProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
@@ -27,28 +32,222 @@ CONNECTIONS_KEPT = """() => window.parloirCall.publisher.keptThroughRestart === 
   && window.parloirCall.subscriber.keptThroughRestart === true"""
 
 
-def test_both_sides_know_within_5_seconds_when_janus_dies(stack, e2e_runner):
+# Frames drawn by the remote video, per stream, counted in the page: media that flow
+# again after a restart come in a new stream (a new subscription).
+FRAME_WATCH = """() => {
+  if (window.__streams) return;
+  window.__streams = [];
+  let source = null;
+  let current = null;
+  setInterval(() => {
+    const video = document.getElementById('remote');
+    if (!video) return;
+    const count = video.getVideoPlaybackQuality().totalVideoFrames;
+    if (video.srcObject !== source) {
+      source = video.srcObject;
+      current = { attachedAt: Date.now(), frames: count, firstAt: 0, drawn: 0 };
+      window.__streams.push(current);
+      return;
+    }
+    if (current && count > current.frames) {
+      current.frames = count;
+      current.drawn += 1;
+      if (!current.firstAt) current.firstAt = Date.now();
+    }
+  }, 50);
+}"""
+# A stream attached after ``since`` (page clock) has drawn frames at two samples at least.
+FRESH_FRAMES = "(since) => window.__streams.some((s) => s.attachedAt > since && s.drawn >= 2)"
+RESTARTS = "() => Number(document.getElementById('call').dataset.mediaRestarts || 0)"
+
+
+async def _watch_frames(pages):
+    for page in pages:
+        await page.evaluate(FRAME_WATCH)
+    return [await page.evaluate("() => Date.now()") for page in pages]
+
+
+async def _told_and_back(pages, failed_at: float, *, told_text: str, timeout_ms=30000):
+    """When each page was told (from the failure, on this process's clock) and when its
+    video moved again in a new stream."""
+    told, back = [], []
+    page_now = [await page.evaluate("() => Date.now()") for page in pages]
+    for page in pages:
+        await page.wait_for_function(
+            f"() => document.getElementById('alert').textContent.includes({told_text!r})"
+            f" || ({RESTARTS})() >= 1",
+            timeout=timeout_ms,
+        )
+        told.append(time.monotonic() - failed_at)
+    for page, since in zip(pages, page_now, strict=True):
+        await page.wait_for_function(f"() => ({RESTARTS})() >= 1", timeout=timeout_ms)
+        await page.wait_for_function(FRESH_FRAMES, arg=since, timeout=timeout_ms)
+        back.append(time.monotonic() - failed_at)
+    return told, back
+
+
+def test_a_janus_killed_and_restarted_at_once_costs_seconds_that_are_given_back(stack, e2e_runner):
+    """kill -9 then restart: both pages are told the video server restarts, set their media
+    up again by themselves, in a new room, and the seconds come back on the clock."""
     ready = ready_call()
     with browsers_on(e2e_runner) as browsers:
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
+        stack.run(e2e_runner, _watch_frames((kiosk, relative)))
+        deadline_before = Call.objects.get(booking=ready.booking).deadline
+        died_at = stack.janus.kill()
+        stack.janus.start()
+        told, back = stack.run(
+            e2e_runner,
+            _told_and_back((kiosk, relative), died_at, told_text="Le serveur vidéo redémarre"),
+        )
+        state = stack.run(e2e_runner, wait_call_state(kiosk, ["live"]))
+        call = _wait_outage_closed(ready)
+    print(f"Janus restart: told after {told}, media back after {back} s")
+    assert state == "live"
+    assert max(told) < 3, f"told {told} s after the crash"
+    assert max(back) < 8, f"media back {back} s after the crash"
+    outage = call.outages.get()
+    assert outage.cause == MediaOutage.Cause.MEDIA_RESTART
+    # Every second without media went back on the clock (the room has nothing after it).
+    assert outage.lost_seconds == 0 and outage.given_back_seconds == outage.seconds
+    assert outage.seconds <= max(back) + 1
+    assert call.deadline == deadline_before + timedelta(seconds=outage.seconds)
+    assert call.rooms.count() == 2 and call.media_epoch == 1
+    assert CallCode.objects.filter(call=call).count() == 1  # no new code
+
+
+def test_a_call_whose_node_dies_moves_to_the_other_node(stack, e2e_runner, tmp_path):
+    ready = ready_call()
+    second = JanusProcess(
+        stack.netns, tmp_path / "janus-b", name="e2e-node-b", ws_port=8288,
+        admin_ws_port=7288, rtp_port_range="30000-39999",
+    )  # fmt: skip
+    (tmp_path / "janus-b").mkdir()
+    second.admin_secret = stack.janus.admin_secret
+    second.room_admin_key = stack.janus.room_admin_key
+    second.config = replace(
+        second.config, admin_secret=second.admin_secret, room_admin_key=second.room_admin_key
+    )
+    second.start()
+    try:
+        with browsers_on(e2e_runner) as browsers:
+            kiosk, relative = stack.run(
+                e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+            )
+            first_node = Call.objects.get(booking=ready.booking).media_node
+            other = stack.register_node(second)
+            stack.wait_node_up(other)
+            stack.run(e2e_runner, _watch_frames((kiosk, relative)))
+            died_at = stack.janus.kill()  # and stays dead
+            told, back = stack.run(
+                e2e_runner,
+                _told_and_back((kiosk, relative), died_at, told_text="Le serveur vidéo redémarre"),
+            )
+            call = _wait_outage_closed(ready)
+    finally:
+        second.stop()
+    print(f"Node lost: told after {told}, media back after {back} s")
+    assert max(told) < 3.5, f"told {told} s after the node died"
+    assert max(back) < 9, f"media back {back} s after the node died"
+    assert call.media_node == other and call.state == Call.State.LIVE
+    assert [r.node_id for r in call.rooms.all()] == [first_node.pk, other.pk]
+    outage = call.outages.get()
+    assert outage.cause == MediaOutage.Cause.NODE_DOWN
+    assert outage.given_back_seconds == outage.seconds and outage.lost_seconds == 0
+
+
+def test_a_call_with_no_video_server_waits_and_resumes_by_itself(stack, e2e_runner):
+    """The only node dies for a while: the call does not end; both pages say the video
+    server reconnects and the clock stands still; Janus comes back and the call goes on,
+    with every second given back."""
+    ready = ready_call()
+    with browsers_on(e2e_runner) as browsers:
+        kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        )
+        stack.run(e2e_runner, _watch_frames((kiosk, relative)))
         died_at = stack.janus.kill()
 
-        async def both_told():
-            states = [await wait_call_state(p, ["media_failed"], 8000) for p in (kiosk, relative)]
-            told_after = time.monotonic() - died_at
-            alerts = [await p.locator("#alert").inner_text() for p in (kiosk, relative)]
-            return states, told_after, alerts
+        async def waiting():
+            for page in (kiosk, relative):
+                await page.wait_for_function(
+                    "() => document.getElementById('call').dataset.mediaOutage === 'on'"
+                    " && document.getElementById('alert').textContent"
+                    ".includes('Reconnexion au serveur vidéo')",
+                    timeout=20000,
+                )
+            clocks = [await p.locator("#time-left").inner_text() for p in (kiosk, relative)]
+            # The clock stands still while the media are down.
+            await kiosk.wait_for_timeout(2500)
+            later = [await p.locator("#time-left").inner_text() for p in (kiosk, relative)]
+            return clocks, later
 
-        states, told_after, alerts = stack.run(e2e_runner, both_told())
-    assert states == ["media_failed", "media_failed"]
-    assert told_after < 5
-    assert all("serveur vidéo est en panne" in alert for alert in alerts)
-    call = Call.objects.get(booking=ready.booking)
-    assert call.state == Call.State.MEDIA_FAILED
-    assert call.lost_seconds > 0
-    assert call.charged_cents == 0
+        clocks, later = stack.run(e2e_runner, waiting())
+        assert Call.objects.get(booking=ready.booking).is_open
+        back_at = time.monotonic()
+        stack.janus.start()
+        _told, back = stack.run(
+            e2e_runner,
+            _told_and_back((kiosk, relative), back_at, told_text="Reconnexion au serveur vidéo"),
+        )
+        call = _wait_outage_closed(ready)
+    down_for = back_at - died_at
+    print(f"No node for {down_for:.1f} s; media back {back} s after Janus restarted")
+    assert clocks == later
+    assert max(back) < 8
+    outage = call.outages.get()
+    assert outage.seconds >= int(down_for)
+    assert outage.given_back_seconds == outage.seconds and call.state == Call.State.LIVE
+
+
+def _wait_outage_closed(ready, timeout: float = 20) -> Call:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        call = Call.objects.get(booking=ready.booking)
+        if call.outages.exists() and not call.outages.filter(ended_at__isnull=True).exists():
+            return call
+        time.sleep(0.1)
+    raise AssertionError(f"The outage of {call} never closed: {list(call.outages.values())}")
+
+
+def test_the_kiosk_learns_within_3_seconds_that_the_relative_closed_the_page(stack, e2e_runner):
+    """From what the server sees (the page's socket closed, nobody came back), not from a
+    farewell the closing page may never send; and it learns when the relative is back."""
+    ready = ready_call()
+    with browsers_on(e2e_runner) as browsers:
+        kiosk, relative = stack.run(
+            e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
+        )
+        link, code = last_code(stack.outbox)
+
+        async def close_then_come_back():
+            context = relative.context
+            closed_at = time.monotonic()
+            await relative.close()
+            await kiosk.wait_for_function(
+                "() => document.getElementById('call').dataset.peer === 'left:closed'",
+                timeout=10000,
+            )
+            told = time.monotonic() - closed_at
+            alert = await kiosk.locator("#alert").inner_text()
+            again = await context.new_page()
+            await again.goto("/appel")
+            await wait_remote_playing(again)
+            await kiosk.wait_for_function(
+                "() => ['media_up', 'back'].includes(document.getElementById('call').dataset.peer)",
+                timeout=15000,
+            )
+            await wait_remote_playing(kiosk)
+            return told, alert, await kiosk.locator("#alert").inner_text()
+
+        told, alert, after = stack.run(e2e_runner, close_then_come_back())
+    print(f"Page closed: the kiosk was told after {told:.2f} s")
+    assert told < 3
+    assert "fermé la page" in alert
+    assert "de retour" in after
+    assert Call.objects.get(booking=ready.booking).state == Call.State.LIVE
 
 
 def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e2e_runner):

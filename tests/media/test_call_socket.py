@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calls import actions
 from calls.media import hub, room_of
-from calls.models import Call, Participant
+from calls.models import Call, CallRoom, Participant
 from calls.tests.helpers import ready_call, relative_socket, sent_code, start
 from media import rooms
 from media.janus import JanusClient
@@ -54,10 +54,10 @@ def _hub_closed_after(runner: NetnsRunner):
     yield
 
     async def close():
-        for call in await database_sync_to_async(list)(
-            Call.objects.select_related("media_node").exclude(janus_room=None)
+        for room in await database_sync_to_async(list)(
+            CallRoom.objects.select_related("node").filter(released_at=None)
         ):
-            await hub.release_room(call)
+            await hub.release_room(room)
         await hub.close(destroy_sessions=True)
 
     runner.run(close())
@@ -238,12 +238,13 @@ def test_a_page_back_after_the_other_side_published_again_subscribes_to_the_new_
     assert subscribed == [new_feed]
 
 
-def test_a_call_whose_janus_restarted_in_a_flash_gets_its_room_back(
+def test_a_call_whose_janus_restarted_in_a_flash_gets_a_new_room(
     runner: NetnsRunner, start_janus, settings, client
 ):
-    """Janus restarts faster than the health checker marks its node down: the call lives
-    on, its room does not. The page's next hello must find the room again (same id, so
-    the recording goes on under it) and be able to publish, not get errors for ever."""
+    """Janus restarts faster than the health checker marks its node down, and while no
+    page of the call was there to notice: the call lives on, its room does not. The
+    page's next hello must get the call a new room (the old one stays in the call's
+    history, for its recording) and be able to publish, not get errors for ever."""
     janus = start_janus()
     call, client = _call_on(janus, settings, client)
     hello = {"type": "hello", "call": call.pk}
@@ -279,7 +280,12 @@ def test_a_call_whose_janus_restarted_in_a_flash_gets_its_room_back(
     replies, answered = runner.run(publish_again())
     assert replies[-1]["type"] == "welcome" and replies[-1]["publish"] is True, replies
     assert answered[-1]["type"] == "publish_answer", answered
-    assert Call.objects.get(pk=call.pk).janus_room == room_id
+    stored = Call.objects.get(pk=call.pk)
+    assert stored.janus_room not in (None, room_id)
+    assert stored.media_epoch == 1 and replies[-1]["epoch"] == 1
+    old, new = CallRoom.objects.filter(call=call).order_by("pk")
+    assert (old.room, old.close_reason) == (room_id, "media_restart")
+    assert (new.room, new.closed_at) == (stored.janus_room, None)
 
 
 def test_a_feed_whose_publisher_hung_up_is_not_an_error_for_the_page(runner: NetnsRunner, relative):
@@ -322,7 +328,10 @@ def test_the_room_of_a_call_that_ended_meanwhile_is_not_created_again(
     ended = Call.objects.select_related("media_node").get(pk=call.pk)
 
     async def release_then_ensure():
-        await hub.release_room(ended)
+        room = await database_sync_to_async(CallRoom.objects.select_related("node").get)(
+            call=ended, room=ended.janus_room
+        )
+        await hub.release_room(room)
         await database_sync_to_async(Call.objects.filter(pk=call.pk).update)(
             media_released_at=timezone.now()
         )

@@ -297,9 +297,8 @@ def book(request):
 
     from bookings.actions import do_book
     from bookings.availability import free_slots
-    from bookings.models import Via
-
     from bookings.makeup import owed_calls
+    from bookings.models import Via
 
     principal = request.kiosk
     detainee = principal.detainee
