@@ -17,7 +17,7 @@ from django.conf import settings
 
 from calls import actions
 from calls.models import Call, CallRoom, MediaOutage
-from media import placement, rooms
+from media import connect, placement, rooms
 from media.janus import Handle, JanusClient, JanusError, JanusException
 from media.models import MediaNode
 
@@ -63,10 +63,8 @@ class Hub:
                 return link
             if link is not None:
                 await link.client.close()
-            client = JanusClient(
+            client = connect.client(
                 node.ws_url,
-                api_secret=settings.JANUS_API_SECRET,
-                request_timeout=settings.JANUS_REQUEST_TIMEOUT,
                 connect_timeout=CONNECT_TIMEOUT,
                 # A Janus back from a restart is found within a second: its calls'
                 # sessions are then known lost, and their pages set their media up again.

@@ -78,6 +78,16 @@ class JanusNodeConfig:
     event_loops: int = field(default_factory=lambda: os.cpu_count() or 1)
     lib_dir: Path = field(default_factory=default_janus_lib_dir)
     debug_level: int = 4
+    # Where the APIs listen, and who may talk to them. Anything but loopback is a media
+    # host of its own: then TLS (tls_cert, tls_key) and api_secret are required.
+    listen_ip: str = "127.0.0.1"
+    api_acl: str = "127."
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return not self.listen_ip.startswith("127.")
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,13 @@ def render_janus(config: JanusNodeConfig, out_dir: Path) -> list[Path]:
             f"PARLOIR_JANUS_RTP_PORT_RANGE must look like 20000-40000, got "
             f"{config.rtp_port_range!r}"
         )
+    if config.remote and not (config.tls_cert and config.tls_key and config.api_secret):
+        raise ConfigurationError(
+            "A Janus API reachable from other machines (PARLOIR_JANUS_LISTEN_IP) needs TLS "
+            "(PARLOIR_JANUS_TLS_CERT, PARLOIR_JANUS_TLS_KEY) and PARLOIR_JANUS_API_SECRET"
+        )
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigurationError("Set both PARLOIR_JANUS_TLS_CERT and PARLOIR_JANUS_TLS_KEY")
     if not 1 <= config.event_loops <= 256:
         raise ConfigurationError(
             f"PARLOIR_JANUS_EVENT_LOOPS must be between 1 and 256, got {config.event_loops}"
@@ -201,6 +218,16 @@ def render_janus(config: JanusNodeConfig, out_dir: Path) -> list[Path]:
         "ws_port": _port("Janus API port", config.ws_port),
         "admin_ws_port": _port("Janus admin API port", config.admin_ws_port),
         "room_admin_key": _jcfg_string("PARLOIR_JANUS_ROOM_ADMIN_KEY", config.room_admin_key),
+        "listen_ip": _jcfg_string("PARLOIR_JANUS_LISTEN_IP", config.listen_ip),
+        "acl": _jcfg_string("PARLOIR_JANUS_API_ACL", config.api_acl),
+        "plain": "false" if config.tls_cert else "true",
+        "tls": "true" if config.tls_cert else "false",
+        "certificate_lines": (
+            f'\tcert_pem = "{_jcfg_string("PARLOIR_JANUS_TLS_CERT", config.tls_cert)}"\n'
+            f'\tcert_key = "{_jcfg_string("PARLOIR_JANUS_TLS_KEY", config.tls_key)}"'
+            if config.tls_cert
+            else "\t# No certificate: the APIs listen on loopback only, in plain WebSocket."
+        ),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

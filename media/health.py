@@ -24,7 +24,7 @@ from django.db import DatabaseError, close_old_connections
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from media import hooks
+from media import connect, hooks
 from media.checks import require
 from media.janus import VIDEOROOM, JanusAdmin, JanusException
 from media.models import MediaNode
@@ -48,7 +48,7 @@ async def probe(
     """Ask one node's admin API whether it lives, and how many rooms it carries."""
 
     async def ask() -> Probe:
-        async with JanusAdmin(
+        async with connect.admin(
             admin_ws_url, admin_secret, request_timeout=timeout, connect_timeout=timeout
         ) as admin:
             await admin.ping()
@@ -238,7 +238,7 @@ class Watcher:
             started = time.monotonic()
             try:
                 if admin is None or not admin.connected:
-                    admin = JanusAdmin(
+                    admin = connect.admin(
                         url, admin_secret, request_timeout=self.timeout,
                         connect_timeout=self.timeout,
                     )  # fmt: skip

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import secrets
+import ssl
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,8 +112,10 @@ class _Socket:
         connect_timeout: float,
         secret_field: str,
         secret: str | None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        self._ssl = ssl_context
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
         self._subprotocol = subprotocol
@@ -149,9 +152,11 @@ class _Socket:
                 ping_timeout=WS_PING_SECONDS,
                 close_timeout=1,
                 compression=None,
-                # Never through an HTTP proxy from the environment: Janus is local.
+                # Never through an HTTP proxy from the environment: media nodes are
+                # reached directly, on the operator's own network.
                 proxy=None,
                 max_size=16 * 2**20,
+                **({"ssl": self._ssl} if self.url.startswith("wss://") else {}),
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise JanusConnectionLost(f"Cannot connect to {self.url}: {exc}") from exc
@@ -495,6 +500,7 @@ class JanusClient(_Socket):
         backoff: tuple[float, float] = (0.1, 5.0),
         keepalive_interval: float = KEEPALIVE_SECONDS,
         on_state: Callable[[str], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -503,6 +509,7 @@ class JanusClient(_Socket):
             connect_timeout=connect_timeout,
             secret_field="apisecret",
             secret=api_secret,
+            ssl_context=ssl_context,
         )
         self.sessions: dict[int, Session] = {}
         self.reconnect = reconnect
@@ -652,6 +659,7 @@ class JanusAdmin(_Socket):
         *,
         request_timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -660,6 +668,7 @@ class JanusAdmin(_Socket):
             connect_timeout=connect_timeout,
             secret_field="admin_secret",
             secret=admin_secret,
+            ssl_context=ssl_context,
         )
 
     async def connect(self) -> None:
@@ -701,3 +710,11 @@ class JanusAdmin(_Socket):
         if "error_code" in response:
             raise JanusError(int(response["error_code"]), str(response.get("error", "")))
         return response
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verifies a media node's certificate (name or address) against ``ca_file``, the
+    operator's own CA, or the system's when none is given."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

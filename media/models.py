@@ -45,6 +45,16 @@ class MediaNode(models.Model):
         max_length=500,
         help_text=_("Sur la machine du nœud ; un sous-dossier par salle."),
     )
+    # A node on a machine of its own: its agent seals each room's files into the
+    # storage the web hosts share (PARLOIR_RECORDING_SOURCE_STORE) and deletes them.
+    ships_recordings = models.BooleanField(
+        _("enregistrements expédiés par l'agent du nœud"),
+        default=False,
+        help_text=_(
+            "Cochez pour un nœud sur une autre machine : ses fichiers arrivent chiffrés "
+            "dans le stockage partagé."
+        ),
+    )
 
     class Meta:
         verbose_name = _("nœud média")

@@ -246,6 +246,8 @@ JANUS_ROOM_ADMIN_KEY = env.secret(
     dev_default="dev-janus-room-admin-key" if DEBUG else None,
 )
 JANUS_API_SECRET = env.secret("PARLOIR_JANUS_API_SECRET", required=False)
+# The CA that signed the media nodes' certificates (wss:// nodes); the system's if unset.
+JANUS_CA_FILE = env.get("PARLOIR_JANUS_CA_FILE", "")
 JANUS_ICE_ENFORCE_LIST = env.get("PARLOIR_JANUS_ICE_ENFORCE_LIST", "")
 JANUS_NAT_1_1_MAPPING = env.get("PARLOIR_JANUS_NAT_1_1_MAPPING", "")
 JANUS_INTERFACE = env.get("PARLOIR_JANUS_INTERFACE", "")
@@ -289,6 +291,11 @@ TURN_TLS_PORT = env.integer("PARLOIR_TURN_TLS_PORT", 5349)
 RECORDINGS_DIR = Path(env.get("PARLOIR_RECORDINGS_DIR", str(VAR_DIR / "recordings")))
 # Holds plaintext while a call is processed: keep it on the same protected volume (or tmpfs).
 RECORDINGS_WORK_DIR = Path(env.get("PARLOIR_RECORDINGS_WORK_DIR", str(RECORDINGS_DIR / "work")))
+# Where media hosts' agents put the sealed Janus files (nodes with ships_recordings): the
+# same shared storage on every web host and media host (docs/deployment.md).
+RECORDING_SOURCE_STORE = Path(
+    env.get("PARLOIR_RECORDING_SOURCE_STORE", str(RECORDINGS_DIR / "sources"))
+)
 RECORDING_MASTER_KEY = env.secret(
     "PARLOIR_RECORDING_MASTER_KEY",
     required=False,

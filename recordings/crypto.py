@@ -21,6 +21,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -127,6 +128,29 @@ def key_context(file_id: bytes) -> bytes:
 
 def new_file_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
+
+
+# --- Sources sealed on media hosts (recordings.sealing) ------------------------------------
+
+
+def _source_private_key(key: MasterKey) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(
+        _hkdf(key.kek, b"parloir/recordings/source-private-key/v1")
+    )
+
+
+def source_private_keys() -> list[X25519PrivateKey]:
+    """The keys that open sources sealed on media hosts: the current master key's first,
+    then those of older master keys (sources sealed before a rotation)."""
+    ring = keyring()
+    return [_source_private_key(key) for key in (ring.current, *ring.older)]
+
+
+def source_public_key_b64() -> str:
+    """What media hosts seal for (PARLOIR_RECORDING_PUBLIC_KEY there)."""
+    from recordings.sealing import public_key_b64 as encode
+
+    return encode(source_private_keys()[0].public_key())
 
 
 # --- Signatures (destruction reports, export manifests) -----------------------------------

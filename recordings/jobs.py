@@ -101,19 +101,9 @@ class Claim:
 
 
 def _settled(recording: Recording, now: datetime) -> bool:
-    """Janus has closed the files: the room is gone and nothing was written lately."""
-    call = recording.call
-    settle = timedelta(seconds=settings.RECORDINGS_SETTLE_SECONDS)
-    if call.media_released_at is None or call.media_released_at + settle > now:
-        return False
-    limit = (now - settle).timestamp()
-    for path in room_files.find(call):
-        try:
-            if path.stat().st_mtime > limit:
-                return False
-        except FileNotFoundError:
-            continue
-    return True
+    """Janus has closed the files: the rooms are gone and nothing was written lately (or
+    the rooms' files were shipped by their nodes' agents)."""
+    return room_files.settled(recording.call, now)
 
 
 def claim(now: datetime | None = None) -> Claim | None:
@@ -240,7 +230,7 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
     call = recording.call
     folders = ", ".join(str(folder) for folder in room_files.folders(call))
     rooms = [room.room for room in room_files.rooms_of(call)]
-    paths = room_files.find(call)
+    paths = room_files.fetch(call, work / "sources")
     details: dict = {
         "folder": folders,
         "rooms": rooms,
@@ -473,17 +463,7 @@ def _retry_or_fail(recording: Recording, lease: Lease, exc: Exception) -> None:
 
 def delete_sources(recording: Recording) -> int:
     """Remove the call's Janus files once its encrypted recording is safe (or destroyed)."""
-    call = recording.call
-    removed = 0
-    for room in room_files.rooms_of(call):
-        for path in room.paths():
-            path.unlink(missing_ok=True)
-            removed += 1
-    for folder in room_files.folders(call):
-        try:
-            folder.rmdir()
-        except OSError:
-            pass  # not empty (something else was put there) or already gone
+    removed = room_files.delete(recording.call)
     Recording.objects.filter(pk=recording.pk, sources_deleted_at__isnull=True).update(
         sources_deleted_at=timezone.now()
     )

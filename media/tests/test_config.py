@@ -184,3 +184,70 @@ def test_it_refuses_a_pool_of_media_threads_out_of_range(tmp_path):
     for wrong in (0, -1, 1000):
         with pytest.raises(ConfigurationError, match="PARLOIR_JANUS_EVENT_LOOPS"):
             render_janus(_janus_config(tmp_path, event_loops=wrong), tmp_path / "etc")
+
+
+def test_a_janus_reachable_from_other_hosts_needs_tls_and_the_api_secret(tmp_path):
+    remote = {"listen_ip": "10.77.5.2", "api_acl": "10.77.2.2,10.77.3.2"}
+    with pytest.raises(ConfigurationError, match="TLS"):
+        render_janus(_janus_config(tmp_path, **remote), tmp_path / "etc")
+    with pytest.raises(ConfigurationError, match="API_SECRET"):
+        render_janus(
+            _janus_config(tmp_path, tls_cert="/c.pem", tls_key="/k.pem", **remote),
+            tmp_path / "etc",
+        )
+    paths = render_janus(
+        _janus_config(
+            tmp_path, tls_cert="/c.pem", tls_key="/k.pem", api_secret="api-secret", **remote
+        ),
+        tmp_path / "etc",
+    )
+    transport = paths[1].read_text()
+    assert _setting(transport, "ws") == "false" and _setting(transport, "admin_ws") == "false"
+    assert _setting(transport, "wss") == "true" and _setting(transport, "admin_wss") == "true"
+    assert _setting(transport, "wss_ip") == '"10.77.5.2"'
+    assert _setting(transport, "ws_acl") == '"10.77.2.2,10.77.3.2"'
+    assert _setting(transport, "cert_pem") == '"/c.pem"'
+    assert _setting(paths[0].read_text(), "api_secret") == '"api-secret"'
+
+
+def test_a_media_host_renders_its_configuration_without_parloirs_settings(tmp_path):
+    """`python -m media.node config` runs where there is no database nor SECRET_KEY."""
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "PARLOIR_NODE_NAME": "media-1",
+        "PARLOIR_JANUS_ADMIN_SECRET": "a" * 20,
+        "PARLOIR_JANUS_ROOM_ADMIN_KEY": "r" * 20,
+        "PARLOIR_JANUS_API_SECRET": "s" * 20,
+        "PARLOIR_JANUS_RECORDING_DIR": str(tmp_path / "rec"),
+        "PARLOIR_JANUS_LISTEN_IP": "10.77.5.2",
+        "PARLOIR_JANUS_API_ACL": "10.77.2.2",
+        "PARLOIR_JANUS_TLS_CERT": "/etc/parloir/tls/media-1.pem",
+        "PARLOIR_JANUS_TLS_KEY": "/etc/parloir/tls/media-1.key",
+        "PARLOIR_JANUS_NAT_1_1_MAPPING": "203.0.113.9",
+        "PARLOIR_JANUS_RTP_PORT_RANGE": "30000-30999",
+    }
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "media.node", "config", "--out", str(tmp_path / "etc")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    janus = (tmp_path / "etc" / "janus.jcfg").read_text()
+    assert _setting(janus, "nat_1_1_mapping") == '"203.0.113.9"'
+    assert _setting(janus, "rtp_port_range") == '"30000-30999"'
+    assert (tmp_path / "rec").is_dir()
+    missing = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "media.node", "config", "--out", str(tmp_path / "x")],
+        env={**env, "PARLOIR_JANUS_API_SECRET": ""},
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert missing.returncode == 2 and "API_SECRET" in missing.stderr
