@@ -49,6 +49,10 @@ INSTALLED_APPS = [
 
 # Reverse proxies whose X-Forwarded-For names the client (addresses or networks, commas).
 TRUSTED_PROXIES = env.networks("PARLOIR_TRUSTED_PROXIES")
+# Behind a proxy that ends TLS (deploy/haproxy): the header saying the browser spoke HTTPS.
+_PROXY_SSL_HEADER = env.get("PARLOIR_SECURE_PROXY_SSL_HEADER", "")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 
 MIDDLEWARE = [
     "parloir.proxy.ForwardedClientMiddleware",

@@ -6,6 +6,7 @@ from www import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in for the admin and the console, with the second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="console:login", query_string=True)),

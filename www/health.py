@@ -43,3 +43,12 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "down", **checks}, status=200 if healthy else 503
     )
+
+
+@never_cache
+@require_GET
+def livez(request):
+    """The process answers: what a load balancer checks. A database restart must not take
+    every web host out of the pool at once (their call sockets would all be cut, while
+    the calls' media go on without the database)."""
+    return JsonResponse({"status": "ok"})

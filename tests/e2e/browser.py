@@ -19,15 +19,19 @@ CHROMIUM = "/usr/bin/chromium"
 class Browsers:
     """One Chromium, several isolated contexts (the kiosk, the relative, staff)."""
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self._pw = None
         self.browser: Browser | None = None
         self.args = CHROMIUM_ARGS if args is None else args
+        self.env = env
 
     async def __aenter__(self) -> Browsers:
         self._pw = await async_playwright().start()
         self.browser = await self._pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=self.args
+            executable_path=CHROMIUM,
+            headless=True,
+            args=self.args,
+            **({"env": self.env} if self.env is not None else {}),
         )
         return self
 
@@ -45,11 +49,13 @@ class Browsers:
 
 
 @contextmanager
-def browsers_on(runner, args: list[str] | None = None) -> Iterator[Browsers]:
+def browsers_on(
+    runner, args: list[str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[Browsers]:
     """One Chromium started on the namespace's loop (``runner``), for a test that runs
     several steps there with its own checks in between; closed on leaving, whatever
     happens."""
-    browsers = runner.run(Browsers(args).__aenter__())
+    browsers = runner.run(Browsers(args, env).__aenter__())
     try:
         yield browsers
     finally:

@@ -1,0 +1,145 @@
+"""What a multi-host test sets up and reads, run on a web host against the deployment's
+database, through parloir's own code: ``python -m tests.multihost.control CMD JSON``.
+The answer is one JSON line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def nodes(nodes: list[dict]) -> dict:
+    from media.models import MediaNode
+
+    for node in nodes:
+        MediaNode.objects.update_or_create(
+            name=node["name"],
+            defaults={
+                "ws_url": node["ws_url"],
+                "admin_ws_url": node["admin_ws_url"],
+                "recording_dir": node["recording_dir"],
+                "ships_recordings": True,
+                "capacity": 50,
+            },
+        )
+    return node_states()
+
+
+def node_states() -> dict:
+    from media.models import MediaNode
+
+    return dict(MediaNode.objects.values_list("name", "state"))
+
+
+def drain(node: str, undo: bool = False) -> dict:
+    from media.models import MediaNode
+    from media.placement import drain as do_drain
+    from media.placement import undrain
+
+    (undrain if undo else do_drain)(MediaNode.objects.get(name=node))
+    return node_states()
+
+
+def ready_calls(count: int = 1) -> dict:
+    from calls.tests.helpers import ready_call
+
+    made = []
+    for _ in range(count):
+        ready = ready_call(minutes_into_slot=1, slot_minutes=30)
+        made.append(
+            {
+                "booking": ready.booking.pk,
+                "credential": ready.credential,
+                "prison_number": ready.site.detainee.prison_number,
+                "establishment": ready.site.establishment.pk,
+            }
+        )
+    return {"calls": made}
+
+
+def call(booking: int) -> dict:
+    from calls.models import Call
+
+    found = Call.objects.filter(booking_id=booking).select_related("media_node").first()
+    if found is None:
+        return {"state": None}
+    return {
+        "id": found.pk,
+        "state": found.state,
+        "end_reason": found.end_reason,
+        "node": found.media_node.name if found.media_node else None,
+        "epoch": found.media_epoch,
+        "deadline": found.deadline.isoformat() if found.deadline else None,
+        "given_back_seconds": found.given_back_seconds,
+        "lost_seconds": found.lost_seconds,
+        "codes": found.codes.count(),
+        "rooms": [
+            {
+                "node": room.node.name,
+                "room": room.room,
+                "recording": room.recording,
+                "closed": room.close_reason,
+                "released": room.released_at is not None,
+            }
+            for room in found.rooms.select_related("node")
+        ],  # fmt: skip
+        "outages": [
+            {
+                "cause": o.cause,
+                "seconds": o.seconds,
+                "given_back": o.given_back_seconds,
+                "lost": o.lost_seconds,
+                "open": o.ended_at is None,
+            }
+            for o in found.outages.all()
+        ],  # fmt: skip
+        "participants": list(
+            found.participants.filter(left_at__isnull=True).values_list("role", flat=True)
+        ),
+    }
+
+
+def recording(booking: int) -> dict:
+    from recordings.models import Recording
+
+    found = Recording.objects.filter(call__booking_id=booking).first()
+    if found is None:
+        return {"state": None}
+    return {
+        "id": found.pk,
+        "state": found.state,
+        "problem": found.problem,
+        "problem_detail": found.problem_detail,
+        "duration": found.duration_seconds,
+        "sources_deleted": found.sources_deleted_at is not None,
+        "details": found.details,
+    }
+
+
+def replay_staff(establishment: int) -> dict:
+    """A supervisor of that establishment (who may replay), with a second factor."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from establishments.models import Establishment
+    from tests.factories import staff_with_role
+
+    password = "replay-test-password-1"
+    user = staff_with_role("supervisor", Establishment.objects.get(pk=establishment))
+    user.set_password(password)
+    user.save()
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return {"username": user.get_username(), "password": password, "totp_key": device.key}
+
+
+def main() -> int:
+    import django
+
+    django.setup()
+    command, arguments = sys.argv[1], json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
+    result = globals()[command](**arguments)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
