@@ -193,6 +193,7 @@ class Watcher:
         self.timeout = timeout
         self.down_after = down_after
         self.seen: dict[int, _Seen] = {}
+        self.states: dict[int, str] = {}
         self._pingers: dict[int, tuple[str, asyncio.Task]] = {}
 
     async def run(self, until: Callable[[], bool] | None = None) -> None:
@@ -267,6 +268,13 @@ class Watcher:
         mono = time.monotonic()
         changes = {}
         for node in nodes:
+            # A node that became able to take calls by another hand (an operator's
+            # undrain, another checker's revival) is announced too: the calls waiting
+            # for a video server hear of it from whichever checker sees it first.
+            before = self.states.get(node.pk)
+            self.states[node.pk] = node.state
+            if before not in (None, MediaNode.State.UP) and node.state == MediaNode.State.UP:
+                hooks.node_up(node)
             seen = self.seen.get(node.pk)
             if seen is None:
                 continue
@@ -285,6 +293,8 @@ class Watcher:
                 continue  # not asked yet
             if new_state is not None:
                 changes[node.name] = new_state
+                # record() announced it (hooks.node_up) if it came back up.
+                self.states[node.pk] = new_state
         return changes
 
 

@@ -27,6 +27,8 @@ export const MEDIA_TROUBLE_ATTEMPTS = 2;
 // Errors in answer to hello, after which the connection has no media (docs/signaling.md).
 const JOIN_ERRORS = new Set(["no_media_node", "media_error", "internal_error"]);
 const MEDIA_RETRY_DELAYS_MS = [250, 2000, 5000, 10000, 20000];
+// Without a video server, the socket waits for the server's media_restart this long.
+export const NO_MEDIA_SERVER_RETRY_MS = 20_000;
 // A socket whose ping (one every PING_MS) gets no answer for SILENT_MS is dead even if
 // the browser has not noticed (a lost route sends no reset): the client reconnects at
 // once instead of waiting for the browser's own timeout, tens of seconds later. Only an
@@ -197,15 +199,17 @@ export class CallClient extends EventTarget {
     this.publisher = this.subscriber = null;
   }
 
+  // The server pushes media_restart the moment a video server is back, on this socket:
+  // closing it to try again would open a window where that push finds nobody. A new
+  // socket is tried only if no push came for a long while (the server restarted, say).
   #waitForMediaServer(reason) {
     this.mediaAttempts += 1;
     this.#emit("media-retry", { pc: "hello", reason, attempt: this.mediaAttempts, trouble: false });
     const ws = this.ws;
-    const delay = MEDIA_RETRY_DELAYS_MS[Math.min(this.mediaAttempts - 1, MEDIA_RETRY_DELAYS_MS.length - 1)];
     clearTimeout(this.noMediaServerTimer);
     this.noMediaServerTimer = setTimeout(() => {
       if (!this.closed && ws === this.ws) this.#reconnect(4000, "no media server");
-    }, delay);
+    }, NO_MEDIA_SERVER_RETRY_MS);
   }
 
   // Give up a PeerConnection that will not carry media: close both and the socket; the

@@ -147,3 +147,93 @@ async def wait_call_state(page: Page, states: list[str], timeout_ms: int = 15000
         timeout=timeout_ms,
     )
     return await page.evaluate("() => document.getElementById('call').dataset.state")
+
+
+# What a page shows and when, in its own clock: a test that drives pages on several
+# loops reads the times afterwards, so its own waits never add to what it measures.
+# Streams: each remote stream the page attached, and when it first drew frames (media
+# back after a restart come in a new stream). Marks: when each value of the call's
+# data-* attributes and of the alert was first seen.
+WATCH = """() => {
+  if (window.__streams) return;
+  window.__streams = [];
+  window.__marks = {};
+  let source = null;
+  let current = null;
+  const mark = (key) => { if (!(key in window.__marks)) window.__marks[key] = Date.now(); };
+  setInterval(() => {
+    const video = document.getElementById('remote');
+    if (!video) return;
+    const count = video.getVideoPlaybackQuality().totalVideoFrames;
+    if (video.srcObject !== source) {
+      source = video.srcObject;
+      current = { attachedAt: Date.now(), frames: count, firstAt: 0, drawn: 0 };
+      window.__streams.push(current);
+      return;
+    }
+    if (current && count > current.frames) {
+      current.frames = count;
+      current.drawn += 1;
+      if (!current.firstAt) current.firstAt = Date.now();
+    }
+  }, 50);
+  const call = document.getElementById('call');
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      mark(`${change.attributeName}=${call.getAttribute(change.attributeName)}`);
+    }
+  }).observe(call, { attributes: true });
+  const alert = document.getElementById('alert');
+  new MutationObserver(() => { if (!alert.hidden) mark(`alert=${alert.textContent}`); })
+    .observe(alert, { attributes: true, childList: true, characterData: true, subtree: true });
+}"""
+# A stream attached after ``since`` that drew frames at two samples at least.
+NEW_STREAM = """(since) => window.__streams.some((s) => s.attachedAt > since && s.drawn >= 2)"""
+FIRST_FRAME_AFTER = """(since) => Math.min(...window.__streams
+  .filter((s) => s.attachedAt > since && s.drawn >= 2).map((s) => s.firstAt))"""
+MARKED = """([prefix, since]) => Object.entries(window.__marks)
+  .filter(([key, at]) => key.startsWith(prefix) && at >= since).map(([key, at]) => at)"""
+
+
+async def watch(*pages: Page) -> None:
+    for page in pages:
+        await page.evaluate(WATCH)
+
+
+async def page_clock(page: Page) -> int:
+    return await page.evaluate("() => Date.now()")
+
+
+async def seconds_until_mark(page: Page, prefix: str, since: int, timeout_ms=30000) -> float:
+    """Seconds (page clock) from ``since`` until the page first showed a mark starting
+    with ``prefix`` ("data-peer=left", "alert=Le serveur vidéo", ...)."""
+    await page.wait_for_function(f"(a) => ({MARKED})(a).length > 0", arg=[prefix, since],
+                                 timeout=timeout_ms)  # fmt: skip
+    return (min(await page.evaluate(MARKED, [prefix, since])) - since) / 1000
+
+
+async def seconds_until_new_media(page: Page, since: int, timeout_ms=30000) -> float:
+    """Seconds (page clock) from ``since`` until a remote stream attached after it drew
+    frames: the other side's media are back, in a new subscription."""
+    await page.wait_for_function(NEW_STREAM, arg=since, timeout=timeout_ms)
+    return (await page.evaluate(FIRST_FRAME_AFTER, since) - since) / 1000
+
+
+async def watch_frames(pages) -> list[int]:
+    """Start watching ``pages``; return each page's clock now."""
+    await watch(*pages)
+    return [await page_clock(page) for page in pages]
+
+
+async def told_and_back(pages, since: list[int], *, told: str, timeout_ms=30000):
+    """For each page: seconds from ``since`` (its clock at the failure) until it said
+    ``told`` (an alert's beginning) or restarted its media, and until its media were back."""
+    told_after, back_after = [], []
+    marked = f"""(start) => [...({MARKED})([{("alert=" + told)!r}, start]),
+      ...({MARKED})(["data-media-restarts=", start])]"""
+    for page, start in zip(pages, since, strict=True):
+        await page.wait_for_function(f"(s) => ({marked})(s).length > 0", arg=start,
+                                     timeout=timeout_ms)  # fmt: skip
+        told_after.append((min(await page.evaluate(marked, start)) - start) / 1000)
+        back_after.append(await seconds_until_new_media(page, start, timeout_ms))
+    return told_after, back_after

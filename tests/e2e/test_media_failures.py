@@ -10,14 +10,20 @@ import pytest
 from calls.models import Call, CallCode, MediaOutage
 from calls.tests.helpers import ready_call
 from media.models import MediaNode
+from media.placement import drain, undrain
 from tests.e2e.browser import (
     browsers_on,
     kiosk_page,
     kiosk_sign_in_and_call,
     last_code,
     live_call,
+    page_clock,
+    seconds_until_mark,
+    told_and_back,
     wait_call_state,
     wait_remote_playing,
+    watch,
+    watch_frames,
 )
 from tests.media.harness import JanusProcess
 
@@ -32,60 +38,6 @@ CONNECTIONS_KEPT = """() => window.parloirCall.publisher.keptThroughRestart === 
   && window.parloirCall.subscriber.keptThroughRestart === true"""
 
 
-# Frames drawn by the remote video, per stream, counted in the page: media that flow
-# again after a restart come in a new stream (a new subscription).
-FRAME_WATCH = """() => {
-  if (window.__streams) return;
-  window.__streams = [];
-  let source = null;
-  let current = null;
-  setInterval(() => {
-    const video = document.getElementById('remote');
-    if (!video) return;
-    const count = video.getVideoPlaybackQuality().totalVideoFrames;
-    if (video.srcObject !== source) {
-      source = video.srcObject;
-      current = { attachedAt: Date.now(), frames: count, firstAt: 0, drawn: 0 };
-      window.__streams.push(current);
-      return;
-    }
-    if (current && count > current.frames) {
-      current.frames = count;
-      current.drawn += 1;
-      if (!current.firstAt) current.firstAt = Date.now();
-    }
-  }, 50);
-}"""
-# A stream attached after ``since`` (page clock) has drawn frames at two samples at least.
-FRESH_FRAMES = "(since) => window.__streams.some((s) => s.attachedAt > since && s.drawn >= 2)"
-RESTARTS = "() => Number(document.getElementById('call').dataset.mediaRestarts || 0)"
-
-
-async def _watch_frames(pages):
-    for page in pages:
-        await page.evaluate(FRAME_WATCH)
-    return [await page.evaluate("() => Date.now()") for page in pages]
-
-
-async def _told_and_back(pages, failed_at: float, *, told_text: str, timeout_ms=30000):
-    """When each page was told (from the failure, on this process's clock) and when its
-    video moved again in a new stream."""
-    told, back = [], []
-    page_now = [await page.evaluate("() => Date.now()") for page in pages]
-    for page in pages:
-        await page.wait_for_function(
-            f"() => document.getElementById('alert').textContent.includes({told_text!r})"
-            f" || ({RESTARTS})() >= 1",
-            timeout=timeout_ms,
-        )
-        told.append(time.monotonic() - failed_at)
-    for page, since in zip(pages, page_now, strict=True):
-        await page.wait_for_function(f"() => ({RESTARTS})() >= 1", timeout=timeout_ms)
-        await page.wait_for_function(FRESH_FRAMES, arg=since, timeout=timeout_ms)
-        back.append(time.monotonic() - failed_at)
-    return told, back
-
-
 def test_a_janus_killed_and_restarted_at_once_costs_seconds_that_are_given_back(stack, e2e_runner):
     """kill -9 then restart: both pages are told the video server restarts, set their media
     up again by themselves, in a new room, and the seconds come back on the clock."""
@@ -94,13 +46,14 @@ def test_a_janus_killed_and_restarted_at_once_costs_seconds_that_are_given_back(
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
-        stack.run(e2e_runner, _watch_frames((kiosk, relative)))
+        stack.run(e2e_runner, watch_frames((kiosk, relative)))
         deadline_before = Call.objects.get(booking=ready.booking).deadline
-        died_at = stack.janus.kill()
+        stack.janus.kill()
+        since = stack.run(e2e_runner, _clocks(kiosk, relative))
         stack.janus.start()
         told, back = stack.run(
             e2e_runner,
-            _told_and_back((kiosk, relative), died_at, told_text="Le serveur vidéo redémarre"),
+            told_and_back((kiosk, relative), since, told="Le serveur vidéo redémarre"),
         )
         state = stack.run(e2e_runner, wait_call_state(kiosk, ["live"]))
         call = _wait_outage_closed(ready)
@@ -139,11 +92,12 @@ def test_a_call_whose_node_dies_moves_to_the_other_node(stack, e2e_runner, tmp_p
             first_node = Call.objects.get(booking=ready.booking).media_node
             other = stack.register_node(second)
             stack.wait_node_up(other)
-            stack.run(e2e_runner, _watch_frames((kiosk, relative)))
-            died_at = stack.janus.kill()  # and stays dead
+            stack.run(e2e_runner, watch_frames((kiosk, relative)))
+            stack.janus.kill()  # and stays dead
+            since = stack.run(e2e_runner, _clocks(kiosk, relative))
             told, back = stack.run(
                 e2e_runner,
-                _told_and_back((kiosk, relative), died_at, told_text="Le serveur vidéo redémarre"),
+                told_and_back((kiosk, relative), since, told="Le serveur vidéo redémarre"),
             )
             call = _wait_outage_closed(ready)
     finally:
@@ -167,7 +121,7 @@ def test_a_call_with_no_video_server_waits_and_resumes_by_itself(stack, e2e_runn
         kiosk, relative = stack.run(
             e2e_runner, live_call(browsers, stack.base_url, ready, stack.outbox)
         )
-        stack.run(e2e_runner, _watch_frames((kiosk, relative)))
+        stack.run(e2e_runner, watch_frames((kiosk, relative)))
         died_at = stack.janus.kill()
 
         async def waiting():
@@ -187,10 +141,11 @@ def test_a_call_with_no_video_server_waits_and_resumes_by_itself(stack, e2e_runn
         clocks, later = stack.run(e2e_runner, waiting())
         assert Call.objects.get(booking=ready.booking).is_open
         back_at = time.monotonic()
+        since = stack.run(e2e_runner, _clocks(kiosk, relative))
         stack.janus.start()
         _told, back = stack.run(
             e2e_runner,
-            _told_and_back((kiosk, relative), back_at, told_text="Reconnexion au serveur vidéo"),
+            told_and_back((kiosk, relative), since, told="Reconnexion au serveur vidéo"),
         )
         call = _wait_outage_closed(ready)
     down_for = back_at - died_at
@@ -200,6 +155,10 @@ def test_a_call_with_no_video_server_waits_and_resumes_by_itself(stack, e2e_runn
     outage = call.outages.get()
     assert outage.seconds >= int(down_for)
     assert outage.given_back_seconds == outage.seconds and call.state == Call.State.LIVE
+
+
+async def _clocks(*pages):
+    return [await page_clock(page) for page in pages]
 
 
 def _wait_outage_closed(ready, timeout: float = 20) -> Call:
@@ -298,35 +257,38 @@ def test_media_keeps_flowing_and_clients_reattach_when_parloir_restarts(stack, e
 
 
 def test_a_kiosk_with_no_video_server_is_told_so_and_joins_once_one_is_back(stack, e2e_runner):
+    """Every node drained: the kiosk says so and waits on its socket; the operator undrains
+    a node and the page joins at once, told by the server, with no reload."""
     ready = ready_call()
-    MediaNode.objects.update(state=MediaNode.State.DRAINING)
-    retries = "() => Number(document.getElementById('call').dataset.mediaRetries || 0)"
+    node = MediaNode.objects.get()
+    drain(node)
     no_server = "() => document.getElementById('alert').textContent.includes('Aucun serveur vidéo')"
 
     async def kiosk_told(browsers):
         kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
         await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
         await kiosk.wait_for_function(no_server, timeout=10000)
-        # The page tries again by itself, and says the same between tries.
-        await kiosk.wait_for_function(f"() => ({retries})() >= 2", timeout=15000)
-        return kiosk, await kiosk.locator("#alert").inner_text()
+        await watch(kiosk)
+        return kiosk, await kiosk.locator("#alert").inner_text(), await page_clock(kiosk)
 
-    async def kiosk_joins(kiosk):
+    async def kiosk_joins(kiosk, since):
+        told = await seconds_until_mark(kiosk, "data-media-restarts=", since, timeout_ms=15000)
         await kiosk.wait_for_function(
-            "() => document.getElementById('alert').hidden", timeout=40000
+            "() => document.getElementById('alert').hidden", timeout=15000
         )
-        return await kiosk.evaluate(retries)
+        return told
 
     try:
         with browsers_on(e2e_runner) as browsers:
-            kiosk, alert = stack.run(e2e_runner, kiosk_told(browsers))
+            kiosk, alert, since = stack.run(e2e_runner, kiosk_told(browsers))
             assert Call.objects.get(booking=ready.booking).janus_room is None
-            MediaNode.objects.update(state=MediaNode.State.UP)
-            tries = stack.run(e2e_runner, kiosk_joins(kiosk), timeout=60)
+            undrain(node)
+            told = stack.run(e2e_runner, kiosk_joins(kiosk, since), timeout=60)
     finally:
-        MediaNode.objects.update(state=MediaNode.State.UP)
+        undrain(node)
     # The page's words, not the server's English message for developers.
     assert "Aucun serveur vidéo" in alert and "No video server" not in alert
-    assert tries >= 2
+    # Not its next retry, 20 s later: the server told it.
+    assert told < 5
     # No reload, no new sign-in: the same page joined once a video server was back.
     assert Call.objects.get(booking=ready.booking).janus_room is not None
