@@ -454,8 +454,12 @@ def _end_locked(call: Call, reason: str, *, by: str, staff=None, detail: str = "
     call.ended_at = now
     outage = MediaOutage.objects.filter(call=call, ended_at__isnull=True).first()
     if outage is not None:
-        # The call ends with its media still down: what was left of it is lost.
-        _close_outage(call, outage, now, give_back=False)
+        # The call ends with its media still down: the time without media is lost, and,
+        # when it ends for that very reason, everything that was left of it.
+        _close_outage(call, outage, now, give_back=False, whole=reason == R.MEDIA_FAILURE)
+    elif reason == R.MEDIA_FAILURE and call.deadline and call.deadline > now:
+        # The platform failed without an outage on record (a failure no node reported).
+        call.lost_seconds += int((call.deadline - now).total_seconds())
     _charge(call)
     call.save(
         update_fields=[
@@ -658,9 +662,13 @@ def giveback_limit(call: Call):
     return max(limit, call.deadline) if call.deadline else limit
 
 
-def _close_outage(call: Call, outage: MediaOutage, at, *, give_back: bool) -> None:
+def _close_outage(
+    call: Call, outage: MediaOutage, at, *, give_back: bool, whole: bool = False
+) -> None:
     """End ``outage`` at ``at``: add its seconds to the deadline as far as the room
-    allows, and keep what could not be given back as lost. The caller saves the call."""
+    allows, and keep what could not be given back as lost. Without ``give_back`` (the
+    call ends), the conversation time the outage took is lost: all that was left at its
+    start with ``whole``. The caller saves the call."""
     outage.ended_at = max(at, outage.started_at)
     seconds = outage.seconds
     given = 0
@@ -671,7 +679,9 @@ def _close_outage(call: Call, outage: MediaOutage, at, *, give_back: bool) -> No
         lost = seconds - given
     else:
         # The call is over: the conversation time that fell into the outage is lost.
-        until = min(outage.ended_at, call.deadline) if call.deadline else outage.ended_at
+        until = outage.ended_at
+        if call.deadline is not None:
+            until = call.deadline if whole else min(until, call.deadline)
         lost = max(0, int((until - outage.started_at).total_seconds()))
     outage.given_back_seconds = given
     outage.lost_seconds = lost

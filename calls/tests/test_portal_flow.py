@@ -55,11 +55,13 @@ def test_it_does_not_let_a_relative_who_refused_monitoring_join(client, settings
     client.post("/conditions", {"decision": "accept"})
     response = client.post("/surveillance", {"decision": "reject"})
     assert response["Location"] == "/fin"
-    assert client.get("/appel")["Location"] == "/fin"
+    # This browser left the call: the call page sends it back to the code.
+    assert client.get("/appel")["Location"] == "/"
     page = client.get("/fin").content.decode()
     assert "Vous n'avez pas accepté les conditions" in page
     call.refresh_from_db()
-    assert call.state == Call.State.REFUSED
+    # The slot is not burnt: the detainee may call again.
+    assert call.state == Call.State.BOOKED
 
 
 def test_it_shows_one_error_text_for_a_wrong_code_and_keeps_the_establishment_reachable(client):
