@@ -532,8 +532,19 @@ def do_assign_room(
 
 @transaction.atomic
 def do_note_recording(call: Call, *, node_id: int, room_id: int) -> None:
-    """Janus now records this room of the call (turned on when the conversation started)."""
-    CallRoom.objects.filter(call=call, node_id=node_id, room=room_id).update(recording=True)
+    """Janus now records this room of the call (turned on when the conversation started).
+
+    The call's sockets hear of it: each has its publisher send a keyframe, without which
+    the first seconds of the recording could not be decoded."""
+    started = CallRoom.objects.filter(
+        call=call, node_id=node_id, room=room_id, recording=False
+    ).update(recording=True)
+    if started:
+        send_event(
+            [call_group(call.pk)],
+            {"type": "call.media", "call": call.pk, "status": "recording", "reason": "",
+             "epoch": 0},
+        )  # fmt: skip
 
 
 @transaction.atomic

@@ -623,7 +623,15 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def _on_call_media(self, event: dict) -> None:
         """The call's room is gone (restart), or a node is back for a call that had none
-        (available): this page sets its media up again, at once."""
+        (available): this page sets its media up again, at once. Or the room is now
+        recorded: our publisher sends a keyframe for the recording to begin with."""
+        if event["status"] == "recording":
+            if self.publisher is not None:
+                try:
+                    await rooms.request_keyframe(self.publisher)
+                except JanusException as exc:
+                    log.info("Call %s: no keyframe requested: %s", self._call_id(), exc)
+            return
         if event["status"] == "restart":
             if self.epoch is not None and event["epoch"] <= self.epoch:
                 return  # our media are already in the new room

@@ -58,13 +58,14 @@ register(
 )
 
 # The call's room is gone ("restart": its pages must set their media up again, in a
-# new room, the ``epoch``-th), or a media node is back for a call that had none
-# ("available").
+# new room, the ``epoch``-th), a media node is back for a call that had none
+# ("available"), or Janus began recording the room ("recording": each publisher sends a
+# keyframe). Between the call's sockets only.
 register(
     "call.media",
     {
         "call": {"type": "integer"},
-        "status": {"enum": ["restart", "available"]},
+        "status": {"enum": ["restart", "available", "recording"]},
         "reason": {"type": "string", "maxLength": 40},
         "epoch": {"type": "integer", "minimum": 0},
     },

@@ -162,6 +162,8 @@ class Hub:
             return
         link = await self.link(call.media_node)
         await rooms.enable_recording(link.control, room_of(call))
+        # Every side's page asks its browser for a keyframe (calls.consumers): the files
+        # begin mid-stream.
         await database_sync_to_async(actions.do_note_recording)(
             call, node_id=call.media_node_id, room_id=call.janus_room
         )

@@ -154,6 +154,12 @@ async def publish(handle: Handle, room: Room, offer: Json, *, display: str = "")
     return Publication(int(data["id"]), int(data["private_id"]), answer)
 
 
+async def request_keyframe(publisher: Handle) -> None:
+    """Have Janus ask this publisher's browser for a keyframe now (a recording that begins
+    mid-stream can only be decoded from one)."""
+    await publisher.message({"request": "configure", "keyframe": True})
+
+
 async def trickle(handle: Handle, candidate: Json | None) -> None:
     """Forward a browser's ICE candidate (``None`` once it has no more)."""
     await handle.trickle(candidate)

@@ -344,14 +344,33 @@ def probe(path: Path) -> dict:
     return json.loads(result.stdout or "{}")
 
 
+def first_frame(path: Path, kind: str) -> str:
+    """The time of the first frame ffprobe can decode from ``path``, or "" if none: a video
+    whose recording began between two keyframes may hold packets and no image at all."""
+    selector = "v:0" if kind == "video" else "a:0"
+    result = subprocess.run(  # noqa: S603
+        ["ffprobe", "-v", "error", "-select_streams", selector, "-read_intervals", "%+#1",
+         "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )  # fmt: skip
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
 def find_unplayable(tracks: Sequence[Track]) -> list[tuple[Track, SourceError]]:
-    """The extracted files ffprobe cannot read: looked for only when composing failed."""
+    """The extracted files ffprobe cannot read, or whose stream decodes to nothing: looked
+    for only when composing failed."""
     bad = []
     for track in tracks:
+        name, kind = track.source.path.name, track.source.kind
         try:
             info = probe(track.path)
-            if not any(s.get("codec_type") == track.source.kind for s in info.get("streams", [])):
-                raise SourceError(f"{track.source.path.name}: no {track.source.kind} extracted")
+            if not any(s.get("codec_type") == kind for s in info.get("streams", [])):
+                raise SourceError(f"{name}: no {kind} extracted")
+            if not first_frame(track.path, kind):
+                raise SourceError(f"{name}: no {kind} frame could be decoded")
         except SourceError as exc:
             bad.append((track, exc))
     return bad

@@ -40,9 +40,26 @@ def drain(node: str, undo: bool = False) -> dict:
     return node_states()
 
 
+def _fresh_sequences() -> None:
+    """Each run of this script starts the factories' sequences again: past what earlier
+    runs made, so that names and numbers stay unique."""
+    import factory
+
+    import bookings.tests.factories
+    import tests.factories
+    from establishments.models import Establishment
+
+    base = (Establishment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) * 50
+    for module in (tests.factories, bookings.tests.factories):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, factory.django.DjangoModelFactory):
+                value.reset_sequence(base, force=True)
+
+
 def ready_calls(count: int = 1) -> dict:
     from calls.tests.helpers import ready_call
 
+    _fresh_sequences()
     made = []
     for _ in range(count):
         ready = ready_call(minutes_into_slot=1, slot_minutes=30)
@@ -110,6 +127,7 @@ def recording(booking: int) -> dict:
         "state": found.state,
         "problem": found.problem,
         "problem_detail": found.problem_detail,
+        "last_error": found.last_error,
         "duration": found.duration_seconds,
         "sources_deleted": found.sources_deleted_at is not None,
         "details": found.details,

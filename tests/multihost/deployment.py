@@ -226,6 +226,24 @@ class Deployment:
         self.net.spawn("db", "postgres", self.pg_argv, user="postgres")
         self.net.wait_log("db", "postgres", "database system is ready to accept connections")
 
+    def restart_postgres(self) -> None:
+        """As an operator would: a fast shutdown (sessions cut, nothing lost), then a start."""
+        bin_dir = Path(self.pg_argv[0]).parent
+        data = self.db_dir / "pgdata"
+        self.net.run("db", [str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"],
+                     user="postgres")  # fmt: skip
+        self.net.processes.pop(("db", "postgres")).popen.wait(30)
+        log = self.net.workdir / "logs" / "db-postgres.log"
+        log.write_text(log.read_text(errors="replace") + "\n=== restarted by the test ===\n")
+        self.net.spawn("db", "postgres", self.pg_argv, user="postgres")
+        give_up = time.monotonic() + 30
+        while time.monotonic() < give_up:
+            tail = log.read_text(errors="replace").rpartition("=== restarted by the test ===")[2]
+            if "database system is ready to accept connections" in tail:
+                return
+            time.sleep(0.05)
+        raise HarnessError(f"PostgreSQL did not come back:\n{self.net.tail('db', 'postgres')}")
+
     def psql(self, sql: str) -> str:
         return self.net.run(
             "db", ["psql", "-h", str(self.pg_sockets), "-U", "postgres", "-tA", "-c", sql],
