@@ -49,7 +49,13 @@ def _fresh_sequences() -> None:
     import tests.factories
     from establishments.models import Establishment
 
-    base = (Establishment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) * 50
+    from people.models import StaffUser
+
+    latest = [
+        model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        for model in (Establishment, StaffUser)
+    ]
+    base = (sum(latest) + 1) * 50
     for module in (tests.factories, bookings.tests.factories):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, factory.django.DjangoModelFactory):
@@ -141,6 +147,7 @@ def replay_staff(establishment: int) -> dict:
     from establishments.models import Establishment
     from tests.factories import staff_with_role
 
+    _fresh_sequences()
     password = "replay-test-password-1"
     user = staff_with_role("supervisor", Establishment.objects.get(pk=establishment))
     user.set_password(password)
