@@ -48,7 +48,6 @@ def _fresh_sequences() -> None:
     import bookings.tests.factories
     import tests.factories
     from establishments.models import Establishment
-
     from people.models import StaffUser
 
     latest = [
