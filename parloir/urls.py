@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from www import health
+from www import favicon, health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", favicon.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in for the admin and the console, with the second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="console:login", query_string=True)),
