@@ -23,4 +23,3 @@ def test_it_serves_a_favicon_at_the_root_that_browsers_ask_for(client):
         assert offset + length <= len(icon)
         sizes.append(width)
     assert 32 in sizes
-
