@@ -9,7 +9,7 @@ deadlocks: detainee, then contact, then booking rows, then the audit head.
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -64,7 +64,7 @@ def _check_side(via: str, actor: StaffUser | None, establishment_id: int, *, cap
         if capability is None:
             access.require(actor, access.Can.BOOK, establishment_id)
         elif not any(access.can(actor, c, establishment_id) for c in capability):
-            raise PermissionDenied
+            raise access.Forbidden(*capability)
     elif via == Via.KIOSK:
         if actor is not None:
             raise ValueError("A kiosk action has no staff user")

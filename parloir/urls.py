@@ -18,3 +18,6 @@ urlpatterns = [
     path("notify/", include("notify.urls")),
     path("", include("www.portal.urls")),
 ]
+
+# Refusals on console pages say which roles may do what was refused (www/console/errors.py).
+handler403 = "www.console.errors.forbidden"
