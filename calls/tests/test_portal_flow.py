@@ -134,7 +134,8 @@ def test_a_refused_code_says_the_validity_its_establishment_set(client, settings
     establishment.save(update_fields=["code_validity_minutes"])
     error = _code_error(client.post(f"/j/{call.link_token}", {"code": "000000"}))
     assert "il est valable 1 minute." in error
-    # Typed without the link, on a site with one establishment: its validity.
+    # Typed without the link, on a site whose establishments all give the same validity.
+    EstablishmentFactory(code_validity_minutes=1)
     error = _code_error(client.post("/", {"code": "000000"}))
     assert "il est valable 1 minute." in error
 

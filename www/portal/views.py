@@ -61,7 +61,9 @@ def _code_error(link_token: str | None) -> str:
         validities = [establishment.code_validity_minutes]
     else:
         validities = list(
-            Establishment.objects.values_list("code_validity_minutes", flat=True).distinct()[:2]
+            Establishment.objects.order_by()
+            .values_list("code_validity_minutes", flat=True)
+            .distinct()[:2]
         )
     if len(validities) != 1:
         return _(
