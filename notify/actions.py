@@ -178,7 +178,8 @@ def claim(message_id: int) -> tuple[Message, Attempt] | None:
     )
     if not taken:
         return None
-    message = Message.objects.get(pk=message_id)
+    # The voice backend names the detainee who calls, from its event loop (no queries).
+    message = Message.objects.select_related("contact__detainee").get(pk=message_id)
     if not still_wanted(message, now):
         _finish_failed(message_id, _why_unwanted(message, now))
         return None

@@ -4,8 +4,9 @@ Why our own rather than a library: the Python SIP stacks available either need a
 registrar and break dialogs (pyVoIP), no longer import (aiosip), or come as an
 unofficial binary wheel of PJSIP. What a notification call needs is a narrow,
 well-trodden part of RFC 3261: one INVITE client transaction (with digest
-authentication and CANCEL on ring timeout), an ACK, one-way RTP (RFC 3550) with
-PCMU or PCMA (RFC 3551), and a BYE. All requests go to one outbound proxy (the SIP
+authentication and CANCEL on ring timeout), an ACK, RTP (RFC 3550) with PCMU or PCMA
+(RFC 3551) one way, the callee's keys back (RFC 4733 telephone-events, or SIP INFO),
+and a BYE. All requests go to one outbound proxy (the SIP
 trunk), which is how trunks are used; so there is no DNS SRV and no route set to
 follow. Everything runs on the caller's asyncio loop; one call is one coroutine.
 """
@@ -33,6 +34,9 @@ TIMER_B = 64 * T1  # an INVITE nobody answers at all
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_SECONDS = 0.02
 PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+# The keys of a phone, as RFC 4733 numbers them (events 0 to 15).
+TELEPHONE_EVENT_PT = 101
+KEYS = "0123456789*#ABCD"
 
 ANSWERED = "answered"
 BUSY = "busy"
@@ -81,6 +85,7 @@ class Report:
     codec: str = ""
     played_seconds: float = 0.0
     hung_up_by_callee: bool = False
+    keys: str = ""  # the keys the callee pressed, in order
     events: list[str] = field(default_factory=list)
 
 
@@ -214,6 +219,43 @@ def parse_sdp(body: bytes) -> tuple[str, int, list[int]]:
     return media_address or address, port, payloads
 
 
+def telephone_event_types(body: bytes) -> set[int]:
+    """The payload types an SDP maps to telephone-event (RFC 4733)."""
+    found = re.findall(rb"(?im)^a=rtpmap:(\d+) telephone-event/", body)
+    return {int(pt) for pt in found}
+
+
+def telephone_event(packet: bytes, payload_types: set[int]) -> tuple[int, str] | None:
+    """(RTP timestamp, key) of an RFC 4733 event packet of one of ``payload_types``.
+
+    Every packet of one key press, its end packets sent three times included, carries
+    the timestamp of the press's start: that is what tells one press from the next.
+    """
+    if len(packet) < 12 or packet[0] >> 6 != 2 or packet[1] & 0x7F not in payload_types:
+        return None
+    offset = 12 + 4 * (packet[0] & 0x0F)  # the CSRC list
+    if packet[0] & 0x10 and len(packet) >= offset + 4:  # a header extension
+        offset += 4 + 4 * struct.unpack("!H", packet[offset + 2 : offset + 4])[0]
+    if len(packet) < offset + 4 or packet[offset] >= len(KEYS):
+        return None
+    return struct.unpack("!I", packet[4:8])[0], KEYS[packet[offset]]
+
+
+def info_key(message: SipMessage) -> str | None:
+    """The key of a SIP INFO (application/dtmf-relay "Signal=5", or application/dtmf)."""
+    kind = message.get("content-type").split(";")[0].strip().lower()
+    body = message.body.decode("ascii", "replace")
+    if kind == "application/dtmf-relay":
+        found = re.search(r"(?im)^\s*signal\s*=\s*([0-9*#A-D])", body)
+        return found.group(1).upper() if found else None
+    if kind == "application/dtmf":
+        key = body.strip().upper()
+        if key.isdigit() and int(key) < len(KEYS):
+            return KEYS[int(key)]
+        return key if len(key) == 1 and key in KEYS else None
+    return None
+
+
 def _route_address(host: str, port: int) -> str:
     """The local address the kernel would use to reach ``host`` (no packet is sent)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -241,10 +283,18 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 
 class _RtpSink(asyncio.DatagramProtocol):
-    """We send only; what the callee sends back is read and dropped."""
+    """What the callee sends back: its voice is dropped, its keys are kept."""
+
+    def __init__(self, on_key: Callable[[str], None]) -> None:
+        self.on_key = on_key
+        self.event_types = {TELEPHONE_EVENT_PT}
+        self._presses: set[int] = set()
 
     def datagram_received(self, data: bytes, addr) -> None:
-        pass
+        event = telephone_event(data, self.event_types)
+        if event is not None and event[0] not in self._presses:
+            self._presses.add(event[0])
+            self.on_key(event[1])
 
 
 class Call:
@@ -268,6 +318,16 @@ class Call:
         self.remote_target = target_uri
         self.auth_header = ""
         self.report = Report(outcome=FAILED, call_id=self.call_id)
+        self.rtp_sink = _RtpSink(self._key)
+        self.key_pressed = asyncio.Event()
+        # Where the audio goes once answered, and the RTP stream's running state.
+        self.media: tuple[str, int] | None = None
+        self.payload_type = 0
+        self.ssrc = secrets.randbits(32)
+        self.sequence = secrets.randbelow(2**16)
+        self.timestamp = secrets.randbits(32)
+        self.frames_sent = 0
+        self.next_frame_at = 0.0
 
     # --- transport ---
 
@@ -289,7 +349,7 @@ class Call:
             port = low + ((start - low + offset) % (high - low + 1) & ~1)
             try:
                 self.rtp_transport, _ = await self.loop.create_datagram_endpoint(
-                    _RtpSink, local_addr=(account.local_ip or "0.0.0.0", port)
+                    lambda: self.rtp_sink, local_addr=(account.local_ip or "0.0.0.0", port)
                 )
             except OSError:
                 continue
@@ -321,11 +381,21 @@ class Call:
             self._respond(message, 200, "OK")
         elif method == "ACK":
             pass
+        elif method == "INFO" and message.get("call-id") == self.call_id:
+            # Trunks that do not relay keys as RTP events send them this way.
+            key = info_key(message)
+            self._respond(message, 200, "OK")
+            if key:
+                self._key(key)
         elif method in ("OPTIONS", "INVITE") and message.get("call-id") == self.call_id:
             # A session refresh in our dialog: the same offer is still our answer.
             self._respond(message, 200, "OK", body=self._sdp() if method == "INVITE" else b"")
         else:
             self._respond(message, 481 if method != "OPTIONS" else 200, "Not here")
+
+    def _key(self, key: str) -> None:
+        self.report.keys += key
+        self.key_pressed.set()
 
     def _respond(self, request: SipMessage, status: int, reason: str, body: bytes = b"") -> None:
         lines = [f"SIP/2.0 {status} {reason}"]
@@ -377,7 +447,7 @@ class Call:
         if auth:
             lines.append(auth)
         if method == "INVITE":
-            lines.append("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS")
+            lines.append("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(body)}")
@@ -391,9 +461,11 @@ class Call:
             "s=parloir\r\n"
             f"c=IN IP4 {self.ip}\r\n"
             "t=0 0\r\n"
-            f"m=audio {self.rtp_port} RTP/AVP 0 8\r\n"
+            f"m=audio {self.rtp_port} RTP/AVP 0 8 {TELEPHONE_EVENT_PT}\r\n"
             "a=rtpmap:0 PCMU/8000\r\n"
             "a=rtpmap:8 PCMA/8000\r\n"
+            f"a=rtpmap:{TELEPHONE_EVENT_PT} telephone-event/8000\r\n"
+            f"a=fmtp:{TELEPHONE_EVENT_PT} 0-15\r\n"
             "a=ptime:20\r\n"
             "a=sendrecv\r\n"
         ).encode()
@@ -582,7 +654,8 @@ class Call:
         except TimeoutError:
             return None
 
-    async def play(self, answer: SipMessage, pcm: bytes) -> None:
+    def answered(self, answer: SipMessage) -> None:
+        """Acknowledge the 200 and settle where the audio goes, in which codec."""
         self.remote_target = _uri_in(answer.get("contact")) or self.target_uri
         self.to_header = answer.get("to")
         self._ack_2xx(answer)
@@ -594,37 +667,73 @@ class Call:
         if codec is None or not port:
             raise SipError(f"No common codec in the answer (payload types {payloads})")
         self.report.codec = codec
-        payload = g711.encode(pcm, codec)
-        pt = PAYLOAD_TYPES[codec]
-        ssrc = secrets.randbits(32)
-        sequence = secrets.randbelow(2**16)
-        timestamp = secrets.randbits(32)
-        assert self.rtp_transport is not None
-        frames = (len(payload) + FRAME_SAMPLES - 1) // FRAME_SAMPLES
+        self.payload_type = PAYLOAD_TYPES[codec]
+        self.media = (address, port)
+        # The callee sends its keys with the payload type it declared, or ours.
+        self.rtp_sink.event_types |= telephone_event_types(answer.body)
+        self.next_frame_at = self.loop.time()
+
+    def _send_frame(self, payload: bytes) -> None:
+        assert self.rtp_transport is not None and self.media is not None
+        header = struct.pack(
+            "!BBHII",
+            0x80,
+            (0x80 if self.frames_sent == 0 else 0) | self.payload_type,
+            (self.sequence + self.frames_sent) & 0xFFFF,
+            (self.timestamp + self.frames_sent * FRAME_SAMPLES) & 0xFFFFFFFF,
+            self.ssrc,
+        )
+        self.rtp_transport.sendto(header + payload, self.media)
+        self.frames_sent += 1
+        self.report.played_seconds = round(self.frames_sent * FRAME_SECONDS, 2)
+
+    async def _stream(self, pcm: bytes | None, seconds: float, until_key: bool) -> None:
+        """Send ``pcm`` (or ``seconds`` of silence), one frame every 20 ms on the loop's
+        clock; stop early on the callee's BYE, or on a key press when ``until_key``."""
+        codec = self.report.codec
         silence = g711.encode(bytes(2 * FRAME_SAMPLES), codec)
-        start = self.loop.time()
-        for index in range(frames):
-            if self.remote_bye.is_set():
-                break
-            chunk = payload[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES]
-            chunk += silence[len(chunk) :]
-            header = struct.pack(
-                "!BBHII",
-                0x80,
-                (0x80 if index == 0 else 0) | pt,
-                (sequence + index) & 0xFFFF,
-                (timestamp + index * FRAME_SAMPLES) & 0xFFFFFFFF,
-                ssrc,
-            )
-            self.rtp_transport.sendto(header + chunk, (address, port))
-            # Paced on the loop's clock, against drift: frame n leaves at start + n * 20 ms.
-            delay = start + (index + 1) * FRAME_SECONDS - self.loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self.remote_bye.wait(), delay)
-                except TimeoutError:
-                    pass
-        self.report.played_seconds = round(self.loop.time() - start, 2)
+        payload = g711.encode(pcm, codec) if pcm is not None else b""
+        frames = (
+            (len(payload) + FRAME_SAMPLES - 1) // FRAME_SAMPLES
+            if pcm is not None
+            else round(seconds / FRAME_SECONDS)
+        )
+        # After a pause of ours (synthesis, a key), the stream goes on from now.
+        self.next_frame_at = max(self.next_frame_at, self.loop.time())
+        stop = asyncio.ensure_future(self.remote_bye.wait())
+        key = asyncio.ensure_future(self.key_pressed.wait()) if until_key else None
+        try:
+            for index in range(frames):
+                if stop.done() or (key is not None and key.done()):
+                    return
+                chunk = payload[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES]
+                self._send_frame(chunk + silence[len(chunk) :])
+                # Paced against drift: each frame leaves 20 ms after the one before it.
+                self.next_frame_at += FRAME_SECONDS
+                delay = self.next_frame_at - self.loop.time()
+                if delay > 0:
+                    await asyncio.wait([f for f in (stop, key) if f is not None], timeout=delay)
+        finally:
+            stop.cancel()
+            if key is not None:
+                key.cancel()
+
+    async def play(self, pcm: bytes) -> None:
+        """Play ``pcm`` (16-bit, 8 kHz) to its end, or until the callee hangs up."""
+        await self._stream(pcm, 0, until_key=False)
+
+    async def wait_for_key(self, seconds: float) -> str | None:
+        """The next key the callee presses within ``seconds`` (silence meanwhile, which
+        keeps the line and any NAT on the way open), or None."""
+        pressed = len(self.report.keys)
+        self.key_pressed.clear()
+        if not self.remote_bye.is_set():
+            await self._stream(None, seconds, until_key=True)
+        return self.report.keys[pressed] if len(self.report.keys) > pressed else None
+
+    @property
+    def hung_up_by_callee(self) -> bool:
+        return self.remote_bye.is_set()
 
     async def hang_up(self) -> None:
         if self.remote_bye.is_set():
@@ -639,17 +748,21 @@ def _branch() -> str:
     return "z9hG4bK" + secrets.token_hex(10)
 
 
+Conversation = Callable[[Call], Awaitable[None]]
+
+
 async def place_call(
     account: Account,
     target_uri: str,
-    pcm: bytes,
+    audio: bytes | Conversation,
     *,
     ring_timeout: float = 40,
     on_answer: Callable[[], Awaitable[None] | None] | None = None,
 ) -> Report:
-    """Call ``target_uri`` through ``account``'s proxy and play ``pcm`` (16-bit, 8 kHz) once
-    answered; hang up at its end. Never raises for what the network or the callee did:
-    that is the report's outcome."""
+    """Call ``target_uri`` through ``account``'s proxy and, once answered, play ``audio``
+    (16-bit, 8 kHz PCM) or hold the conversation ``audio(call)`` (its ``play`` and
+    ``wait_for_key``); hang up at its end. Never raises for what the network or the callee
+    did: that is the report's outcome."""
     call = Call(account, target_uri)
     try:
         await call.open()
@@ -662,7 +775,11 @@ async def place_call(
             if asyncio.iscoroutine(result):
                 await result
         try:
-            await call.play(answer, pcm)
+            call.answered(answer)
+            if isinstance(audio, bytes):
+                await call.play(audio)
+            else:
+                await audio(call)
         finally:
             await call.hang_up()
         return call.report

@@ -52,6 +52,20 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 }
 
 
+class Forbidden(PermissionDenied):
+    """Refused for want of one of ``capabilities`` (where the user asked): the console's
+    page says which roles hold them."""
+
+    def __init__(self, *capabilities: str) -> None:
+        super().__init__(", ".join(capabilities))
+        self.capabilities = capabilities
+
+
+def roles_with(*capabilities: str) -> list[str]:
+    """The roles granting any of ``capabilities``, in the order of Role.Name."""
+    return [role for role in R.values if any(role in CAPABILITIES[c] for c in capabilities)]
+
+
 def _roles(user) -> list[tuple[int | None, str]]:
     """(establishment_id, role) pairs, cached on the user object for one request."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -93,7 +107,7 @@ def can(user, capability: str, establishment: Establishment | int) -> bool:
 
 def require(user, capability: str, establishment: Establishment | int) -> None:
     if not can(user, capability, establishment):
-        raise PermissionDenied
+        raise Forbidden(capability)
 
 
 def scope(qs: QuerySet, user, capability: str = Can.VIEW, path: str | None = None) -> QuerySet:

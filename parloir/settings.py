@@ -225,7 +225,13 @@ SIP_PUBLIC_IP = env.get("PARLOIR_SIP_PUBLIC_IP", "")
 SIP_RTP_PORTS = env.get("PARLOIR_SIP_RTP_PORTS", "31000-31999")
 SIP_RING_SECONDS = env.integer("PARLOIR_SIP_RING_SECONDS", 40)
 SIP_MAX_CALLS = env.integer("PARLOIR_SIP_MAX_CALLS", 4)
-VOICE_REPEAT = env.integer("PARLOIR_VOICE_REPEAT", 2)
+# A voice call reads its message (which says the code twice) this many times, then offers
+# it again on a key press (RFC 4733 or SIP INFO keys; turn the offer off for a trunk that
+# relays none, and read it more often instead), up to VOICE_MAX_READINGS in all.
+VOICE_REPEAT = env.integer("PARLOIR_VOICE_REPEAT", 1)
+VOICE_KEY_REPEAT = env.flag("PARLOIR_VOICE_KEY_REPEAT", default=True)
+VOICE_KEY_WAIT_SECONDS = env.integer("PARLOIR_VOICE_KEY_WAIT_SECONDS", 8)
+VOICE_MAX_READINGS = env.integer("PARLOIR_VOICE_MAX_READINGS", 5)
 
 LOGGING = {
     "version": 1,

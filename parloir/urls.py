@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from www import health
+from www import favicon, health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path("favicon.ico", favicon.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in for the admin and the console, with the second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="console:login", query_string=True)),
@@ -18,3 +19,6 @@ urlpatterns = [
     path("notify/", include("notify.urls")),
     path("", include("www.portal.urls")),
 ]
+
+# Refusals on console pages say which roles may do what was refused (www/console/errors.py).
+handler403 = "www.console.errors.forbidden"

@@ -38,7 +38,10 @@ def local_media_processes(manage: Callable[..., list[str]]) -> list[tuple[str, l
     if shutil.which("janus") is None:
         raise SystemExit("The media node 'local' needs Janus: apt-get install janus")
     out = Path(settings.VAR_DIR) / "janus" / LOCAL_NODE
-    turn = bool(settings.TURN_URLS and settings.TURN_SECRET and shutil.which("turnserver"))
+    turn = bool(settings.TURN_URLS and settings.TURN_SECRET)
+    if turn and shutil.which("turnserver") is None:
+        # Browsers would be given a TURN server that is not there.
+        raise SystemExit("PARLOIR_TURN_URLS is set but coturn is missing: apt-get install coturn")
     subprocess.run(
         manage(
             "media_config",

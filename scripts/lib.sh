@@ -60,3 +60,14 @@ ensure_local_secrets() {
         fi
     done
 }
+
+# What scripts/run gives parloir's processes, and scripts/manage its commands: the local
+# secrets, and a plain-HTTP site on this machine unless told otherwise.
+local_environment() {
+    ensure_local_secrets
+    export PARLOIR_HOST="${PARLOIR_HOST:-127.0.0.1}"
+    export PARLOIR_PORT="${PARLOIR_PORT:-8000}"
+    export PARLOIR_SITE_URL="${PARLOIR_SITE_URL:-http://localhost:$PARLOIR_PORT}"
+    # A local demo is served over plain HTTP: secure cookies would never be sent back.
+    export PARLOIR_SECURE_COOKIES="${PARLOIR_SECURE_COOKIES:-0}"
+}

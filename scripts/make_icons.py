@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Draw the app icons of the relative's portal (static/icons/*.png) with the standard library only.
+"""Draw the app icons of the relative's portal (static/icons/*.png) and the site's
+favicon.ico with the standard library only.
 
 The icon is a white video camera on the portal's blue. Run it again after changing the
-drawing; the PNGs are committed, so nothing draws them at install or test time.
+drawing; the files are committed, so nothing draws them at install or test time.
 
     python3 scripts/make_icons.py
 """
@@ -94,6 +95,21 @@ def png(width: int, height: int, raw: bytes) -> bytes:
     )
 
 
+def ico(images: list[tuple[int, bytes]]) -> bytes:
+    """An ICO file holding PNG images (each ``(size, png)``), which every browser reads."""
+    header = struct.pack("<HHH", 0, 1, len(images))
+    offset = len(header) + 16 * len(images)
+    entries, data = b"", b""
+    for size, image in images:
+        # A width or height of 256 is written 0; ours are smaller.
+        entries += struct.pack("<BBBBHHII", size, size, 0, 0, 1, 32, len(image), offset)
+        data += image
+        offset += len(image)
+    return header + entries + data
+
+
+FAVICON_SIZES = (16, 32, 48)
+
 ICONS = {
     "icon-192.png": (192, False),
     "icon-512.png": (512, False),
@@ -108,6 +124,9 @@ def main() -> None:
     for name, (size, maskable) in ICONS.items():
         (OUT / name).write_bytes(draw(size, maskable))
         print(f"{OUT / name}")
+    favicon = OUT / "favicon.ico"
+    favicon.write_bytes(ico([(size, draw(size, False)) for size in FAVICON_SIZES]))
+    print(favicon)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from html import unescape
 
 import pytest
 
+from calls import actions
 from calls.models import Call, Consent
 from calls.tests.helpers import ready_call, sent_code, start
+from tests.factories import EstablishmentFactory, staff_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +41,9 @@ def test_it_walks_code_terms_monitoring_to_the_call(client, settings):
     response = client.post("/surveillance", {"decision": "accept"})
     assert response["Location"] == "/appel"
     page = client.get("/appel").content.decode()
-    assert "En attente de votre proche" in page
+    # The guide's own words for this step (the prison administration's mode d'emploi).
+    assert "Attendre que le contact réponde" in unescape(page)
+    assert "En attente de votre proche" not in page
     assert "Temps restant" in page
     assert ready.site.establishment.contact_phone in page
     call.refresh_from_db()
@@ -110,3 +114,64 @@ def test_only_the_relative_of_the_call_can_hang_it_up(client):
     response = client.post("/appel/raccrocher")
     assert response["Location"] == "/"
     assert Call.objects.get(pk=call.pk).is_open
+
+
+def _code_error(response) -> str:
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    start_at = html.index('id="code-error"')
+    return html[html.index(">", start_at) + 1 : html.index("</p>", start_at)]
+
+
+def test_a_refused_code_says_the_validity_its_establishment_set(client, settings):
+    ready = ready_call()
+    establishment = ready.site.establishment
+    establishment.code_validity_minutes = 12
+    establishment.save(update_fields=["code_validity_minutes"])
+    call = start(ready)
+    # Through the SMS's link: that call's establishment.
+    error = _code_error(client.post(f"/j/{call.link_token}", {"code": "000000"}))
+    assert "il est valable 12 minutes." in error
+    establishment.code_validity_minutes = 1
+    establishment.save(update_fields=["code_validity_minutes"])
+    error = _code_error(client.post(f"/j/{call.link_token}", {"code": "000000"}))
+    assert "il est valable 1 minute." in error
+    # Typed without the link, on a site whose establishments all give the same validity.
+    EstablishmentFactory(code_validity_minutes=1)
+    error = _code_error(client.post("/", {"code": "000000"}))
+    assert "il est valable 1 minute." in error
+
+
+def test_a_code_typed_without_its_link_names_no_validity_when_establishments_differ(client):
+    ready_call()
+    EstablishmentFactory(code_validity_minutes=10)
+    error = _code_error(client.post("/", {"code": "000000"}))
+    # The text cannot say whose code it was: it sends the relative to the message.
+    assert "sa durée de validité, indiquée dans le message" in error
+    assert "minute" not in error
+    response = client.post("/", {"code": "000000"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "how long it is valid, as its message says" in _code_error(response)
+
+
+def test_a_refused_code_says_its_validity_in_the_readers_language(client):
+    ready_call()
+    response = client.post("/", {"code": "000000"}, HTTP_ACCEPT_LANGUAGE="ru")
+    assert "он действует 5 минут." in _code_error(response)
+
+
+def test_the_end_page_keeps_the_interruptions_category(client, settings):
+    ready = ready_call()
+    call = start(ready)
+    client.post(f"/j/{call.link_token}", {"code": sent_code(settings)})
+    client.post("/conditions", {"decision": "accept"})
+    client.post("/surveillance", {"decision": "accept"})
+    guard = staff_with_role("guard", ready.site.establishment)
+    actions.do_interrupt(call, category="security", reason="Objet montré", urgent=True, staff=guard)
+
+    assert client.get("/appel")["Location"] == "/fin"
+    html = unescape(client.get("/fin").content.decode())
+    assert "Interrompu par l'administration : Sécurité" in html
+    # The detailed reason is for staff only.
+    assert "Objet montré" not in html
+    html = unescape(client.get("/fin", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    assert "Interrupted by the administration: Security" in html

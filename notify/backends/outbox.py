@@ -17,18 +17,21 @@ class OutboxBackend(Backend):
     name = "outbox"
 
     def send(self, message: Message) -> Outcome:
-        line = json.dumps(
-            {
-                "id": message.pk,
-                "to": message.to_number,
-                "channel": message.channel,
-                "language": message.language,
-                "purpose": message.purpose,
-                "text": message.text,
-                "at": message.created_at.isoformat(),
-            },
-            ensure_ascii=False,
-        )
+        entry = {
+            "id": message.pk,
+            "to": message.to_number,
+            "channel": message.channel,
+            "language": message.language,
+            "purpose": message.purpose,
+            "text": message.text,
+            "at": message.created_at.isoformat(),
+        }
+        if message.channel == Message.Channel.VOICE:
+            from notify import speech
+
+            # What a voice call would say, once (it is read again on request).
+            entry["spoken"] = speech.script_for(message).text
+        line = json.dumps(entry, ensure_ascii=False)
         path = settings.OUTBOX_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:

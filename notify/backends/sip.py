@@ -1,8 +1,10 @@
-"""Voice calls to landlines over SIP: the code spoken digit by digit, twice, in G.711."""
+"""Voice calls to landlines over SIP: the code and how to use it, read slowly, then again
+on a key press, in G.711."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -45,35 +47,97 @@ def target_uri(number: str, account: sip.Account) -> str:
     return settings.SIP_URI_TEMPLATE.format(number=number, domain=account.domain)
 
 
+@dataclass
+class Recital:
+    """The audio of a call, and how much of it the callee heard."""
+
+    heard: bytes  # the message up to its code (after the lead-in)
+    rest: bytes
+    again: bytes
+    offer: bytes
+    goodbye: bytes
+    readings: int = 0
+    code_heard: bool = False
+
+    async def __call__(self, call: sip.Call) -> None:
+        """Read the message PARLOIR_VOICE_REPEAT times, and once more for each key the
+        callee presses (during a reading, or after the offer to hear it again), up to
+        PARLOIR_VOICE_MAX_READINGS; then say goodbye."""
+        most = max(1, settings.VOICE_MAX_READINGS)
+        while not call.hung_up_by_callee:
+            wanted = min(most, max(1, settings.VOICE_REPEAT) + len(call.report.keys))
+            if self.readings < wanted:
+                await self.read(call)
+                continue
+            if not self.offer or self.readings >= most:
+                break
+            pressed = len(call.report.keys)
+            log.info("Voice call %s: offering the message again", call.call_id)
+            await call.play(self.offer)
+            # A key pressed while the offer was said counts as well.
+            if len(call.report.keys) == pressed:
+                if await call.wait_for_key(settings.VOICE_KEY_WAIT_SECONDS) is None:
+                    break
+        if not call.hung_up_by_callee:
+            await call.play(self.goodbye)
+
+    async def read(self, call: sip.Call) -> None:
+        if self.readings:
+            await call.play(self.again)
+        before = call.frames_sent
+        await call.play(self.heard)
+        if call.frames_sent - before >= len(self.heard) // 2 // sip.FRAME_SAMPLES:
+            self.code_heard = True
+        await call.play(self.rest)
+        self.readings += 1
+
+
+async def recital(message: Message) -> Recital:
+    """The words of ``message`` (speech.script_for), synthesized."""
+    words = speech.script_for(message)
+    language = words.language
+
+    async def say(ssml: str, lead_in: bool = False) -> bytes:
+        return await speech.synthesize(ssml, language, lead_in=lead_in) if ssml else b""
+
+    return Recital(
+        heard=await say(words.heard, lead_in=True),
+        rest=await say(words.rest),
+        again=await say(words.again),
+        offer=await say(words.offer) if settings.VOICE_KEY_REPEAT else b"",
+        goodbye=await say(words.goodbye),
+    )
+
+
 class SipBackend(Backend):
     name = "sip"
     queued = True
 
     async def asend(self, message: Message) -> Outcome:
         account = account_from_settings()
-        words = speech.script(
-            text=message.text, spoken_digits=message.spoken_digits, language=message.language
-        )
         try:
-            pcm = await speech.synthesize(words.text, words.language)
+            recited = await recital(message)
         except speech.SpeechError as exc:
             return Outcome(ok=False, error=str(exc))
         report = await sip.place_call(
             account,
             target_uri(message.to_number, account),
-            pcm,
+            recited,
             ring_timeout=settings.SIP_RING_SECONDS,
         )
         detail = f"{report.status} {report.reason}".strip()
         if report.codec:
             detail += f"; {report.codec}, {report.played_seconds:.1f} s"
+            detail += f", {recited.readings} lecture(s)"
+        if report.keys:
+            detail += f", touches {report.keys}"
         if report.hung_up_by_callee:
             detail += "; raccroché par le correspondant"
         result = _RESULTS[report.outcome]
         if report.outcome == sip.ANSWERED:
-            # Heard only if the first reading went out whole; a hang-up in the first words
-            # is a person who never got the code: call again.
-            heard = report.played_seconds >= len(pcm) / 2 / speech.SAMPLE_RATE / 2
+            # Heard only if the code went out whole once; a hang-up before it is a person
+            # who never got the code: call again.
+            heard = recited.code_heard
             return Outcome(
                 ok=heard,
                 delivered=heard,

@@ -1,6 +1,7 @@
 """Parts of the SIP caller that have reference values: digest, parsing, G.711."""
 
 import array
+import struct
 
 from notify import g711, sip
 
@@ -52,3 +53,44 @@ def test_g711_follows_the_reference_values():
             abs(a - b) <= max(16, abs(b) // 16)
             for a, b in zip(decoded, array.array("h", samples), strict=True)
         )
+
+
+def _event_packet(pt: int, timestamp: int, event: int, end: bool, csrc: int = 0) -> bytes:
+    header = struct.pack("!BBHII", 0x80 | csrc, pt, 7, timestamp, 0x1234)
+    header += b"\x00\x00\x00\x01" * csrc
+    return header + struct.pack("!BBH", event, (0x80 if end else 0) | 10, 800)
+
+
+def test_a_telephone_event_gives_its_key_and_the_timestamp_of_its_press():
+    # RFC 4733 §2.3: event, E bit, volume, duration; every packet of a press shares its
+    # start's timestamp, the end packets (sent three times) included.
+    assert sip.telephone_event(_event_packet(101, 5000, 5, False), {101}) == (5000, "5")
+    assert sip.telephone_event(_event_packet(101, 5000, 5, True), {101}) == (5000, "5")
+    assert sip.telephone_event(_event_packet(101, 9000, 11, True, csrc=2), {101}) == (9000, "#")
+    # Voice (another payload type) and events that are not keys are not presses.
+    assert sip.telephone_event(_event_packet(0, 5000, 5, False), {101}) is None
+    assert sip.telephone_event(_event_packet(101, 5000, 16, False), {101}) is None
+    assert sip.telephone_event(b"\x80\x65", {101}) is None
+
+
+def test_the_answer_says_which_payload_type_carries_keys():
+    body = (
+        b"m=audio 4000 RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\n"
+    )
+    assert sip.telephone_event_types(body) == {96}
+
+
+def test_a_key_sent_as_sip_info_is_read_in_both_usual_forms():
+    def info(kind: str, body: bytes):
+        raw = (
+            b"INFO sip:parloir@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n"
+            b"Call-ID: x@parloir\r\nCSeq: 3 INFO\r\nContent-Type: " + kind.encode() + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        return sip.info_key(sip.parse(raw))
+
+    assert info("application/dtmf-relay", b"Signal=7\r\nDuration=160\r\n") == "7"
+    assert info("application/dtmf-relay", b"Signal= *\r\n") == "*"
+    assert info("application/dtmf", b"11") == "#"
+    assert info("application/dtmf", b"4") == "4"
+    assert info("text/plain", b"hello") is None

@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import translation
 
 from calls.actions import _code_text
 from calls.models import Call
@@ -78,3 +79,22 @@ def test_the_voice_call_speaks_french_where_its_words_are_not_translated():
     assert speech.script(text="", spoken_digits="12", language="en").language == "en"
     untranslated = speech.script(text="", spoken_digits="12", language="xx")
     assert untranslated.language == "fr" and untranslated.text.startswith("Bonjour")
+    assert untranslated.offer.startswith("Pour réécouter")
+
+
+def test_a_site_address_is_spelled_with_its_punctuation_in_words(settings):
+    settings.SITE_URL = "https://visio-parloir.example.org:8443/"
+    assert speech.site_address() == "visio-parloir.example.org:8443"
+    with translation.override("fr"):
+        ssml, plain = speech.spelled_site(speech.site_address())
+    assert plain == (
+        "v, i, s, i, o, tiret, p, a, r, l, o, i, r, point, e, x, a, m, p, l, e, point, "
+        "o, r, g, deux-points, 8, 4, 4, 3"
+    )
+    assert ssml.count("<say-as") == 26 and "&" not in ssml
+
+
+def test_a_names_markup_is_spoken_as_text_not_obeyed():
+    words = speech.script(text="", spoken_digits="12", language="fr", name="<break/>Jo & Lu")
+    assert "&lt;break/&gt;Jo &amp; Lu vous attend" in words.heard
+    assert "<break/>Jo & Lu vous attend" in words.text

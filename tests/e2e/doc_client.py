@@ -39,6 +39,7 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
+from yarl import URL
 
 # aiortc puts every candidate in its SDP: taken out to be trickled, as a browser would.
 from tests.media.peers import split_candidates
@@ -274,9 +275,17 @@ class Receiving:
 
 
 class DocClient:
-    """The relative's side of a call: portal pages, then the call socket and media."""
+    """The relative's side of a call: portal pages, then the call socket and media.
 
-    def __init__(self, base_url: str, language: str = "fr-FR") -> None:
+    With ``trickle=False`` it is a client that cannot trickle (docs/signaling.md step 2):
+    its offer and answer carry their candidates, and it sends no ``candidate`` frame.
+    """
+
+    # "(Kiosk only) the current one-time code": any other side receiving one is a problem.
+    receives_code_frames = False
+
+    def __init__(self, base_url: str, language: str = "fr-FR", trickle: bool = True) -> None:
+        self.trickle = trickle
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         # The Origin a browser on this site sends: scheme, host and port.
@@ -289,6 +298,7 @@ class DocClient:
         )
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.frames: list[Frame] = []  # every server frame, in order
+        self.sent: list[Frame] = []  # every frame sent as an object, in order
         self.problems: list[str] = []  # departures from the docs
         self.close_code: int | None = None
         self.welcome: Frame | None = None
@@ -345,6 +355,50 @@ class DocClient:
         self.call_page = page
         return url
 
+    # "The CSRF token after the session changes": the csrftoken cookie's own value is a
+    # token for every POST, whatever the session; no page needs to be read for it.
+
+    def csrf_cookie(self) -> str:
+        cookie = self.http.cookie_jar.filter_cookies(URL(self.base_url)).get("csrftoken")
+        if cookie is None:
+            raise PortalError("no csrftoken cookie: fetch a page first")
+        return cookie.value
+
+    async def fetch(self, path: str) -> tuple[int, str, str]:
+        """GET ``path``, no redirect followed: (status, Location path, body)."""
+        async with self.http.get(self.base_url + path, allow_redirects=False) as response:
+            location = urlsplit(response.headers.get("Location", "")).path
+            return response.status, location, await response.text()
+
+    async def form(self, path: str, fields: dict[str, str]) -> tuple[int, str, str]:
+        """POST ``fields`` to ``path`` with the cookie's CSRF value and the site's Referer,
+        no redirect followed: (status, Location path, body)."""
+        data = {"csrfmiddlewaretoken": self.csrf_cookie(), **fields}
+        headers = {"Referer": self.base_url + path}
+        async with self.http.post(
+            self.base_url + path, data=data, headers=headers, allow_redirects=False
+        ) as response:
+            location = urlsplit(response.headers.get("Location", "")).path
+            return response.status, location, await response.text()
+
+    async def enter_code(self, code: str) -> str:
+        """ "A code without the link": GET /, POST / with the code, then both consents, each
+        POST with the csrftoken cookie's value. Returns the call page's URL."""
+        await self.fetch("/")
+        status, location, _body = await self.form("/", {"code": code})
+        self.pages.append(location)
+        if (status, location) != (302, "/conditions"):
+            raise PortalError(f"the code's POST answered {status} {location!r}")
+        for path, following in (("/conditions", "/surveillance"), ("/surveillance", "/appel")):
+            status, location, _body = await self.form(path, {"decision": "accept"})
+            self.pages.append(location)
+            if (status, location) != (302, following):
+                raise PortalError(f"{path} answered {status} {location!r}, not {following}")
+        status, _location, self.call_page = await self.fetch("/appel")
+        if status != 200:
+            raise PortalError(f"/appel answered {status}")
+        return self.base_url + "/appel"
+
     def call_id(self) -> int:
         """The call to name in ``hello``: ``data-call`` on the call page's ``#call``."""
         found = re.search(r'\bid="call"[^>]*\bdata-call="(\d+)"', self.call_page)
@@ -379,6 +433,8 @@ class DocClient:
 
     async def send(self, frame: Frame | str | bytes) -> None:
         assert self.ws is not None
+        if isinstance(frame, dict):
+            self.sent.append(frame)
         async with self._send_lock:
             if isinstance(frame, bytes):
                 await self.ws.send_bytes(frame)
@@ -482,7 +538,7 @@ class DocClient:
         self.problems += check_frame(frame)
         if not isinstance(frame, dict):
             return
-        if frame.get("type") == "code":
+        if frame.get("type") == "code" and not self.receives_code_frames:
             self.problems.append("a code frame, which is for the kiosk only, reached the relative")
         self.frames.append(frame)
         try:
@@ -557,7 +613,11 @@ class DocClient:
 
     async def _send_local(self, kind: str, pc_name: str, pc: RTCPeerConnection) -> None:
         """Send the local description without its candidates, then each candidate, then
-        null (aiortc gathered them all in setLocalDescription)."""
+        null (aiortc gathered them all in setLocalDescription). Without trickle: the
+        description with its candidates, and no candidate frame."""
+        if not self.trickle:
+            await self.send({"type": kind, "sdp": pc.localDescription.sdp})
+            return
         sdp, candidates = split_candidates(pc.localDescription.sdp)
         await self.send({"type": kind, "sdp": sdp})
         for candidate in candidates:

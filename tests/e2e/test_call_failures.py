@@ -271,16 +271,21 @@ def test_a_refused_camera_gets_an_explanation_and_a_retry(stack, e2e_runner):
     assert kiosk_clock == "00:00"
 
 
-# A camera that takes 1.5 s to start, as on a cheap phone or behind the browser's prompt;
-# the page's socket and getUserMedia leave their marks in order.
+# A slow camera, as on a cheap phone or behind the browser's prompt; the page's socket and
+# getUserMedia leave their marks in order. The camera is ready only
+# once a socket has opened, however long the page and the machine take to open one (a
+# page that waits for the camera first would wait 10 s, then come out in the wrong order).
 SLOW_CAMERA = """
 (() => {
   const marks = (window.__marks = []);
+  let socketOpened;
+  const opened = new Promise((resolve) => (socketOpened = resolve));
   const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (constraints) => {
     marks.push("camera asked");
     const stream = await getUserMedia(constraints);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await Promise.race([opened, new Promise((resolve) => setTimeout(resolve, 10000))]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
     marks.push("camera ready");
     return stream;
   };
@@ -288,7 +293,10 @@ SLOW_CAMERA = """
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
-      this.addEventListener("open", () => marks.push("socket open"));
+      this.addEventListener("open", () => {
+        marks.push("socket open");
+        socketOpened();
+      });
     }
     send(data) {
       const type = JSON.parse(data).type;

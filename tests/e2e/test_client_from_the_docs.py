@@ -109,10 +109,13 @@ def test_a_client_written_from_the_docs_calls_the_kiosk_and_hangs_up(stack, e2e_
     assert seen["publisher"] == "connected"
     assert seen["sizes"], "no video frame decoded"
     assert seen["live"]["deadline"] is not None and seen["live"]["seconds_left"] > 0
-    # A peer frame names the other side. (media_up comes only when the kiosk's media
-    # reach the server after our hello; when they were up before, the offer alone says so.)
+    # A peer frame names the other side, with a status the docs list (check_frame). Which
+    # ones come depends on timing, as the docs say: media_up only when the kiosk's media
+    # reach the server after our hello (when they were up before, the offer alone says
+    # so), normal_bandwidth when the kiosk's page says its mode after its own welcome
+    # (step 5), which may come first on a loaded machine.
     peers = [f for f in seen["frames"] if f["type"] == "peer"]
-    assert all(f["role"] == "kiosk" and f["status"] == "media_up" for f in peers), peers
+    assert all(f["role"] == "kiosk" for f in peers), peers
     assert seen["ptime"] == "40"
     # The recommended a=setup:passive was kept, and the media came through it.
     assert seen["setups"] and set(seen["setups"]) == {"passive"}, seen["setups"]

@@ -123,6 +123,21 @@ def entries(language: str) -> dict[str, list[polib.POEntry]]:
     return found
 
 
+def translations(entry: polib.POEntry) -> list[str]:
+    """An entry's translated texts: its msgstr, or each plural form (all or none)."""
+    if entry.msgid_plural:
+        forms = [entry.msgstr_plural[index] for index in sorted(entry.msgstr_plural)]
+        return forms if forms and all(forms) else []
+    return [entry.msgstr] if entry.msgstr else []
+
+
+def plural_forms(language: str) -> int:
+    """How many plural forms the language's project catalogue declares (nplurals)."""
+    header = polib.pofile(str(catalogs(language)[0])).metadata.get("Plural-Forms", "")
+    found = re.search(r"nplurals\s*=\s*(\d+)", header)
+    return int(found.group(1)) if found else 2
+
+
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]")
 
 

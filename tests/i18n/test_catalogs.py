@@ -11,6 +11,8 @@ from tests.i18n.catalogs import (
     facing_msgids,
     languages,
     placeholders,
+    plural_forms,
+    translations,
 )
 
 # {% translate %} and blocktranslate output a translation unescaped: in an attribute, or in
@@ -42,19 +44,23 @@ def test_every_facing_text_is_translated_with_its_placeholders(language):
     assert catalogs(language), f"no catalogue for {language}"
     found = entries(language)
     problems = []
+    forms = plural_forms(language)
     for msgid in sorted(facing_msgids()):
-        translated = [e for e in found.get(msgid, []) if e.msgstr and "fuzzy" not in e.flags]
+        translated = [e for e in found.get(msgid, []) if translations(e) and "fuzzy" not in e.flags]
         if not translated:
             problems.append(("untranslated", msgid))
         for entry in found.get(msgid, []):
             if "fuzzy" in entry.flags:
                 problems.append(("fuzzy", msgid))
-            if entry.msgstr and placeholders(entry.msgstr) != placeholders(msgid):
-                problems.append(("placeholders", msgid, entry.msgstr))
-            in_template = any(path.startswith("templates/") for path, _ in entry.occurrences)
-            unsafe = {c for c in entry.msgstr if c in UNSAFE_IN_TEMPLATES and c not in msgid}
-            if in_template and unsafe:
-                problems.append(("unsafe in a template", msgid, entry.msgstr))
+            if entry.msgid_plural and len(translations(entry)) != forms:
+                problems.append(("plural forms", msgid, len(translations(entry)), forms))
+            for text in translations(entry):
+                if placeholders(text) != placeholders(msgid):
+                    problems.append(("placeholders", msgid, text))
+                in_template = any(path.startswith("templates/") for path, _ in entry.occurrences)
+                unsafe = {c for c in text if c in UNSAFE_IN_TEMPLATES and c not in msgid}
+                if in_template and unsafe:
+                    problems.append(("unsafe in a template", msgid, text))
     assert problems == [], f"{language}: {len(problems)} problems, first: {problems[:5]}"
 
 
@@ -63,5 +69,11 @@ def test_the_compiled_catalogues_say_what_the_po_files_say(language):
     found = entries(language)
     with translation.override(language):
         for msgid in facing_msgids():
-            expected = {e.msgstr for e in found.get(msgid, []) if e.msgstr}
-            assert translation.gettext(msgid) in expected, (language, msgid)
+            plural = next((e.msgid_plural for e in found.get(msgid, []) if e.msgid_plural), "")
+            expected = {text for e in found.get(msgid, []) for text in translations(e)}
+            if plural:
+                # Every form the language's rule picks, over the counts a page may show.
+                for n in range(0, 120):
+                    assert translation.ngettext(msgid, plural, n) in expected, (language, msgid, n)
+            else:
+                assert translation.gettext(msgid) in expected, (language, msgid)

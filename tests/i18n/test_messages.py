@@ -95,9 +95,30 @@ def test_booking_messages_speak_the_contacts_language(settings, language):
 
 @pytest.mark.parametrize("language", ALL_LANGUAGES)
 def test_the_voice_call_speaks_the_contacts_language(settings, language):
-    settings.VOICE_REPEAT = 2
-    script = speech.script(text="", spoken_digits="482913", language=language)
-    assert script.language == language  # never French words in a foreign voice
-    assert script.text.count("4, 8, 2, 9, 1, 3") == 2
+    settings.SITE_URL = SITE
+    words = speech.script(
+        text="", spoken_digits="482913", language=language, name="Julien", minutes=5
+    )
+    assert words.language == language  # never French words in a foreign voice
+    # The guide's "instructions de connexion": who calls, the address spelled out so that
+    # it can be typed, the code (twice), its validity.
+    assert words.text.count("4, 8, 2, 9, 1, 3") == 2
+    assert "Julien" in words.text and "5" in words.text.replace("4, 8, 2, 9, 1, 3", "")
+    assert "p, a, r, l, o, i, r" in words.text and "g, o, u, v" in words.text
+    assert '<say-as interpret-as="characters">j</say-as>' in words.heard
+    assert "%(" not in words.text + words.offer + words.again + words.goodbye
     if language != "fr":
-        assert "Votre code" not in script.text and "Au revoir" not in script.text
+        french = ("Bonjour", "Entrez le code", "point", "Au revoir", "appuyez", "Je répète")
+        spoken = " ".join([words.text, words.offer, words.again, words.goodbye])
+        assert not [word for word in french if word in spoken], (language, spoken)
+
+
+@pytest.mark.parametrize("language", ALL_LANGUAGES)
+def test_the_voice_call_says_one_minute_as_one(settings, language):
+    one = speech.script(text="", spoken_digits="482913", language=language, minutes=1).text
+    many = speech.script(text="", spoken_digits="482913", language=language, minutes=12).text
+    assert " 1 " in one and " 12 " in many
+    with translation.override(language):
+        plural_differs = translation.ngettext("x", "y", 1) != translation.ngettext("x", "y", 12)
+    if language in ("fr", "en", "de", "es", "it", "nl", "pt", "ro", "ru", "pl"):
+        assert one.replace(" 1 ", " N ") != many.replace(" 12 ", " N "), (language, plural_differs)

@@ -321,6 +321,7 @@ class Baresip:
         self.answermode = answermode
         self.max_calls = max_calls
         self.port = free_port()
+        self.console_port = free_port()
         self.record_dir = workdir / "recordings"
         self.peer: Peer | None = None
 
@@ -350,6 +351,7 @@ class Baresip:
             "port": str(self.port),
             "answermode": self.answermode,
             "codecs": "pcmu,pcma",
+            "cons_listen": f"127.0.0.1:{self.console_port}",
         }
         for name in ("config", "accounts"):
             template = (BARESIP_TEMPLATES / f"{name}.tmpl").read_text()
@@ -357,6 +359,16 @@ class Baresip:
         (config_dir / "contacts").write_text("")
         self.peer = Peer("baresip", [baresip, "-f", str(config_dir)], self.workdir)
         self.peer.start(ready="baresip is ready.")
+
+    def answered(self, after: int = 0, timeout: float = 30) -> None:
+        """Wait until baresip has answered a call (after output line ``after``)."""
+        assert self.peer is not None
+        self.peer.wait_for("Call established", timeout, after=after)
+
+    def press(self, key: str) -> None:
+        """Press a key of the phone during the call: baresip sends it as an RFC 4733 event."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as console:
+            console.sendto(key.encode(), ("127.0.0.1", self.console_port))
 
     def recording(self, after: int = 0, timeout: float = 30) -> tuple[bytes, int]:
         """Samples (and rate) of what baresip heard in the call that ended after ``after``."""

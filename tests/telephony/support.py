@@ -99,6 +99,12 @@ def running_worker() -> Iterator[asyncio.AbstractEventLoop]:
 
 def correlation(recorded: bytes, sent: bytes) -> float:
     """Peak normalized cross-correlation of two 16-bit PCM signals (any offset)."""
+    return located(recorded, sent)[1]
+
+
+def located(recorded: bytes, sent: bytes) -> tuple[int, float]:
+    """Where ``sent`` best matches in ``recorded`` (a byte offset, negative when it starts
+    before it), and the normalized correlation there."""
     a = np.frombuffer(recorded[: len(recorded) // 2 * 2], "<i2").astype(np.float64)
     b = np.frombuffer(sent[: len(sent) // 2 * 2], "<i2").astype(np.float64)
     size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
@@ -109,4 +115,4 @@ def correlation(recorded: bytes, sent: bytes) -> float:
     n = min(len(x), len(y))
     x, y = x[:n], y[:n]
     denominator = np.sqrt(np.dot(x, x) * np.dot(y, y))
-    return float(np.dot(x, y) / denominator) if denominator else 0.0
+    return 2 * lag, float(np.dot(x, y) / denominator) if denominator else 0.0

@@ -82,11 +82,27 @@ def watch(request, pk):
             "warning_presets": CallWarning.Preset.choices,
             "relative_language": _language_name(_relative_language(call)),
             "detainee_language": _language_name(call.detainee.language),
+            "recording": _recording_of(call),
+            "can_replay": access.can(request.user, access.Can.REPLAY, establishment_id),
+            "replay_roles": _role_labels(access.Can.REPLAY),
             "transitions": call.transitions.select_related("by_staff"),
             "warnings": call.warnings.select_related("staff"),
         },
         establishment.zone,
     )
+
+
+def _recording_of(call: Call):
+    """The call's recording, unless there is none to replay (a lawyer's call, no media)."""
+    from recordings.models import Recording
+
+    return Recording.objects.filter(call=call).exclude(state=Recording.State.EMPTY).first()
+
+
+def _role_labels(capability: str) -> list[str]:
+    from people.models import Role
+
+    return [str(Role.Name(role).label) for role in access.roles_with(capability)]
 
 
 def _relative_language(call: Call) -> str:

@@ -1,7 +1,6 @@
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 
 from parloir import access
 
@@ -15,7 +14,7 @@ def staff_required(capability: str = access.Can.VIEW):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not access.has_any(request.user, capability):
-                raise PermissionDenied
+                raise access.Forbidden(capability)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -3,12 +3,13 @@
 from functools import wraps
 
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from calls import access as call_access
 from calls import actions as call_actions
+from calls.events import end_reason_label
 from calls.models import Call, Consent
 from establishments.models import Establishment
 
@@ -29,11 +30,7 @@ def enter_code(request, link_token: str | None = None):
                 link_token=link_token or request.POST.get("link") or None,
             )
         except call_actions.CodeRejected:
-            error = _(
-                "Ce code n'est pas valide. Vérifiez le dernier code reçu : il est valable "
-                "5 minutes. Si le problème continue, demandez à votre proche de vous envoyer "
-                "un nouveau code."
-            )
+            error = _code_error(link_token)
         else:
             request.session.cycle_key()
             request.session[call_access.PORTAL_SESSION_CALL] = call.pk
@@ -50,6 +47,40 @@ def enter_code(request, link_token: str | None = None):
         },
         status=400 if error else 200,
     )
+
+
+def _code_error(link_token: str | None) -> str:
+    """The one text for any refused code, with the validity the relative's code had.
+
+    Through a link, that is its establishment's; a code typed on its own names no
+    establishment (whatever was wrong, the text must not say whether the code exists),
+    so the validity is said only when every establishment gives the same.
+    """
+    establishment = _link_establishment(link_token)
+    if establishment is not None:
+        validities = [establishment.code_validity_minutes]
+    else:
+        validities = list(
+            Establishment.objects.order_by()
+            .values_list("code_validity_minutes", flat=True)
+            .distinct()[:2]
+        )
+    if len(validities) != 1:
+        return _(
+            "Ce code n'est pas valide. Vérifiez le dernier code reçu et sa durée de validité, "
+            "indiquée dans le message. Si le problème continue, demandez à votre proche de vous "
+            "envoyer un nouveau code."
+        )
+    minutes = validities[0]
+    return ngettext(
+        "Ce code n'est pas valide. Vérifiez le dernier code reçu : il est valable "
+        "%(minutes)s minute. Si le problème continue, demandez à votre proche de vous "
+        "envoyer un nouveau code.",
+        "Ce code n'est pas valide. Vérifiez le dernier code reçu : il est valable "
+        "%(minutes)s minutes. Si le problème continue, demandez à votre proche de vous "
+        "envoyer un nouveau code.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def _link_establishment(link_token: str | None) -> Establishment | None:
@@ -166,7 +197,13 @@ def ended(request):
     return render(
         request,
         "portal/ended.html",
-        {"call": call, "establishment": establishment, "refused": refused_at is not None},
+        {
+            "call": call,
+            "establishment": establishment,
+            "refused": refused_at is not None,
+            # With an interruption's category, as the call page said it.
+            "end_label": end_reason_label(call) if call else "",
+        },
     )
 
 

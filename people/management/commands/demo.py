@@ -4,6 +4,7 @@ Idempotent: every object is looked up by a stable key first, so running it twice
 changes nothing and running it after an upgrade only adds what is new.
 """
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -177,12 +178,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help="Do nothing when any establishment exists (used by the run script).",
+            help=(
+                "Load nothing when any establishment exists, only renew the demo's bookings "
+                "now (used by the run script)."
+            ),
         )
 
     def handle(self, *args, **options):
         if options["if_empty"] and Establishment.objects.exists():
             self.stdout.write("Database not empty: demo not loaded.")
+            # Its bookings still are renewed: every run leaves callable bookings.
+            call_command("demo_bookings", stdout=self.stdout)
             return
         password = env.get("PARLOIR_DEMO_PASSWORD", "parloir-demo")
         with transaction.atomic():
@@ -273,7 +279,7 @@ class Command(BaseCommand):
             actions.do_decide_contact(contact, status, reason=reasons[status], actor=admin)
 
     def _extend(self, establishment: Establishment, admin: StaffUser) -> None:
-        """Demo data of later layers (booking rules, media nodes, kiosks)."""
+        """Demo data of later layers (booking rules, media nodes, kiosks, bookings now)."""
         from parloir.demo_extensions import extend
 
         extend(self, establishment, admin)
@@ -287,3 +293,6 @@ class Command(BaseCommand):
         self.stdout.write("Detainees (prison number / PIN) for the kiosk:")
         for number, last, first, quarter, pin, _contacts in DETAINEES:
             self.stdout.write(f"  {number} / {pin}  {first} {last} ({quarter})")
+        self.stdout.write(
+            "Another booking now, once these are over: ./scripts/manage demo_bookings"
+        )
