@@ -19,3 +19,6 @@ urlpatterns = [
     path("notify/", include("notify.urls")),
     path("", include("www.portal.urls")),
 ]
+
+# An impossible parameter (parloir.params.BadParameter) answers 400 with its message.
+handler400 = "www.errors.bad_request"

@@ -1,0 +1,66 @@
+"""Reading dates, numbers and ids from URLs, query strings and forms.
+
+An impossible value ("2024-13-45", an id past the database's integers) is the sender's
+mistake: it gets a 400 that says what was wrong, never a 500. Views raise BadParameter
+(a BadRequest) through these helpers; parloir.urls's handler400 shows its message.
+"""
+
+from datetime import date, datetime
+
+from django.core.exceptions import BadRequest
+from django.urls import register_converter
+from django.utils.dateparse import parse_date, parse_datetime
+
+# Primary keys are 64-bit signed integers on every database we run on.
+MAX_ID = 2**63 - 1
+
+
+class BadParameter(BadRequest):
+    """A value that cannot be what the parameter names; its message is shown as is."""
+
+
+class IdConverter:
+    """<id:pk> in URLs: digits that fit a primary key; anything longer is a 404."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+register_converter(IdConverter, "id")
+
+
+def an_id(value) -> int | None:
+    """A primary key from a query string or form, or None when it cannot be one."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def a_date(value: str | None, name: str) -> date | None:
+    """An ISO date (YYYY-MM-DD), None when empty; BadParameter when impossible."""
+    if not value:
+        return None
+    try:
+        day = parse_date(value)
+    except ValueError:
+        day = None
+    if day is None:
+        raise BadParameter(f"{name}: « {value[:40]} » n'est pas une date (AAAA-MM-JJ).")
+    return day
+
+
+def a_datetime(value: str | None) -> datetime | None:
+    """An ISO date and time, None when empty or impossible (for forms that say so)."""
+    if not value:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
