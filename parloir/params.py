@@ -64,3 +64,19 @@ def a_datetime(value: str | None) -> datetime | None:
         return parse_datetime(value)
     except ValueError:
         return None
+
+
+class RejectNulBytes:
+    """A NUL byte in a parameter is never text anybody typed, and PostgreSQL refuses to
+    store or compare it: a 400 here, rather than a 500 wherever the value meets a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        sources = [request.GET] + ([request.POST] if request.method == "POST" else [])
+        for values in sources:
+            for key, items in values.lists():
+                if "\x00" in key or any("\x00" in item for item in items):
+                    raise BadParameter(f"{key[:40]!r} : caractère nul refusé.")
+        return self.get_response(request)

@@ -334,6 +334,11 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django_otp.middleware.OTPMiddleware"), "www.console.auth.StaffSessionLimits"
 )
 
+# Parameters no form can send (parloir/params.py): a 400, never a 500.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"), "parloir.params.RejectNulBytes"
+)
+
 # Content-Security-Policy and the other headers (parloir/headers.py).
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
