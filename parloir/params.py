@@ -10,6 +10,7 @@ from datetime import date, datetime
 from django.core.exceptions import BadRequest
 from django.urls import register_converter
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 # Primary keys are 64-bit signed integers on every database we run on.
 MAX_ID = 2**63 - 1
@@ -52,7 +53,10 @@ def a_date(value: str | None, name: str) -> date | None:
     except ValueError:
         day = None
     if day is None:
-        raise BadParameter(f"{name}: « {value[:40]} » n'est pas une date (AAAA-MM-JJ).")
+        raise BadParameter(
+            _("%(name)s : « %(value)s » n'est pas une date (AAAA-MM-JJ).")
+            % {"name": name, "value": value[:40]}
+        )
     return day
 
 
@@ -78,5 +82,7 @@ class RejectNulBytes:
         for values in sources:
             for key, items in values.lists():
                 if "\x00" in key or any("\x00" in item for item in items):
-                    raise BadParameter(f"{key[:40]!r} : caractère nul refusé.")
+                    raise BadParameter(
+                        _("%(name)s : caractère nul refusé.") % {"name": key[:40].strip("\x00")}
+                    )
         return self.get_response(request)

@@ -193,7 +193,7 @@ def monitoring(request):
     return render(request, "portal/monitoring.html", {"call": call})
 
 
-@relative_view
+@consenting_view  # sends a browser still owing consents to them, and a finished call to its end
 def call(request):
     call = request.call
     if not call.is_open:
