@@ -416,7 +416,7 @@ def do_send_code_to_relative(call: Call) -> CallCode:
     requested = call.codes.filter(requested_by_relative=True)
     if requested.count() >= codes.MAX_RELATIVE_REQUESTS_PER_CALL:
         raise CodeRequestRefused
-    last = call.codes.order_by("-created_at").first()
+    last = requested.order_by("-created_at").first()
     if last is not None and (now - last.created_at).total_seconds() < (
         codes.RELATIVE_REQUEST_INTERVAL_SECONDS
     ):

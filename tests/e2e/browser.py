@@ -81,7 +81,7 @@ async def kiosk_sign_in_and_call(page: Page, prison_number: str, pin: str = "123
 def last_code(outbox: Path) -> tuple[str, str]:
     """(link, code) from the last message in the outbox, as the relative reads it."""
     text = json.loads(outbox.read_text().splitlines()[-1])["text"]
-    link = re.search(r"(https?://\S+/j/\S+?)#(\d{6})", text)
+    link = re.search(r"(https?://\S+/j/\S+?)#(\d{10})", text)
     return link.group(1), link.group(2)
 
 

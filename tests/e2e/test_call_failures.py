@@ -46,7 +46,7 @@ def test_it_voids_the_code_after_five_wrong_attempts(stack, e2e_runner):
             kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
             await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
             link, code = last_code(stack.outbox)
-            wrong = f"{(int(code) + 1) % 10**6:06d}"
+            wrong = f"{(int(code) + 1) % 10**10:010d}"
             relative = await (await browsers.context(stack.base_url)).new_page()
             await relative.goto(link)
             for _ in range(5):
@@ -113,16 +113,39 @@ def test_the_kiosk_is_told_when_the_relative_refuses_monitoring(stack, e2e_runne
 
 
 def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack, e2e_runner):
+    """The tab is closed: the same browser comes back with the same code, no consents
+    again; then the phone dies: another device asks for a new code, which goes to the
+    relative's phone, and gives the consents itself (docs/calls.md)."""
     ready = ready_call()
 
     async def rejoin(browsers, kiosk, relative, link, code):
-        # The phone dies: its whole browser context goes away.
-        await relative.context.close()
-        again = await (await browsers.context(stack.base_url)).new_page()
+        context = relative.context
+        await relative.close()
+        again = await context.new_page()
         await again.goto(f"{link}#{code}")
         await again.get_by_role("button", name="Connexion").click()
         await again.wait_for_url("**/appel")
         await wait_remote_playing(again)
+        await wait_remote_playing(kiosk)
+        # The phone dies: its whole browser context goes away.
+        await context.close()
+        device = await (await browsers.context(stack.base_url)).new_page()
+        await device.goto(link)
+        lines = len(stack.outbox.read_text().splitlines())
+        await device.get_by_role("button", name="Recevoir un nouveau code").click()
+        await device.wait_for_url("**?nouveau=1")
+        while len(stack.outbox.read_text().splitlines()) == lines:
+            await asyncio.sleep(0.05)  # polls the outbox file for the message's line
+        _link, new_code = last_code(stack.outbox)
+        assert new_code != code
+        await device.fill("#code", new_code)
+        await device.get_by_role("button", name="Connexion").click()
+        await device.wait_for_url("**/conditions")
+        await device.click("button[value=accept]")
+        await device.wait_for_url("**/surveillance")
+        await device.click("button[value=accept]")
+        await device.wait_for_url("**/appel")
+        await wait_remote_playing(device)
         await wait_remote_playing(kiosk)
 
     with browsers_on(e2e_runner) as browsers:

@@ -262,7 +262,7 @@ def wait_new_code(outbox: Path, lines_before: int, timeout: float = 15) -> tuple
         if outbox.exists():
             lines = outbox.read_text().splitlines()
             for line in lines[lines_before:]:
-                match = re.search(r"(https?://\S+/j/\S+?)#(\d{6})", json.loads(line)["text"])
+                match = re.search(r"(https?://\S+/j/\S+?)#(\d{10})", json.loads(line)["text"])
                 if match:
                     return match.group(1), match.group(2)
         time.sleep(0.1)
