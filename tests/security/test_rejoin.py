@@ -66,8 +66,8 @@ def test_a_new_device_gets_a_new_code_on_the_phone_reads_the_consents_and_takes_
 
     response = second.post(f"/j/{call.link_token}", {"code": new_code})
     assert response["Location"] == "/conditions"
-    # Not in the call before the consents, on this device.
-    assert second.get("/appel")["Location"] == "/"
+    # Not in the call before the consents, on this device: sent to them.
+    assert second.get("/appel")["Location"] == "/conditions"
     assert second.post("/conditions", {"decision": "accept"})["Location"] == "/surveillance"
     assert second.post("/surveillance", {"decision": "accept"})["Location"] == "/appel"
     assert second.get("/appel").status_code == 200
