@@ -107,7 +107,11 @@ def test_no_page_raises_a_content_security_policy_violation(live_server, setting
                     ),
                 )
                 for url in urls:
-                    page.goto(url, wait_until="load")
+                    response = page.goto(url, wait_until="load")
+                    if "script-src 'self'" not in response.headers.get(
+                        "content-security-policy", ""
+                    ):
+                        violations.append(f"{part or 'relative'} {url}: no policy")
                     page.wait_for_function("document.readyState === 'complete'")
                     page.evaluate("() => new Promise((done) => requestAnimationFrame(done))")
                     found = page.evaluate("() => window.__csp") + console
