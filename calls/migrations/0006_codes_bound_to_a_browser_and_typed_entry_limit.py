@@ -3,6 +3,12 @@
 from django.db import migrations, models
 
 
+def create_the_gate(apps, schema_editor):
+    # The one row every typed code entry locks; created here so that two first entries
+    # never race to create it.
+    apps.get_model("calls", "CodeGate").objects.get_or_create(pk=1)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -41,4 +47,5 @@ class Migration(migrations.Migration):
             model_name='codeattempt',
             index=models.Index(fields=['typed', 'at'], name='code_attempt_typed_at'),
         ),
+        migrations.RunPython(create_the_gate, migrations.RunPython.noop),
     ]
