@@ -21,6 +21,7 @@ from tests.e2e.browser import (
     kiosk_sign_in_and_call,
     last_code,
     live_call,
+    new_device_joins,
     relative_joins,
     wait_call_state,
     wait_remote_playing,
@@ -130,21 +131,8 @@ def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack
         # The phone dies: its whole browser context goes away.
         await context.close()
         device = await (await browsers.context(stack.base_url)).new_page()
-        await device.goto(link)
-        lines = len(stack.outbox.read_text().splitlines())
-        await device.get_by_role("button", name="Recevoir un nouveau code").click()
-        await device.wait_for_url("**?nouveau=1")
-        while len(stack.outbox.read_text().splitlines()) == lines:
-            await asyncio.sleep(0.05)  # polls the outbox file for the message's line
-        _link, new_code = last_code(stack.outbox)
-        assert new_code != code
-        await device.fill("#code", new_code)
-        await device.get_by_role("button", name="Connexion").click()
-        await device.wait_for_url("**/conditions")
-        await device.click("button[value=accept]")
-        await device.wait_for_url("**/surveillance")
-        await device.click("button[value=accept]")
-        await device.wait_for_url("**/appel")
+        await new_device_joins(device, link, stack.outbox)
+        assert last_code(stack.outbox)[1] != code
         await wait_remote_playing(device)
         await wait_remote_playing(kiosk)
 
@@ -488,17 +476,15 @@ def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_run
 
 def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2e_runner):
     """The relative opens the link again on another phone while the first one is still in
-    the call: the second joins with the same code, the first is told and leaves."""
+    the call: the second asks for a new code (the used one lets back in only the browser
+    that used it), accepts the consents there, and the first is told and leaves."""
     ready = ready_call()
 
     async def scenario(browsers):
         kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
-        link, code = last_code(stack.outbox)
+        link, _code = last_code(stack.outbox)
         second = await (await browsers.context(stack.base_url)).new_page()
-        # The conditions and the monitoring notice were accepted for this call already.
-        await second.goto(f"{link}#{code}")
-        await second.get_by_role("button", name="Connexion").click()
-        await second.wait_for_url("**/appel")
+        await new_device_joins(second, link, stack.outbox)
         return await _taken_over(kiosk, relative, second)
 
     seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
@@ -546,9 +532,7 @@ def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner)
             " window.parloirCall.subscriber.connectionState]"
         )
         again = await (await browsers.context(stack.base_url)).new_page()
-        await again.goto(f"{link}#{code}")
-        await again.get_by_role("button", name="Connexion").click()
-        await again.wait_for_url("**/appel")
+        await new_device_joins(again, link, stack.outbox)
         await wait_remote_playing(again)
         await _kiosk_sees_the_relative_again(kiosk, again)
         return {
@@ -644,9 +628,7 @@ def test_a_renegotiation_the_kiosk_cannot_apply_costs_it_nothing(stack, e2e_runn
         link, code = last_code(stack.outbox)
         await relative.context.close()
         again = await (await browsers.context(stack.base_url)).new_page()
-        await again.goto(f"{link}#{code}")
-        await again.get_by_role("button", name="Connexion").click()
-        await again.wait_for_url("**/appel")
+        await new_device_joins(again, link, stack.outbox)
         await kiosk.wait_for_function(
             "() => window.clientEvents.some((e) => e.type === 'negotiation-error')", timeout=30000
         )
