@@ -83,12 +83,13 @@ def kiosk_call(principal: KioskPrincipal, call_id: int) -> Call | None:
     )
 
 
-def portal_call(session, *, pending: bool = False) -> Call | None:
+def portal_call(session, *, pending: bool = False, seat_lost: bool = False) -> Call | None:
     """The call a relative's browser was let into by a code and gave its consents for.
 
     Only while this browser holds the relative's seat: when a new device joins with a
     new code, this one is out. ``pending`` also accepts a browser still reading the
-    consents (the consent pages themselves).
+    consents (the consent pages themselves); ``seat_lost`` a browser that has lost the
+    seat (the end page, which tells it the call goes on elsewhere, and nothing more).
     """
     from calls.actions import current_seat
 
@@ -103,7 +104,9 @@ def portal_call(session, *, pending: bool = False) -> Call | None:
         .filter(pk=call_id)
         .first()
     )
-    if call is None or not hmac.compare_digest(seat, current_seat(call)):
+    if call is None:
+        return None
+    if not seat_lost and not hmac.compare_digest(seat, current_seat(call)):
         return None
     return call
 

@@ -71,8 +71,10 @@ def test_a_new_device_gets_a_new_code_on_the_phone_reads_the_consents_and_takes_
     assert second.post("/conditions", {"decision": "accept"})["Location"] == "/surveillance"
     assert second.post("/surveillance", {"decision": "accept"})["Location"] == "/appel"
     assert second.get("/appel").status_code == 200
-    # One seat: the first browser is out, and its old code no longer works for it.
+    # One seat: the first browser is out, and its old code no longer works for it; its
+    # end page says that the call goes on elsewhere.
     assert first.get("/appel")["Location"] == "/"
+    assert "Appel ouvert ailleurs" in first.get("/fin?ailleurs=1").content.decode()
     assert first.post(f"/j/{call.link_token}", {"code": code}).status_code == 400
     assert CallCode.objects.filter(call=call, requested_by_relative=True).count() == 1
 

@@ -218,7 +218,7 @@ def hang_up(request):
 
 
 def ended(request):
-    call = call_access.portal_call(request.session, pending=True)
+    call = call_access.portal_call(request.session, pending=True, seat_lost=True)
     return render(
         request,
         "portal/ended.html",
