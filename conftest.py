@@ -5,6 +5,8 @@ import pytest
 def _outbox_in_tmp(settings, tmp_path):
     # Each test gets its own outbox file so assertions never see another test's messages.
     settings.OUTBOX_PATH = tmp_path / "outbox.jsonl"
+    # And its own audit anchors: sequence numbers start again in each test's database.
+    settings.AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors.log"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
-    """One row of the hash-chained audit log. Written only by audit.log.record()."""
+    """One row of the keyed hash chain of the audit log. Written only by audit.log.record()."""
 
     ESTABLISHMENT_PATH = "establishment"
 
@@ -23,7 +23,9 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True, editable=False)
     data = models.JSONField(default=dict, editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)
+    # An HMAC under the audit key named by key_id (audit/log.py); the key is not here.
     hash = models.CharField(max_length=64, editable=False)
+    key_id = models.CharField(max_length=16, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("événement d'audit")

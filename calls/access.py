@@ -17,8 +17,12 @@ from people.models import Detainee
 KIOSK_COOKIE = "parloir_kiosk"
 KIOSK_SESSION_DETAINEE = "kiosk_detainee"
 KIOSK_SESSION_DEVICE = "kiosk_device"
+# The call this browser may take part in: set once it has given every consent.
 PORTAL_SESSION_CALL = "portal_call"
-PORTAL_SESSION_CONSENTS = "portal_consents"
+# The call this browser was let into by a code, while it reads the consents.
+PORTAL_SESSION_PENDING = "portal_pending_call"
+# The hash of this browser's seat cookie (calls.codes.seat_hash).
+PORTAL_SESSION_SEAT = "portal_seat"
 
 
 def new_kiosk_credential() -> tuple[str, str, str]:
@@ -82,19 +86,35 @@ def kiosk_call(principal: KioskPrincipal, call_id: int) -> Call | None:
 def forget_portal_call(session) -> None:
     """The relative refused: this browser is no longer let into the call. Should the
     detainee call again, a new code lets it in, through the consents again."""
-    session.pop(PORTAL_SESSION_CALL, None)
+    for key in (PORTAL_SESSION_CALL, PORTAL_SESSION_PENDING):
+        session.pop(key, None)
 
 
-def portal_call(session) -> Call | None:
-    """The call a relative's browser was let into by a code, while that call is open."""
+def portal_call(session, *, pending: bool = False, seat_lost: bool = False) -> Call | None:
+    """The call a relative's browser was let into by a code and gave its consents for.
+
+    Only while this browser holds the relative's seat: when a new device joins with a
+    new code, this one is out. ``pending`` also accepts a browser still reading the
+    consents (the consent pages themselves); ``seat_lost`` a browser that has lost the
+    seat (the end page, which tells it the call goes on elsewhere, and nothing more).
+    """
+    from calls.actions import current_seat
+
     call_id = session.get(PORTAL_SESSION_CALL)
-    if not call_id:
+    if not call_id and pending:
+        call_id = session.get(PORTAL_SESSION_PENDING)
+    seat = session.get(PORTAL_SESSION_SEAT) or ""
+    if not call_id or not seat:
         return None
     call = (
         Call.objects.select_related("booking__room__quarter__establishment", "contact", "detainee")
         .filter(pk=call_id)
         .first()
     )
+    if call is None:
+        return None
+    if not seat_lost and not hmac.compare_digest(seat, current_seat(call)):
+        return None
     return call
 
 

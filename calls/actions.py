@@ -3,6 +3,8 @@
 Every function runs in a transaction; events and messages leave after commit.
 """
 
+import hmac
+import logging
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +29,7 @@ from calls.models import (
     CallTransition,
     CallWarning,
     CodeAttempt,
+    CodeGate,
     Consent,
     MediaOutage,
     Participant,
@@ -35,6 +38,8 @@ from notify import sms
 from notify.actions import channel_for, do_send_message
 from notify.models import Message
 from people.models import AuthorizedContact, Detainee, LedgerEntry
+
+logger = logging.getLogger("parloir.security")
 
 CONSENT_VERSIONS = {
     Consent.Kind.TERMS: "2026-11",
@@ -142,7 +147,7 @@ def _code_text(call: Call, code: str, minutes: int) -> str:
     return next((text for text in texts if sms.shape(sms.prepare(text)).segments == 1), texts[-1])
 
 
-def _issue_code(call: Call) -> tuple[CallCode, str]:
+def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
     now = timezone.now()
     call.codes.filter(voided_at__isnull=True).update(voided_at=now)
     establishment = call.booking.room.quarter.establishment
@@ -160,16 +165,17 @@ def _issue_code(call: Call) -> tuple[CallCode, str]:
     )
     # Queued before the message: notify reports each later status (notify/kiosk.py), and
     # events leave after commit in the order they were queued.
-    send_event(
-        [call_group(call.pk)],
-        {
-            "type": "call.code",
-            "call": call.pk,
-            "expires_at": call_code.expires_at.isoformat(),
-            "message_status": Message.Status.QUEUED,
-            "channel": channel_for(call.contact.line_type),
-        },
-    )
+    if announce:
+        send_event(
+            [call_group(call.pk)],
+            {
+                "type": "call.code",
+                "call": call.pk,
+                "expires_at": call_code.expires_at.isoformat(),
+                "message_status": Message.Status.QUEUED,
+                "channel": channel_for(call.contact.line_type),
+            },
+        )
     message = do_send_message(
         call.contact,
         purpose=Message.Purpose.CALL_CODE,
@@ -259,8 +265,8 @@ class CodeRejected(Exception):
     """Always the same message, whatever was wrong, so nothing leaks."""
 
 
-def _failed(client: str, call_code: CallCode | None) -> None:
-    CodeAttempt.objects.create(client=client, succeeded=False)
+def _failed(client: str, call_code: CallCode | None, *, typed: bool) -> None:
+    CodeAttempt.objects.create(client=client, succeeded=False, typed=typed)
     if call_code is not None:
         CallCode.objects.filter(pk=call_code.pk).update(failed_attempts=F("failed_attempts") + 1)
         CallCode.objects.filter(
@@ -270,68 +276,184 @@ def _failed(client: str, call_code: CallCode | None) -> None:
         ).update(voided_at=timezone.now())
 
 
-def do_redeem_code(raw_code: str, *, client: str, link_token: str | None = None) -> Call:
+def _typed_entry_open(now) -> bool:
+    """Whether a code typed without the link may be looked up now, across all addresses.
+
+    Such a guess is tried against every live code, so the number of them that fail in
+    any hour is bounded whoever sends them; the gate row's lock makes the count exact
+    under concurrent guesses. When the limit is reached, staff are alerted once.
+    """
+    gate, _created = CodeGate.objects.select_for_update().get_or_create(pk=1)
+    failures = CodeAttempt.objects.filter(
+        typed=True, succeeded=False, at__gte=now - timedelta(hours=1)
+    ).count()
+    if failures < codes.typed_failures_per_hour():
+        return True
+    if gate.tripped_at is None or gate.tripped_at < now - timedelta(hours=1):
+        gate.tripped_at = now
+        gate.save(update_fields=["tripped_at"])
+        record(
+            "code.typed_entry_closed",
+            actor_label="system",
+            data={"failures_last_hour": failures, "limit": codes.typed_failures_per_hour()},
+        )
+        logger.error(
+            "Code guessing suspected: %s wrong codes typed in the last hour, from all "
+            "addresses; codes typed without the SMS link are refused until it calms down.",
+            failures,
+        )
+    else:
+        gate.tripped_at = now
+        gate.save(update_fields=["tripped_at"])
+    return False
+
+
+def typed_entry_closed_since(now=None):
+    """When typed entry was last closed by the global limit, if within the last hour."""
+    now = now or timezone.now()
+    gate = CodeGate.objects.filter(pk=1, tripped_at__gte=now - timedelta(hours=1)).first()
+    return gate.tripped_at if gate else None
+
+
+def do_redeem_code(
+    raw_code: str, *, client: str, link_token: str | None = None, seat: str = ""
+) -> Call:
     """Check a code typed by a relative; return its call or raise CodeRejected.
+
+    ``seat`` is the hash of the browser's seat cookie (codes.seat_hash): the first use
+    binds the code to it, and only that browser comes back with a used code.
 
     Failed attempts are committed even though the caller sees an exception: that is
     what makes the limits hold.
     """
     now = timezone.now()
+    client = codes.client_key(client)
+    typed = not link_token
     with transaction.atomic():
-        window = now - timedelta(minutes=codes.CLIENT_WINDOW_MINUTES)
-        recent_failures = CodeAttempt.objects.filter(
-            client=client, succeeded=False, at__gte=window
-        ).count()
-        code = codes.normalize(raw_code)
-        call_code = None
-        if link_token:
-            call_code = (
-                CallCode.objects.select_for_update()
-                .filter(call__link_token=link_token)
-                .order_by("-created_at")
-                .first()
-            )
-        elif code is not None:
-            call_code = (
-                CallCode.objects.select_for_update()
-                .filter(code_hash=codes.hash_code(code), voided_at__isnull=True)
-                .order_by("-created_at")
-                .first()
-            )
-        if recent_failures >= codes.MAX_FAILED_ATTEMPTS_PER_CLIENT:
-            _failed(client, None)
+        if typed and not _typed_entry_open(now):
+            _failed(client, None, typed=typed)
             ok = False
+            call_code = None
         else:
-            ok = (
-                code is not None
-                and call_code is not None
-                and call_code.voided_at is None
-                and codes.matches(code, call_code.code_hash)
-            )
-            if ok:
-                call = Call.objects.get(pk=call_code.call_id)
-                first_use = call_code.used_at is None
-                if first_use:
-                    ok = call_code.expires_at > now and call.state == S.CODE_SENT
-                else:
-                    # Re-entry after a drop: the same code works until the call is over.
-                    ok = call.is_open and call.deadline is not None and call.deadline > now
+            ok, call_code = _check_code(raw_code, client, link_token, seat, now)
             if not ok:
-                _failed(client, call_code)
+                _failed(client, call_code, typed=typed)
     if not ok:
         raise CodeRejected
     with transaction.atomic():
-        CodeAttempt.objects.create(client=client, succeeded=True)
-        CallCode.objects.filter(pk=call_code.pk, used_at__isnull=True).update(used_at=now)
-    return call
+        CodeAttempt.objects.create(client=client, succeeded=True, typed=typed)
+        CallCode.objects.filter(pk=call_code.pk, used_at__isnull=True).update(
+            used_at=now, seat_hash=seat
+        )
+    return Call.objects.get(pk=call_code.call_id)
+
+
+def _check_code(raw_code, client, link_token, seat, now) -> tuple[bool, CallCode | None]:
+    window = now - timedelta(minutes=codes.CLIENT_WINDOW_MINUTES)
+    recent_failures = CodeAttempt.objects.filter(
+        client=client, succeeded=False, at__gte=window
+    ).count()
+    code = codes.normalize(raw_code)
+    call_code = None
+    if link_token:
+        call_code = (
+            CallCode.objects.select_for_update()
+            .filter(call__link_token=link_token)
+            .order_by("-created_at")
+            .first()
+        )
+    elif code is not None:
+        call_code = (
+            CallCode.objects.select_for_update()
+            .filter(code_hash=codes.hash_code(code), voided_at__isnull=True)
+            .order_by("-created_at")
+            .first()
+        )
+    if recent_failures >= codes.MAX_FAILED_ATTEMPTS_PER_CLIENT:
+        return False, None
+    ok = (
+        code is not None
+        and call_code is not None
+        and call_code.voided_at is None
+        and codes.matches(code, call_code.code_hash)
+    )
+    if not ok:
+        return False, call_code
+    call = Call.objects.get(pk=call_code.call_id)
+    if call_code.used_at is None:
+        # A code sent at the relative's request lets a new device into a call under way.
+        return call_code.expires_at > now and call.state in RELATIVE_MAY_ENTER, call_code
+    # Re-entry after a drop: only the browser that used the code, until the call is over.
+    same_browser = bool(seat) and hmac.compare_digest(seat, call_code.seat_hash)
+    return (
+        same_browser and call.is_open and call.deadline is not None and call.deadline > now
+    ), call_code
+
+
+RELATIVE_MAY_ENTER = (S.CODE_SENT, S.RELATIVE_JOINED, S.LIVE)
+
+
+def current_seat(call: Call) -> str:
+    """The browser that holds the relative's place: the one that used the latest code."""
+    return (
+        CallCode.objects.filter(call=call, used_at__isnull=False)
+        .order_by("-used_at", "-pk")
+        .values_list("seat_hash", flat=True)
+        .first()
+        or ""
+    )
+
+
+class CodeRequestRefused(Exception):
+    """No new code now (too many, too soon, or the call is over); the page says it neutrally."""
+
+
+@transaction.atomic
+def do_send_code_to_relative(call: Call) -> CallCode:
+    """The relative asked, from the SMS link's page, for a new code on their phone.
+
+    It is how a new device joins (a dead phone, another browser): the code goes to the
+    contact's own number, never to the page, and the new device then gives the consents.
+    """
+    call = _lock(call)
+    now = timezone.now()
+    if call.state not in RELATIVE_MAY_ENTER or call.deadline is None or call.deadline <= now:
+        raise CodeRequestRefused
+    requested = call.codes.filter(requested_by_relative=True)
+    if requested.count() >= codes.MAX_RELATIVE_REQUESTS_PER_CALL:
+        raise CodeRequestRefused
+    last = requested.order_by("-created_at").first()
+    if last is not None and (now - last.created_at).total_seconds() < (
+        codes.RELATIVE_REQUEST_INTERVAL_SECONDS
+    ):
+        raise CodeRequestRefused
+    # Once the relative has joined, the kiosk's screen shows the call, not a code's status.
+    call_code, _code = _issue_code(call, announce=call.state == S.CODE_SENT)
+    call_code.requested_by_relative = True
+    call_code.save(update_fields=["requested_by_relative"])
+    record(
+        "call.code_requested_by_relative",
+        establishment=_establishment_id(call),
+        target=call,
+        actor_label="relative",
+    )
+    return call_code
 
 
 @transaction.atomic
 def do_record_consent(
-    call: Call, kind: str, *, accepted: bool, client_ip: str | None, user_agent: str, language: str
+    call: Call,
+    kind: str,
+    *,
+    accepted: bool,
+    client_ip: str | None,
+    user_agent: str,
+    language: str,
+    seat: str = "",
 ) -> Call:
     call = _lock(call)
     Consent.objects.create(
+        seat_hash=seat,
         call=call,
         kind=kind,
         text_version=CONSENT_VERSIONS[kind],
@@ -363,12 +485,12 @@ def do_record_consent(
     return call
 
 
-def has_all_consents(call: Call) -> bool:
-    accepted = set(
-        call.consents.filter(accepted=True, text_version__in=CONSENT_VERSIONS.values()).values_list(
-            "kind", flat=True
-        )
-    )
+def has_all_consents(call: Call, seat: str | None = None) -> bool:
+    """Every current text accepted for the call; by the browser ``seat`` when given."""
+    consents = call.consents.filter(accepted=True, text_version__in=CONSENT_VERSIONS.values())
+    if seat is not None:
+        consents = consents.filter(seat_hash=seat) if seat else consents.none()
+    accepted = set(consents.values_list("kind", flat=True))
     return accepted >= set(CONSENT_VERSIONS)
 
 

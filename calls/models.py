@@ -218,6 +218,12 @@ class CallCode(models.Model):
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     used_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # The browser that used the code (a hash of its seat cookie): only it comes back
+    # without a new code, and the latest used code's seat holds the relative's place.
+    seat_hash = models.CharField(max_length=64, blank=True)
+    # Sent at the relative's request (a new device, a lost message): counted, so that
+    # nobody can make the establishment call or text a family again and again.
+    requested_by_relative = models.BooleanField(default=False)
     message = models.ForeignKey(
         "notify.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -234,9 +240,24 @@ class CallCode(models.Model):
 class CodeAttempt(models.Model):
     """Code entries per client address, kept for rate limiting (purged after a day)."""
 
+    # The address, or its /64 network for IPv6 (calls.codes.client_key).
     client = models.CharField(max_length=64, db_index=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     succeeded = models.BooleanField(default=False)
+    # Typed without the SMS link: such a guess is tried against every live code, so these
+    # failures are also limited across all addresses (calls.codes.TYPED_FAILURES_PER_HOUR).
+    typed = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["typed", "at"], name="code_attempt_typed_at")]
+
+
+class CodeGate(models.Model):
+    """One row, locked by every typed code entry: it serializes the global count, so that
+    no burst of concurrent guesses gets past the limit, and remembers when it tripped."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    tripped_at = models.DateTimeField(null=True, blank=True)
 
 
 class Consent(models.Model):
@@ -257,6 +278,9 @@ class Consent(models.Model):
     client_ip = models.GenericIPAddressField(null=True)
     user_agent = models.CharField(max_length=300, blank=True)
     language = models.CharField(max_length=10)
+    # The browser that gave it (calls.models.CallCode.seat_hash): another device that
+    # joins the call reads and accepts the texts again.
+    seat_hash = models.CharField(max_length=64, blank=True)
 
 
 class Participant(models.Model):

@@ -25,6 +25,9 @@ def code_message_changed(message: Message) -> None:
     if code is None or code.voided_at is not None:
         # A replaced code's message: the kiosk shows the newer one.
         return
+    if code.requested_by_relative and code.call.state != "code_sent":
+        # Asked for by the relative during the call: the kiosk shows the call, not a code.
+        return
     send_event(
         [call_group(code.call_id)],
         {

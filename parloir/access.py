@@ -150,13 +150,23 @@ def establishment_of(obj: Model) -> int | None:
     return target.pk
 
 
-# Rights that reach into people's calls: holding any of them needs a second factor.
-SECOND_FACTOR_CAPABILITIES = (Can.WATCH, Can.REPLAY, Can.CONTROL_CALL, Can.SUSPEND)
+# Every role sees personal data (names, phone numbers, calls, the audit log), so holding
+# any role anywhere needs a second factor; an account without a role may enrol one.
+SECOND_FACTOR_CAPABILITIES = (Can.VIEW,)
 OTP_SESSION_KEY = "otp_device_id"  # django_otp.DEVICE_ID_SESSION_KEY
 
 
 def needs_second_factor(user) -> bool:
+    if getattr(user, "is_superuser", False):
+        return True
     return any(has_any(user, capability) for capability in SECOND_FACTOR_CAPABILITIES)
+
+
+def has_second_factor(user) -> bool:
+    """An enrolled authenticator: then it is asked for, whatever the roles."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def second_factor_ok(user, session) -> bool:
@@ -165,7 +175,7 @@ def second_factor_ok(user, session) -> bool:
     Reads the session rather than ``request.user.is_verified()`` so that WebSocket
     consumers, which django_otp's middleware does not reach, apply the same rule.
     """
-    if not needs_second_factor(user):
+    if not needs_second_factor(user) and not has_second_factor(user):
         return True
     device_id = session.get(OTP_SESSION_KEY) if session is not None else None
     if not device_id:

@@ -45,6 +45,13 @@ class ForwardedClientMiddleware:
 
     def __call__(self, request):
         networks = _networks()
+        peer = request.META.get("REMOTE_ADDR", "")
+        if not _is_trusted(peer, networks):
+            # Only our proxy may say the client used HTTPS (SECURE_PROXY_SSL_HEADER):
+            # anyone else's claim would earn HSTS and secure cookies on plain HTTP.
+            header = settings.SECURE_PROXY_SSL_HEADER
+            if header:
+                request.META.pop(header[0], None)
         if networks:
             request.META["REMOTE_ADDR"] = client_address(request.META, networks)
         return self.get_response(request)

@@ -49,10 +49,6 @@ INSTALLED_APPS = [
 
 # Reverse proxies whose X-Forwarded-For names the client (addresses or networks, commas).
 TRUSTED_PROXIES = env.networks("PARLOIR_TRUSTED_PROXIES")
-# Behind a proxy that ends TLS (deploy/haproxy): the header saying the browser spoke HTTPS.
-_PROXY_SSL_HEADER = env.get("PARLOIR_SECURE_PROXY_SSL_HEADER", "")
-if _PROXY_SSL_HEADER:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 
 MIDDLEWARE = [
     "parloir.proxy.ForwardedClientMiddleware",
@@ -321,3 +317,76 @@ RECORDINGS_SETTLE_SECONDS = env.integer("PARLOIR_RECORDINGS_SETTLE_SECONDS", 5)
 RECORDINGS_MAX_ATTEMPTS = env.integer("PARLOIR_RECORDINGS_MAX_ATTEMPTS", 3)
 RECORDINGS_EXPORT_HOURS = env.integer("PARLOIR_RECORDINGS_EXPORT_HOURS", 24)
 RECORDINGS_REPLAY_MINUTES = env.integer("PARLOIR_RECORDINGS_REPLAY_MINUTES", 120)
+
+# --- Security (docs/security.md). Every value here has a safe default in production.
+
+# Codes typed without the SMS link, failing from all addresses together, in any hour:
+# past this, typed entry closes until the hour calms down and staff are alerted.
+# docs/calls.md shows why 100 keeps the odds of a guess below 1 in 10,000 a day.
+CODE_TYPED_FAILURES_PER_HOUR = env.integer("PARLOIR_CODE_TYPED_FAILURES_PER_HOUR", 100)
+
+# Staff sign-in: django-axes locks an account, and separately an address, after this
+# many failed passwords, for this long; every lockout is audited (www/console/auth.py).
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_FAILURE_LIMIT = env.integer("PARLOIR_STAFF_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = env.integer("PARLOIR_STAFF_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+# parloir.proxy has already put the client's own address in REMOTE_ADDR.
+AXES_CLIENT_IP_CALLABLE = "www.console.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "www.console.auth.locked_out"
+AXES_VERBOSE = False
+# Sign-ins are audited by parloir; the lockouts table is read with `manage.py axes_list_attempts`
+# and cleared with `manage.py axes_reset_username NAME` (docs/console.md).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+
+# Staff sessions: signed out after a working day, and after this long without a request.
+STAFF_SESSION_MAX_SECONDS = env.integer("PARLOIR_STAFF_SESSION_MAX_SECONDS", 10 * 3600)
+STAFF_SESSION_IDLE_SECONDS = env.integer("PARLOIR_STAFF_SESSION_IDLE_SECONDS", 30 * 60)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware"), "www.console.auth.StaffSessionLimits"
+)
+
+# Parameters no form can send (parloir/params.py): a 400, never a 500.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"), "parloir.params.RejectNulBytes"
+)
+
+# Content-Security-Policy and the other headers (parloir/headers.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "parloir.headers.ContentSecurityPolicy",
+)
+# HTTPS: HSTS, and the header through which the reverse proxy says the client used HTTPS
+# (honoured only from PARLOIR_TRUSTED_PROXIES: parloir/proxy.py drops anyone else's).
+SECURE_HSTS_SECONDS = env.integer("PARLOIR_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.flag("PARLOIR_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.flag("PARLOIR_HSTS_PRELOAD", default=False)
+_proxy_ssl_header = env.get("PARLOIR_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+    if _proxy_ssl_header and _proxy_ssl_header.lower() != "off"
+    else None
+)
+SECURE_SSL_REDIRECT = env.flag("PARLOIR_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# The audit chain is keyed (HMAC) with a secret the database never holds, and its head
+# is appended after each commit to a file outside the database (audit/anchor.py).
+AUDIT_KEY = env.secret(
+    "PARLOIR_AUDIT_KEY", required=not DEBUG, dev_default="dev-audit-key-not-for-production"
+)
+# Former keys, separated by spaces, commas or new lines: rows sealed with them still verify.
+AUDIT_OLD_KEYS = env.secret("PARLOIR_AUDIT_OLD_KEYS", required=False)
+AUDIT_ANCHOR_FILE = Path(env.get("PARLOIR_AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.log")))
+# Also send each anchor to syslog: "/dev/log", or host:port for a remote collector (UDP).
+AUDIT_ANCHOR_SYSLOG = env.get("PARLOIR_AUDIT_ANCHOR_SYSLOG", "")

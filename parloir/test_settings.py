@@ -9,6 +9,7 @@ for _name in (
     "PARLOIR_JANUS_ADMIN_SECRET",
     "PARLOIR_JANUS_ROOM_ADMIN_KEY",
     "PARLOIR_RECORDING_MASTER_KEY",
+    "PARLOIR_AUDIT_KEY",
 ):
     if not os.environ.get(_name) and not os.environ.get(f"{_name}_FILE"):
         os.environ[_name] = f"test-only-{_name.lower()}"

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from www import favicon, health
+from www.console import auth as console_auth
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -11,7 +12,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in for the admin and the console, with the second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="console:login", query_string=True)),
-    path("admin/logout/", RedirectView.as_view(pattern_name="console:logout")),
+    # POST only, like the console's: the admin's own button posts here.
+    path("admin/logout/", console_auth.sign_out),
     path("admin/", admin.site.urls),
     path("console/", include("www.console.urls")),
     path("b/", include("bookings.urls")),
@@ -22,3 +24,5 @@ urlpatterns = [
 
 # Refusals on console pages say which roles may do what was refused (www/console/errors.py).
 handler403 = "www.console.errors.forbidden"
+# An impossible parameter (parloir.params.BadParameter) answers 400 with its message.
+handler400 = "www.errors.bad_request"

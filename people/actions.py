@@ -4,6 +4,7 @@ Each function runs in a transaction and writes its audit event in it.
 """
 
 import re
+import secrets
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -330,6 +331,31 @@ class SignInRefused(Exception):
     """Same text whatever was wrong, so a kiosk cannot be used to probe prison numbers."""
 
 
+_DUMMY_PIN_HASHES: dict[str, str] = {}
+
+
+def _dummy_pin_hash() -> str:
+    """A real hash of a random PIN, under the current hasher, made once per hasher."""
+    from django.contrib.auth.hashers import get_hasher, make_password
+
+    algorithm = get_hasher().algorithm
+    if algorithm not in _DUMMY_PIN_HASHES:
+        _DUMMY_PIN_HASHES[algorithm] = make_password(secrets.token_hex(8))
+    return _DUMMY_PIN_HASHES[algorithm]
+
+
+def _pin_matches(account, pin: str, locked: bool) -> bool:
+    """Exactly one PIN hash whatever was wrong: an unknown prison number, a locked account
+    or a malformed PIN must take as long as a wrong PIN, or the kiosk's timing tells
+    which prison numbers exist (issue #17, finding 5)."""
+    from django.contrib.auth.hashers import check_password
+
+    if account is not None and account.pin_hash and not locked and PIN_RE.match(pin or ""):
+        return account.check_pin(pin)
+    check_password(pin or "", _dummy_pin_hash())
+    return False
+
+
 def do_kiosk_sign_in(establishment_id: int, prison_number: str, pin: str) -> Detainee:
     """Check a prison number and PIN typed at a kiosk, with lockout after repeated failures.
 
@@ -346,16 +372,13 @@ def do_kiosk_sign_in(establishment_id: int, prison_number: str, pin: str) -> Det
             .select_related("detainee")
             .filter(
                 detainee__establishment_id=establishment_id,
-                detainee__prison_number=(prison_number or "").strip(),
+                detainee__prison_number=(prison_number or "").strip()[:64],
             )
             .first()
         )
-        if account is None:
-            ok = False
-        elif account.locked_until and account.locked_until > now:
-            ok = False
-        else:
-            ok = bool(PIN_RE.match(pin or "")) and account.check_pin(pin)
+        locked = account is not None and account.locked_until and account.locked_until > now
+        ok = _pin_matches(account, pin, bool(locked))
+        if account is not None and not locked:
             if ok:
                 account.failed_pin_attempts = 0
                 account.locked_until = None

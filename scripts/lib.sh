@@ -51,7 +51,7 @@ ensure_local_secrets() {
     mkdir -p var/secrets
     chmod 700 var/secrets
     local name
-    for name in PARLOIR_SECRET_KEY PARLOIR_JANUS_ADMIN_SECRET PARLOIR_JANUS_ROOM_ADMIN_KEY PARLOIR_TURN_SECRET PARLOIR_RECORDING_MASTER_KEY PARLOIR_KANNEL_DLR_TOKEN PARLOIR_KANNEL_PASSWORD; do
+    for name in PARLOIR_SECRET_KEY PARLOIR_JANUS_ADMIN_SECRET PARLOIR_JANUS_ROOM_ADMIN_KEY PARLOIR_TURN_SECRET PARLOIR_RECORDING_MASTER_KEY PARLOIR_KANNEL_DLR_TOKEN PARLOIR_KANNEL_PASSWORD PARLOIR_AUDIT_KEY; do
         if [ ! -s "var/secrets/$name" ]; then
             (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))' > "var/secrets/$name")
         fi

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bookings', '0003_booking_notices'),
-        ('calls', '0006_rooms_outages_and_refusals'),
+        ('calls', '0007_rooms_outages_and_refusals'),
     ]
 
     operations = [

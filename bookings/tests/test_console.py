@@ -3,6 +3,7 @@
 from datetime import UTC
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from bookings.models import Booking, Closure
@@ -65,7 +66,11 @@ def test_it_prints_the_guards_sheet(client, site, booking):
     page = client.get(
         reverse("console:room_sheet", args=[site.room.pk]), {"date": "2027-03-01"}
     ).content.decode()
-    assert "@media print" in page
+    # The print layout lives in the stylesheet (no inline style under the CSP), and the
+    # button prints through static/js/print.js.
+    assert "data-print" in page and "js/print.js" in page
+    stylesheet = (settings.BASE_DIR / "static" / "css" / "parloir.css").read_text()
+    assert "@media print" in stylesheet and ".sheet" in stylesheet
     assert site.detainee.prison_number in page and site.contact.first_name in page
     assert "10:00–10:30" in page
 

@@ -41,7 +41,7 @@ def sent_code(settings) -> str:
     import re
 
     line = settings.OUTBOX_PATH.read_text().splitlines()[-1]
-    return re.search(r"(\d{6})\s*$", json.loads(line)["text"]).group(1)
+    return re.search(r"(\d+)\s*$", json.loads(line)["text"]).group(1)
 
 
 async def relative_socket(client, accept_language: str | None = None):

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calls import actions
+from calls import actions, codes
 from calls.models import Call, CallTransition
 from calls.tests.helpers import ready_call, sent_code, start
 from people.actions import do_post_ledger, do_suspend
@@ -25,7 +25,7 @@ def test_it_opens_the_call_and_sends_a_code_in_the_contacts_language(settings):
     assert line["language"] == "en"
     assert f"/j/{call.link_token}#" in line["text"]
     code = sent_code(settings)
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == codes.CODE_DIGITS and code.isdigit()
     # Only a keyed hash is stored.
     assert call.codes.get().code_hash != code
     assert code not in call.codes.get().code_hash

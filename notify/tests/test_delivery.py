@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls import actions as call_actions
+from calls import codes
 from calls.tests.helpers import ready_call, start
 from notify import kannel
 from notify.actions import backend_for, claim, do_report_delivery, do_send_message, record
@@ -92,7 +93,10 @@ def test_the_code_text_and_digits_travel_with_the_message(settings):
     message = call.codes.get().message
     line = json.loads(settings.OUTBOX_PATH.read_text().splitlines()[-1])
     assert line["text"].endswith(message.spoken_digits)
-    assert len(message.spoken_digits) == 6 and message.valid_until == call.codes.get().expires_at
+    assert (
+        len(message.spoken_digits) == codes.CODE_DIGITS
+        and message.valid_until == call.codes.get().expires_at
+    )
 
 
 def _signed(message, attempt=1, **extra):

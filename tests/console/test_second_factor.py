@@ -67,11 +67,14 @@ def test_it_asks_an_enrolled_user_for_the_code_without_showing_the_secret(client
     assert client.get("/console/").status_code == 200
 
 
-def test_an_auditor_needs_no_second_factor(client):
-    auditor = staff_with_role("auditor", EstablishmentFactory())
-    response = _password_step(client, auditor)
-    assert response["Location"] == "/console/"
-    assert client.get("/console/").status_code == 200
+@pytest.mark.parametrize("role", ["auditor", "booking_officer"])
+def test_every_role_that_sees_personal_data_needs_the_second_factor(client, role):
+    """Issue #17, finding 8: booking officers and auditors see names, phone numbers and
+    the audit log; a password alone no longer lets them in."""
+    user = staff_with_role(role, EstablishmentFactory())
+    response = _password_step(client, user)
+    assert response["Location"].startswith("/console/connexion/totp/")
+    assert client.get("/console/")["Location"].startswith("/console/connexion/totp/")
 
 
 def test_it_refuses_a_wrong_password_with_one_message(client):

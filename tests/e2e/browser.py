@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -87,13 +88,35 @@ async def kiosk_sign_in_and_call(page: Page, prison_number: str, pin: str = "123
 def last_code(outbox: Path) -> tuple[str, str]:
     """(link, code) from the last message in the outbox, as the relative reads it."""
     text = json.loads(outbox.read_text().splitlines()[-1])["text"]
-    link = re.search(r"(https?://\S+/j/\S+?)#(\d{6})", text)
+    link = re.search(r"(https?://\S+/j/\S+?)#(\d{10})", text)
     return link.group(1), link.group(2)
 
 
 async def relative_joins(page: Page, link: str, code: str, sign_in: str = "Connexion") -> None:
     await page.goto(f"{link}#{code}")
     await page.get_by_role("button", name=sign_in).click()
+    await page.wait_for_url(re.compile(r"/conditions$"))
+    await page.click("button[value=accept]")
+    await page.wait_for_url(re.compile(r"/surveillance$"))
+    await page.click("button[value=accept]")
+    await page.wait_for_url(re.compile(r"/appel$"))
+
+
+async def new_device_joins(page: Page, link: str, outbox: Path) -> None:
+    """The relative on another device (a dead phone): asks on the link's page for a new
+    code, which goes to their phone (here, the outbox), types it, and accepts the terms
+    and the monitoring notice on this device too (docs/calls.md)."""
+    await page.goto(link)
+    lines = len(outbox.read_text().splitlines())
+    await page.get_by_role("button", name="Recevoir un nouveau code").click()
+    await page.wait_for_url(re.compile(r"nouveau=1$"))
+    deadline = asyncio.get_running_loop().time() + 15
+    while len(outbox.read_text().splitlines()) == lines:  # the message is sent after commit
+        assert asyncio.get_running_loop().time() < deadline, "no new code in the outbox"
+        await asyncio.sleep(0.05)
+    _link, code = last_code(outbox)
+    await page.fill("#code", code)
+    await page.get_by_role("button", name="Connexion").click()
     await page.wait_for_url(re.compile(r"/conditions$"))
     await page.click("button[value=accept]")
     await page.wait_for_url(re.compile(r"/surveillance$"))

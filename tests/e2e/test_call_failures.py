@@ -21,6 +21,7 @@ from tests.e2e.browser import (
     kiosk_sign_in_and_call,
     last_code,
     live_call,
+    new_device_joins,
     relative_joins,
     wait_call_state,
     wait_remote_playing,
@@ -46,7 +47,7 @@ def test_it_voids_the_code_after_five_wrong_attempts(stack, e2e_runner):
             kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
             await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
             link, code = last_code(stack.outbox)
-            wrong = f"{(int(code) + 1) % 10**6:06d}"
+            wrong = f"{(int(code) + 1) % 10**10:010d}"
             relative = await (await browsers.context(stack.base_url)).new_page()
             await relative.goto(link)
             for _ in range(5):
@@ -148,16 +149,26 @@ def test_a_refusal_leaves_the_slot_and_the_detainee_calls_again_with_a_new_code(
 
 
 def test_the_relative_rejoins_after_a_drop_with_the_same_code_and_deadline(stack, e2e_runner):
+    """The tab is closed: the same browser comes back with the same code, no consents
+    again; then the phone dies: another device asks for a new code, which goes to the
+    relative's phone, and gives the consents itself (docs/calls.md)."""
     ready = ready_call()
 
     async def rejoin(browsers, kiosk, relative, link, code):
-        # The phone dies: its whole browser context goes away.
-        await relative.context.close()
-        again = await (await browsers.context(stack.base_url)).new_page()
+        context = relative.context
+        await relative.close()
+        again = await context.new_page()
         await again.goto(f"{link}#{code}")
         await again.get_by_role("button", name="Connexion").click()
         await again.wait_for_url("**/appel")
         await wait_remote_playing(again)
+        await wait_remote_playing(kiosk)
+        # The phone dies: its whole browser context goes away.
+        await context.close()
+        device = await (await browsers.context(stack.base_url)).new_page()
+        await new_device_joins(device, link, stack.outbox)
+        assert last_code(stack.outbox)[1] != code
+        await wait_remote_playing(device)
         await wait_remote_playing(kiosk)
 
     with browsers_on(e2e_runner) as browsers:
@@ -508,17 +519,15 @@ def test_a_duplicated_tab_takes_the_call_and_the_first_one_leaves(stack, e2e_run
 
 def test_a_second_device_takes_the_call_while_the_first_is_still_in_it(stack, e2e_runner):
     """The relative opens the link again on another phone while the first one is still in
-    the call: the second joins with the same code, the first is told and leaves."""
+    the call: the second asks for a new code (the used one lets back in only the browser
+    that used it), accepts the consents there, and the first is told and leaves."""
     ready = ready_call()
 
     async def scenario(browsers):
         kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
-        link, code = last_code(stack.outbox)
+        link, _code = last_code(stack.outbox)
         second = await (await browsers.context(stack.base_url)).new_page()
-        # The conditions and the monitoring notice were accepted for this call already.
-        await second.goto(f"{link}#{code}")
-        await second.get_by_role("button", name="Connexion").click()
-        await second.wait_for_url("**/appel")
+        await new_device_joins(second, link, stack.outbox)
         return await _taken_over(kiosk, relative, second)
 
     seen = in_browsers(stack, e2e_runner, scenario, timeout=120)
@@ -566,9 +575,7 @@ def test_the_kiosk_keeps_its_media_while_the_relative_is_away(stack, e2e_runner)
             " window.parloirCall.subscriber.connectionState]"
         )
         again = await (await browsers.context(stack.base_url)).new_page()
-        await again.goto(f"{link}#{code}")
-        await again.get_by_role("button", name="Connexion").click()
-        await again.wait_for_url("**/appel")
+        await new_device_joins(again, link, stack.outbox)
         await wait_remote_playing(again)
         await _kiosk_sees_the_relative_again(kiosk, again)
         return {
@@ -664,9 +671,7 @@ def test_a_renegotiation_the_kiosk_cannot_apply_costs_it_nothing(stack, e2e_runn
         link, code = last_code(stack.outbox)
         await relative.context.close()
         again = await (await browsers.context(stack.base_url)).new_page()
-        await again.goto(f"{link}#{code}")
-        await again.get_by_role("button", name="Connexion").click()
-        await again.wait_for_url("**/appel")
+        await new_device_joins(again, link, stack.outbox)
         await kiosk.wait_for_function(
             "() => window.clientEvents.some((e) => e.type === 'negotiation-error')", timeout=30000
         )

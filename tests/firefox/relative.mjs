@@ -2,7 +2,7 @@
 // puppeteer-core (no browser download). Started by tests/relative/test_firefox.py inside
 // the test's network namespace:
 //
-//   node relative.mjs '{"base": "http://127.0.0.1:8000", "link": "…/j/…", "code": "123456"}'
+//   node relative.mjs '{"base": "http://127.0.0.1:8000", "link": "…/j/…", "code": "1234567890"}'
 //
 // Prints one JSON object per line: {"event": "check", …}, then {"event": "playing", …} once
 // the detainee's video plays; then waits for a line on stdin (the kiosk's side is checked
@@ -67,7 +67,7 @@ try {
   });
 
   await page.goto(`${link}#${code}`);
-  await page.waitForFunction(() => document.getElementById("code").value.length === 6);
+  await page.waitForFunction(() => document.getElementById("code").value.length === 10);
   const steps = [new URL(page.url()).pathname];
   steps.push(await clickAndWait(page, "main button[type=submit]"));
   steps.push(await clickAndWait(page, "button[value=accept]"));

@@ -54,8 +54,23 @@ def test_it_fails_loudly_at_startup_without_the_production_secret_key(tmp_path):
 def test_it_starts_with_the_secret_key_from_a_file(tmp_path):
     key = tmp_path / "secret"
     key.write_text("x" * 50)
-    result = _start_django({"PARLOIR_VAR_DIR": str(tmp_path), "PARLOIR_SECRET_KEY_FILE": str(key)})
+    result = _start_django(
+        {
+            "PARLOIR_VAR_DIR": str(tmp_path),
+            "PARLOIR_SECRET_KEY_FILE": str(key),
+            "PARLOIR_AUDIT_KEY_FILE": str(key),
+        }
+    )
     assert result.returncode == 0, result.stderr
+
+
+def test_it_fails_loudly_at_startup_without_the_audit_key(tmp_path):
+    """The audit chain's key is what makes it tamper-evident (docs/security.md)."""
+    key = tmp_path / "secret"
+    key.write_text("x" * 50)
+    result = _start_django({"PARLOIR_VAR_DIR": str(tmp_path), "PARLOIR_SECRET_KEY_FILE": str(key)})
+    assert result.returncode != 0
+    assert "PARLOIR_AUDIT_KEY" in result.stderr
 
 
 def test_it_uses_sqlite_in_wal_mode_without_database_url(tmp_path):
@@ -107,7 +122,13 @@ def test_the_web_server_refuses_to_start_without_its_secrets(tmp_path):
     key.write_text("x" * 50)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")}
     clean.pop("DJANGO_SETTINGS_MODULE", None)
-    clean.update({"PARLOIR_VAR_DIR": str(tmp_path), "PARLOIR_SECRET_KEY_FILE": str(key)})
+    clean.update(
+        {
+            "PARLOIR_VAR_DIR": str(tmp_path),
+            "PARLOIR_SECRET_KEY_FILE": str(key),
+            "PARLOIR_AUDIT_KEY_FILE": str(key),
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-c", "import parloir.asgi"],
         cwd=ROOT,

@@ -25,6 +25,7 @@ CATALOG_ROOTS = [BASE / "locale", BASE / "bookings" / "locale", BASE / "notify" 
 
 FACING_PATHS = (
     "templates/base.html",
+    "templates/400.html",  # an impossible parameter, shown to anyone
     "templates/_call_stage.html",
     "templates/portal/",
     "templates/kiosk/",

@@ -76,7 +76,7 @@ class Deployment:
             name: secrets.token_urlsafe(32)
             for name in (
                 "secret_key", "db", "redis", "janus_admin", "room_admin", "janus_api",
-                "turn", "master",
+                "turn", "master", "audit",
             )
         }  # fmt: skip
         self.site_url = f"https://{SITE}"
@@ -97,11 +97,12 @@ class Deployment:
                 "REDIS_URL": f"redis://:{urllib.parse.quote(self.secrets['redis'])}@{db}:6379/0",
                 "PARLOIR_IN_PROCESS_WORKERS": "0",
                 "PARLOIR_SECRET_KEY": self.secrets["secret_key"],
+                "PARLOIR_AUDIT_KEY": self.secrets["audit"],
                 "PARLOIR_ALLOWED_HOSTS": SITE,
                 "PARLOIR_SITE_URL": self.site_url,
                 "PARLOIR_CSRF_TRUSTED_ORIGINS": self.site_url,
                 "PARLOIR_TRUSTED_PROXIES": self.address("lb"),
-                "PARLOIR_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+                "PARLOIR_PROXY_SSL_HEADER": "X-Forwarded-Proto",
                 "PARLOIR_VAR_DIR": str(self.workdir / host / "var"),
                 "PARLOIR_OUTBOX_PATH": str(self.shared / "outbox.jsonl"),
                 "PARLOIR_RECORDINGS_DIR": str(self.shared / "recordings"),

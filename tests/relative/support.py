@@ -202,7 +202,9 @@ AXE_RUN = """async (tags) => {
 async def axe_violations(page: Page) -> list[dict]:
     """axe-core's WCAG 2.1 A and AA violations on the page as it is now."""
     if not await page.evaluate("() => typeof window.axe === 'object'"):
-        await page.add_script_tag(path=str(AXE_JS))
+        # Evaluated, not added as a <script>: the site's CSP refuses inline scripts, and
+        # the test's own tools are no exception to make in it.
+        await page.evaluate(AXE_JS.read_text())
     return await page.evaluate(AXE_RUN, WCAG_TAGS)
 
 
@@ -262,7 +264,7 @@ def wait_new_code(outbox: Path, lines_before: int, timeout: float = 15) -> tuple
         if outbox.exists():
             lines = outbox.read_text().splitlines()
             for line in lines[lines_before:]:
-                match = re.search(r"(https?://\S+/j/\S+?)#(\d{6})", json.loads(line)["text"])
+                match = re.search(r"(https?://\S+/j/\S+?)#(\d{10})", json.loads(line)["text"])
                 if match:
                     return match.group(1), match.group(2)
         time.sleep(0.1)

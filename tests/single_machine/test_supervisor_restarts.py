@@ -28,6 +28,7 @@ def _env(tmp_path: Path, netns) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "parloir.settings",
             "PARLOIR_VAR_DIR": str(tmp_path / "var"),
             "PARLOIR_SECRET_KEY": secrets.token_urlsafe(32),
+            "PARLOIR_AUDIT_KEY": secrets.token_urlsafe(32),
             "PARLOIR_JANUS_ADMIN_SECRET": secrets.token_urlsafe(16),
             "PARLOIR_JANUS_ROOM_ADMIN_KEY": secrets.token_urlsafe(16),
             "PARLOIR_RECORDING_MASTER_KEY": secrets.token_urlsafe(32),

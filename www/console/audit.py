@@ -9,11 +9,11 @@ from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from audit.log import record, verify
 from audit.models import AuditEvent
 from parloir import access
+from parloir.params import a_date
 from www.console.decorators import staff_required
 
 EXPORT_FIELDS = [
@@ -46,9 +46,9 @@ def _events(request):
             Q(target_id=filters["target"]) | Q(target_type__iexact=filters["target"])
         )
     zone = timezone.get_current_timezone()
-    if since := parse_date(filters.get("since", "") or ""):
+    if since := a_date(filters.get("since"), "since"):
         events = events.filter(at__gte=datetime.combine(since, time.min, tzinfo=zone))
-    if until := parse_date(filters.get("until", "") or ""):
+    if until := a_date(filters.get("until"), "until"):
         events = events.filter(at__lte=datetime.combine(until, time.max, tzinfo=zone))
     return events.order_by("-seq")
 

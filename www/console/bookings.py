@@ -29,6 +29,7 @@ from bookings.availability import can_start_call, free_slots, local_day_bounds, 
 from bookings.models import Booking, Closure
 from establishments.models import VideoRoom
 from parloir import access
+from parloir.params import an_id
 from people.models import AuthorizedContact, Detainee
 from www.console.decorators import staff_required
 from www.console.zones import render_in_zone
@@ -195,6 +196,8 @@ def _parse_slot(value: str) -> tuple[int, datetime]:
         moment = datetime.fromisoformat(start)
         if timezone.is_naive(moment):
             raise ValueError
+        if an_id(room_id) is None:
+            raise ValueError
         return int(room_id), moment
     except ValueError:
         raise ValidationError(_("Choisissez un créneau."), code="slot") from None
@@ -219,16 +222,16 @@ def book(request):
         return render(
             request, "console/bookings/book_search.html", {"query": query, "found": found}
         )
-    if not str(detainee_id).isdigit():
+    if an_id(detainee_id) is None:
         raise Http404
-    detainee = get_object_or_404(detainees, pk=detainee_id)
+    detainee = get_object_or_404(detainees, pk=an_id(detainee_id))
     contacts = detainee.contacts.filter(status=AuthorizedContact.Status.APPROVED)
     error = None
     if request.method == "POST":
         try:
             room_id, starts_at = _parse_slot(request.POST.get("slot"))
             room = get_object_or_404(_rooms(request.user), pk=room_id)
-            contact = contacts.filter(pk=request.POST.get("contact") or 0).first()
+            contact = contacts.filter(pk=an_id(request.POST.get("contact")) or 0).first()
             if contact is None:
                 raise ValidationError(_("Choisissez le proche à appeler."), code="contact")
             booking = do_book(

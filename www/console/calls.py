@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,6 +15,7 @@ from calls import actions as call_actions
 from calls.models import Call, CallWarning, Participant
 from media.models import MediaNode
 from parloir import access
+from parloir.params import a_datetime
 from people import actions as people_actions
 from people.models import AuthorizedContact, Detainee, Suspension
 from www.console.decorators import staff_required
@@ -182,13 +182,17 @@ def suspend(request, pk):
     person = get_object_or_404(
         access.scope(Detainee.objects.all(), request.user, access.Can.SUSPEND), pk=pk
     )
-    starts_at = parse_datetime(request.POST.get("starts_at", "")) or timezone.now()
-    ends_at = parse_datetime(request.POST.get("ends_at", ""))
+    if request.POST.get("starts_at") and a_datetime(request.POST["starts_at"]) is None:
+        messages.error(request, _("La date de début n'existe pas."))
+        return redirect("console:detainee", pk=person.pk)
+    starts_at = a_datetime(request.POST.get("starts_at")) or timezone.now()
+    ends_at = a_datetime(request.POST.get("ends_at"))
     if starts_at and timezone.is_naive(starts_at):
         starts_at = timezone.make_aware(starts_at, person.establishment.zone)
     if ends_at and timezone.is_naive(ends_at):
         ends_at = timezone.make_aware(ends_at, person.establishment.zone)
     if ends_at is None:
+        # Missing or impossible (2030-99-99): the form says which field to fix.
         messages.error(request, _("Indiquez la fin de la suspension."))
         return redirect("console:detainee", pk=person.pk)
     try:

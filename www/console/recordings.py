@@ -19,13 +19,13 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from audit.log import record
 from parloir import access
+from parloir.params import a_date
 from recordings import crypto, export, jobs, replay, retention
 from recordings.models import DestructionLog, Export, Hold, Recording, ReplaySession
 from www.console.decorators import staff_required
@@ -72,7 +72,7 @@ def recording_list(request):
             | Q(call__detainee__last_name__icontains=text)
             | Q(call__contact__last_name__icontains=text)
         )
-    day = parse_date(wanted.get("date") or "")
+    day = a_date(wanted.get("date"), "date")
     if day is not None:
         start = timezone.make_aware(datetime.combine(day, time.min))
         recordings = recordings.filter(
@@ -304,8 +304,8 @@ def destruction_log(request):
     entries = DestructionLog.objects.select_related("establishment")
     if ids is not None:
         entries = entries.filter(establishment_id__in=ids)
-    start = parse_date(request.GET.get("du") or "")
-    end = parse_date(request.GET.get("au") or "")
+    start = a_date(request.GET.get("du"), "du")
+    end = a_date(request.GET.get("au"), "au")
     start_at = timezone.make_aware(datetime.combine(start, time.min)) if start else None
     end_at = (
         timezone.make_aware(datetime.combine(end, time.min)) + timedelta(days=1) if end else None

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import parloir.params  # noqa: F401  (registers <id:…>)
 from www.console import auth, views
 
 app_name = "console"
@@ -18,11 +19,11 @@ from www.console import bookings  # noqa: E402
 urlpatterns += [
     path("reservations/", bookings.today, name="bookings_today"),
     path("reservations/nouvelle/", bookings.book, name="booking_new"),
-    path("reservations/<int:pk>/", bookings.detail, name="booking_detail"),
-    path("reservations/<int:pk>/annuler/", bookings.cancel, name="booking_cancel"),
-    path("reservations/<int:pk>/absent/", bookings.no_show, name="booking_no_show"),
-    path("locaux/<int:pk>/planning/", bookings.room_calendar, name="room_calendar"),
-    path("locaux/<int:pk>/feuille/", bookings.room_sheet, name="room_sheet"),
+    path("reservations/<id:pk>/", bookings.detail, name="booking_detail"),
+    path("reservations/<id:pk>/annuler/", bookings.cancel, name="booking_cancel"),
+    path("reservations/<id:pk>/absent/", bookings.no_show, name="booking_no_show"),
+    path("locaux/<id:pk>/planning/", bookings.room_calendar, name="room_calendar"),
+    path("locaux/<id:pk>/feuille/", bookings.room_sheet, name="room_sheet"),
 ]
 
 # Live calls, people's history, media nodes (www/console/calls.py).
@@ -30,13 +31,13 @@ from www.console import calls  # noqa: E402
 
 urlpatterns += [
     path("direct/", calls.live_wall, name="live_wall"),
-    path("appels/<int:pk>/", calls.watch, name="call_watch"),
-    path("appels/<int:pk>/avertir/", calls.warn, name="call_warn"),
-    path("appels/<int:pk>/interrompre/", calls.interrupt, name="call_interrupt"),
-    path("detenus/<int:pk>/", calls.detainee, name="detainee"),
-    path("detenus/<int:pk>/suspendre/", calls.suspend, name="detainee_suspend"),
-    path("suspensions/<int:pk>/lever/", calls.lift, name="suspension_lift"),
-    path("contacts/<int:pk>/", calls.contact, name="contact"),
+    path("appels/<id:pk>/", calls.watch, name="call_watch"),
+    path("appels/<id:pk>/avertir/", calls.warn, name="call_warn"),
+    path("appels/<id:pk>/interrompre/", calls.interrupt, name="call_interrupt"),
+    path("detenus/<id:pk>/", calls.detainee, name="detainee"),
+    path("detenus/<id:pk>/suspendre/", calls.suspend, name="detainee_suspend"),
+    path("suspensions/<id:pk>/lever/", calls.lift, name="suspension_lift"),
+    path("contacts/<id:pk>/", calls.contact, name="contact"),
     path("serveurs-video/", calls.media_nodes, name="media_nodes"),
 ]
 
@@ -50,27 +51,27 @@ from www.console import recordings  # noqa: E402
 
 urlpatterns += [
     path("enregistrements/", recordings.recording_list, name="recordings"),
-    path("enregistrements/<int:pk>/", recordings.recording_detail, name="recording_detail"),
-    path("enregistrements/<int:pk>/lire/", recordings.replay_start, name="recording_replay"),
+    path("enregistrements/<id:pk>/", recordings.recording_detail, name="recording_detail"),
+    path("enregistrements/<id:pk>/lire/", recordings.replay_start, name="recording_replay"),
     path("enregistrements/lecture/<uuid:session_id>/", recordings.player, name="recording_player"),
     path(
         "enregistrements/lecture/<uuid:session_id>/flux",
         recordings.stream,
         name="recording_stream",
     ),
-    path("enregistrements/<int:pk>/suspendre/", recordings.hold_place, name="recording_hold"),
+    path("enregistrements/<id:pk>/suspendre/", recordings.hold_place, name="recording_hold"),
     path(
-        "enregistrements/suspensions/<int:pk>/lever/",
+        "enregistrements/suspensions/<id:pk>/lever/",
         recordings.hold_lift,
         name="recording_hold_lift",
     ),
-    path("enregistrements/<int:pk>/exporter/", recordings.export_create, name="recording_export"),
+    path("enregistrements/<id:pk>/exporter/", recordings.export_create, name="recording_export"),
     path(
         "enregistrements/exports/<uuid:export_id>/",
         recordings.export_download,
         name="recording_export_download",
     ),
-    path("enregistrements/<int:pk>/relancer/", recordings.recording_retry, name="recording_retry"),
+    path("enregistrements/<id:pk>/relancer/", recordings.recording_retry, name="recording_retry"),
     path(
         "enregistrements/destructions/", recordings.destruction_log, name="recording_destructions"
     ),

@@ -1,6 +1,7 @@
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from calls.actions import typed_entry_closed_since
 from notify import redact
 from notify.models import Message
 from parloir import access
@@ -12,7 +13,12 @@ def index(request):
     return render(
         request,
         "console/index.html",
-        {"establishments": access.establishments(request.user)},
+        {
+            "establishments": access.establishments(request.user),
+            # Codes typed without the link are refused for now: families on a landline
+            # cannot join, and someone is guessing (docs/calls.md).
+            "code_guessing_since": typed_entry_closed_since(),
+        },
     )
 
 

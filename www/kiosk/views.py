@@ -9,7 +9,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_supported_language_variant
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +18,7 @@ from calls import access as call_access
 from calls import actions as call_actions
 from calls.models import Call
 from notify.models import Message
+from parloir.params import a_datetime, an_id
 from people.actions import SignInRefused, do_kiosk_sign_in
 
 
@@ -210,7 +210,7 @@ def start_call(request):
     principal = request.kiosk
     booking = get_object_or_404(
         Booking.objects.filter(detainee=principal.detainee, room=principal.device.room),
-        pk=request.POST.get("booking"),
+        pk=an_id(request.POST.get("booking")) or 0,
     )
     try:
         call = call_actions.do_start_call(booking, device_label=principal.device.label)
@@ -312,12 +312,10 @@ def book(request):
             owed_calls(detainee), pk=makeup_id if makeup_id.isdigit() else 0
         )
     if request.method == "POST":
-        contact = get_object_or_404(contacts, pk=request.POST.get("contact"))
+        contact = get_object_or_404(contacts, pk=an_id(request.POST.get("contact")) or 0)
         room_id, _sep, start_text = request.POST.get("slot", "").partition("|")
-        room = get_object_or_404(
-            detainee.quarter.rooms.all(), pk=room_id if room_id.isdigit() else 0
-        )
-        starts_at = parse_datetime(start_text)
+        room = get_object_or_404(detainee.quarter.rooms.all(), pk=an_id(room_id) or 0)
+        starts_at = a_datetime(start_text)
         try:
             if starts_at is None:
                 raise ValidationError(_("Choisissez un créneau."), code="slot")

@@ -29,6 +29,7 @@ SHELL_STATIC = [
     "js/protocol.js",
     "js/call-ui.js",
     "js/check.js",
+    "js/code.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
     "icons/maskable-192.png",

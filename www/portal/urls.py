@@ -8,6 +8,7 @@ app_name = "portal"
 urlpatterns = [
     path("", views.enter_code, name="code"),
     path("j/<str:link_token>", views.enter_code, name="code_link"),
+    path("j/<str:link_token>/nouveau-code", views.request_code, name="request_code"),
     path("conditions", views.terms, name="terms"),
     path("surveillance", views.monitoring, name="monitoring"),
     path("appel", views.call, name="call"),

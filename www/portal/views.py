@@ -2,13 +2,16 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from calls import access as call_access
 from calls import actions as call_actions
+from calls import codes
 from calls.events import end_reason_label
 from calls.models import Call, Consent
 from establishments.models import Establishment
@@ -19,31 +22,71 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+def _seat(request) -> tuple[str, bool]:
+    """This browser's seat cookie, or a new one (then True: the response must set it)."""
+    seat = request.COOKIES.get(codes.SEAT_COOKIE, "")
+    if 20 <= len(seat) <= 100:
+        return seat, False
+    return codes.new_seat(), True
+
+
+def _set_seat(response, seat: str) -> None:
+    response.set_cookie(
+        codes.SEAT_COOKIE,
+        seat,
+        max_age=codes.SEAT_COOKIE_MAX_AGE,
+        httponly=True,
+        secure=settings.SESSION_COOKIE_SECURE,
+        samesite="Lax",
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def enter_code(request, link_token: str | None = None):
     error = None
+    notice = None
     if request.method == "POST":
+        seat, new_seat = _seat(request)
+        seat_hash = codes.seat_hash(seat)
         try:
             call = call_actions.do_redeem_code(
                 request.POST.get("code", ""),
                 client=client_ip(request),
                 link_token=link_token or request.POST.get("link") or None,
+                seat=seat_hash,
             )
         except call_actions.CodeRejected:
             error = _code_error(link_token)
         else:
             request.session.cycle_key()
-            request.session[call_access.PORTAL_SESSION_CALL] = call.pk
-            if call_actions.has_all_consents(call):
-                return redirect("portal:call")
-            return redirect("portal:terms")
+            for key in (call_access.PORTAL_SESSION_CALL, call_access.PORTAL_SESSION_PENDING):
+                request.session.pop(key, None)
+            request.session[call_access.PORTAL_SESSION_SEAT] = seat_hash
+            # A browser that has not accepted the texts for this call reads them first,
+            # even when the relative already did so on another device.
+            if call_actions.has_all_consents(call, seat=seat_hash):
+                request.session[call_access.PORTAL_SESSION_CALL] = call.pk
+                response = redirect("portal:call")
+            else:
+                request.session[call_access.PORTAL_SESSION_PENDING] = call.pk
+                response = redirect("portal:terms")
+            if new_seat:
+                _set_seat(response, seat)
+            return response
+    elif link_token and request.GET.get("nouveau") == "1":
+        notice = _(
+            "Si l'appel est en cours, un nouveau code vient d'être envoyé à votre téléphone. "
+            "Il faut ensuite accepter à nouveau les conditions sur cet appareil."
+        )
     return render(
         request,
         "portal/code.html",
         {
             "error": error,
+            "notice": notice,
             "link_token": link_token or "",
             "establishment": _link_establishment(link_token),
+            "code_digits": codes.CODE_DIGITS,
         },
         status=400 if error else 200,
     )
@@ -83,6 +126,22 @@ def _code_error(link_token: str | None) -> str:
     ) % {"minutes": minutes}
 
 
+@require_POST
+def request_code(request, link_token: str):
+    """A new code on the relative's phone, for a new device or a lost message.
+
+    Only from the SMS link's page (the link names the call), and only to the contact's
+    own number; the answer is the same whether or not a code was sent.
+    """
+    call = Call.objects.filter(link_token=link_token).first()
+    if call is not None:
+        try:
+            call_actions.do_send_code_to_relative(call)
+        except call_actions.CodeRequestRefused:
+            pass
+    return redirect(f"{reverse('portal:code_link', args=[link_token])}?nouveau=1")
+
+
 def _link_establishment(link_token: str | None) -> Establishment | None:
     """The establishment behind an SMS link, so that its contact is one tap away.
 
@@ -99,16 +158,21 @@ def _link_establishment(link_token: str | None) -> Establishment | None:
     return call.establishment if call else None
 
 
-def relative_view(view):
+def relative_view(view, pending: bool = False):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        call = call_access.portal_call(request.session)
+        call = call_access.portal_call(request.session, pending=pending)
         if call is None:
             return redirect("portal:code")
         request.call = call
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def consenting_view(view):
+    """A consent page: open to a browser let in by a code that is still reading them."""
+    return relative_view(view, pending=True)
 
 
 def _consent(request, kind: str, accepted: bool) -> None:
@@ -119,6 +183,7 @@ def _consent(request, kind: str, accepted: bool) -> None:
         client_ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         language=get_language(),
+        seat=request.session.get(call_access.PORTAL_SESSION_SEAT, ""),
     )
 
 
@@ -134,7 +199,7 @@ def _refused(request):
 
 
 @require_http_methods(["GET", "POST"])
-@relative_view
+@consenting_view
 def terms(request):
     call = request.call
     if not call.is_open:
@@ -150,7 +215,7 @@ def terms(request):
 
 
 @require_http_methods(["GET", "POST"])
-@relative_view
+@consenting_view
 def monitoring(request):
     call = request.call
     if not call.is_open:
@@ -160,17 +225,23 @@ def monitoring(request):
         _consent(request, Consent.Kind.MONITORING, accepted)
         if not accepted:
             return _refused(request)
+        seat = request.session.get(call_access.PORTAL_SESSION_SEAT, "")
+        if not call_actions.has_all_consents(call, seat=seat):
+            return redirect("portal:terms")
+        request.session.pop(call_access.PORTAL_SESSION_PENDING, None)
+        request.session[call_access.PORTAL_SESSION_CALL] = call.pk
         call_actions.do_relative_waiting(call)
         return redirect("portal:call")
     return render(request, "portal/monitoring.html", {"call": call})
 
 
-@relative_view
+@consenting_view  # sends a browser still owing consents to them, and a finished call to its end
 def call(request):
     call = request.call
     if not call.is_open:
         return redirect("portal:ended")
-    if not call_actions.has_all_consents(call):
+    seat = request.session.get(call_access.PORTAL_SESSION_SEAT, "")
+    if not call_actions.has_all_consents(call, seat=seat):
         return redirect("portal:terms")
     return render(
         request,
@@ -189,7 +260,7 @@ def hang_up(request):
 
 
 def ended(request):
-    call = call_access.portal_call(request.session)
+    call = call_access.portal_call(request.session, pending=True, seat_lost=True)
     establishment = call.establishment if call else None
     refused_at = request.session.get(REFUSED_KEY) if call is None else None
     if refused_at is not None:
@@ -213,7 +284,7 @@ def help_page(request, code: str):
 
 
 def help_index(request):
-    call = call_access.portal_call(request.session)
+    call = call_access.portal_call(request.session, pending=True)
     if call is not None:
         return redirect("portal:help", code=call.establishment.code)
     return render(

@@ -29,7 +29,7 @@ def rooms_of_existing_calls(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0005_participant_attachments_and_subscriptions'),
+        ('calls', '0006_codes_bound_to_a_browser_and_typed_entry_limit'),
         ('media', '0001_initial'),
     ]
 
