@@ -272,3 +272,20 @@ def test_a_call_that_lost_time_is_offered_a_make_up_outside_the_quota(client, se
     assert booking.makeup_for == call
     assert list(owed_calls(detainee)) == []  # one make-up per call
     assert Booking.objects.filter(makeup_for=call).count() == 1
+
+
+def test_staff_see_the_seconds_lost_and_given_back_on_the_call_page(client):
+    from tests.factories import sign_in, staff_with_role
+
+    ready, call = _live_call()
+    lost_at = timezone.now()
+    actions.do_media_lost(call, node_id=call.media_node_id, room_id=1001, cause=NODE_DOWN,
+                          since=lost_at)  # fmt: skip
+    with time_machine.travel(lost_at + timedelta(seconds=37), tick=False):
+        actions.do_assign_room(call, node=_node("node-b"), room_id=2002, pin="p", secret="s")
+        _media_back(call)
+    supervisor = staff_with_role("supervisor", ready.site.establishment)
+    page = sign_in(client, supervisor).get(f"/console/appels/{call.pk}/").content.decode()
+    assert "37 s rendues après une panne" in page
+    assert 'id="outages"' in page and "Serveur vidéo hors service" in page
+    assert "node-a → node-b" in page

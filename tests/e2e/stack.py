@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -84,6 +85,21 @@ class Stack:
         )
         env.update(self.extra_env)
         return env
+
+    def sibling_janus(self, workdir: Path, name: str) -> JanusProcess:
+        """A second Janus in the namespace, sharing the first one's secrets (the web process
+        has only one set), on ports and RTP ports of its own. Not started."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        sibling = JanusProcess(
+            self.netns, workdir, name=name, ws_port=8288, admin_ws_port=7288,
+            rtp_port_range="30000-39999",
+        )  # fmt: skip
+        sibling.admin_secret = self.janus.admin_secret
+        sibling.room_admin_key = self.janus.room_admin_key
+        sibling.config = replace(
+            sibling.config, admin_secret=sibling.admin_secret, room_admin_key=sibling.room_admin_key
+        )
+        return sibling
 
     def register_node(self, janus: JanusProcess | None = None) -> MediaNode:
         janus = janus or self.janus

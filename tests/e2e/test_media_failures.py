@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,6 @@ from tests.e2e.browser import (
     watch,
     watch_frames,
 )
-from tests.media.harness import JanusProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.media]
 
@@ -73,16 +71,7 @@ def test_a_janus_killed_and_restarted_at_once_costs_seconds_that_are_given_back(
 
 def test_a_call_whose_node_dies_moves_to_the_other_node(stack, e2e_runner, tmp_path):
     ready = ready_call()
-    second = JanusProcess(
-        stack.netns, tmp_path / "janus-b", name="e2e-node-b", ws_port=8288,
-        admin_ws_port=7288, rtp_port_range="30000-39999",
-    )  # fmt: skip
-    (tmp_path / "janus-b").mkdir()
-    second.admin_secret = stack.janus.admin_secret
-    second.room_admin_key = stack.janus.room_admin_key
-    second.config = replace(
-        second.config, admin_secret=second.admin_secret, room_admin_key=second.room_admin_key
-    )
+    second = stack.sibling_janus(tmp_path / "janus-b", "e2e-node-b")
     second.start()
     try:
         with browsers_on(e2e_runner) as browsers:

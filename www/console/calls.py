@@ -87,6 +87,10 @@ def watch(request, pk):
             "replay_roles": _role_labels(access.Can.REPLAY),
             "transitions": call.transitions.select_related("by_staff"),
             "warnings": call.warnings.select_related("staff"),
+            # What platform faults cost this call, and what was given back.
+            "outages": list(call.outages.all()),
+            "rooms": call.rooms.select_related("node"),
+            "makeup": call.makeup_bookings.exclude(status="cancelled").first(),
         },
         establishment.zone,
     )
