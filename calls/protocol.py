@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 
+from parloir.events import check
+
 MAX_FRAME_BYTES = 64 * 1024  # an SDP with many candidates is ~10 KB
 MAX_FRAMES_PER_SECOND = 40  # trickled candidates arrive in bursts
 RATE_BURST = 80
@@ -85,7 +87,7 @@ def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
     if schema is None:
         raise BadFrame("unknown_type", f"Unknown frame type {frame['type']!r}.")
     try:
-        jsonschema.validate(frame, schema)
+        check(frame, schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "frame"
         raise BadFrame("invalid_frame", f"{where}: {exc.message}"[:300]) from None

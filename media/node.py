@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 import time
@@ -71,6 +72,7 @@ def node_config() -> JanusNodeConfig:
         rtp_port_range=env.get("PARLOIR_JANUS_RTP_PORT_RANGE", "20000-40000") or "20000-40000",
         session_timeout=env.integer("PARLOIR_JANUS_SESSION_TIMEOUT", 60),
         reclaim_session_timeout=env.integer("PARLOIR_JANUS_RECLAIM_TIMEOUT", 120),
+        event_loops=env.integer("PARLOIR_JANUS_EVENT_LOOPS", os.cpu_count() or 1),
         **({"lib_dir": Path(lib_dir)} if lib_dir else {"lib_dir": default_janus_lib_dir()}),
     )
 

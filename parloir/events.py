@@ -27,11 +27,34 @@ def register(event_type: str, properties: dict[str, Any], required: list[str]) -
     }
 
 
+_VALIDATORS: dict[str, Any] = {}
+
+
+def validator_for(schema: dict[str, Any]):
+    """A schema's validator, made (and the schema checked) once: ``jsonschema.validate``
+    checks the schema against its meta-schema at every call, which cost the web process
+    more than the rest of sending an event."""
+    key = id(schema)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        validator = _VALIDATORS[key] = cls(schema)
+    return validator
+
+
+def check(instance: Any, schema: dict[str, Any]) -> None:
+    """``jsonschema.validate`` with a validator made once per schema."""
+    error = jsonschema.exceptions.best_match(validator_for(schema).iter_errors(instance))
+    if error is not None:
+        raise error
+
+
 def validate(event: dict[str, Any]) -> None:
     schema = EVENT_SCHEMAS.get(event.get("type", ""))
     if schema is None:
         raise ValueError(f"Unknown event type {event.get('type')!r}")
-    jsonschema.validate(event, schema)
+    check(event, schema)
 
 
 def send_event(groups: list[str], event: dict[str, Any]) -> None:

@@ -84,7 +84,8 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env.get("DATABASE_URL")
+# Both hold a password: like the other secrets, they may come from a file (_FILE).
+DATABASE_URL = env.secret("DATABASE_URL", required=False)
 SQLITE_OPTIONS = {
     # WAL lets the web process read while a worker writes; IMMEDIATE takes the write
     # lock at BEGIN, so concurrent writers queue (up to the timeout) instead of failing
@@ -93,8 +94,20 @@ SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
 }
+# PostgreSQL through a pool of connections per process (Django's psycopg pool): an HTTP
+# request runs in a thread of its own, which without a pool opened (and PostgreSQL
+# forked) a new connection for every request. PARLOIR_DB_POOL_SIZE=0 turns it off.
+DB_POOL_SIZE = env.integer("PARLOIR_DB_POOL_SIZE", 8)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_SIZE,
+            # A request that cannot get a connection within this fails rather than hangs.
+            "timeout": 10,
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -107,7 +120,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.get("REDIS_URL")
+REDIS_URL = env.secret("REDIS_URL", required=False)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -376,7 +389,8 @@ SECURE_PROXY_SSL_HEADER = (
     else None
 )
 SECURE_SSL_REDIRECT = env.flag("PARLOIR_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The load balancer checks /livez over plain HTTP (deploy/haproxy): never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 

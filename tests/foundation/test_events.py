@@ -23,7 +23,21 @@ EXAMPLES = {
         "message_status": "sent",
         "channel": "sms",
     },
-    "call.peer": {"type": "call.peer", "call": 1, "role": "kiosk", "status": "left", "feed": None},
+    "call.peer": {
+        "type": "call.peer",
+        "call": 1,
+        "role": "kiosk",
+        "status": "left",
+        "reason": "closed",
+        "feed": None,
+    },
+    "call.media": {
+        "type": "call.media",
+        "call": 1,
+        "status": "restart",
+        "reason": "node_down",
+        "epoch": 2,
+    },
     "call.attached": {
         "type": "call.attached",
         "call": 1,
@@ -50,6 +64,15 @@ def test_it_refuses_an_event_with_an_extra_or_missing_field(event_type):
     missing.pop(next(k for k in event if k != "type"))
     with pytest.raises(jsonschema.ValidationError):
         validate(missing)
+
+
+def test_a_peer_that_left_says_how_and_a_media_event_says_what():
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**EXAMPLES["call.peer"], "reason": "tired"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**EXAMPLES["call.media"], "status": "reboot"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**EXAMPLES["call.media"], "epoch": -1})
 
 
 def test_it_refuses_an_unknown_event_type():

@@ -1,0 +1,193 @@
+"""Synthetic kiosks or relatives for bench_multihost.py, run inside one host's namespace.
+
+    python bench/multihost_clients.py kiosks   SPEC.json   # on the prison's network
+    python bench/multihost_clients.py relatives SPEC.json  # on the family's network
+
+They go through what a browser goes through: the HTTPS pages through the load balancer
+(the deployment's CA verified, the site reached by its name), the call WebSocket, ICE and
+DTLS (tests/e2e/doc_client.py and kiosk_client.py, written from the docs). Their media
+are pre-encoded (a short VP8 and Opus file, sent as it is: no encoding) and small; what
+they receive is decoded by aiortc (tiny frames). One JSON line per call on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import ssl
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from aiortc.contrib.media import MediaPlayer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.doc_client import DocClient  # noqa: E402
+from tests.e2e.kiosk_client import KioskDocClient  # noqa: E402
+
+
+class SiteResolver(AbstractResolver):
+    """The site's name to the load balancer's address (the test hosts have no DNS)."""
+
+    def __init__(self, name: str, address: str) -> None:
+        self.name, self.address = name, address
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        if host != self.name:
+            raise OSError(f"unknown host {host}")
+        return [
+            {"hostname": host, "host": self.address, "port": port, "family": socket.AF_INET,
+             "proto": 0, "flags": socket.AI_NUMERICHOST},
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+class Synthetic:
+    """What both sides add to the docs' clients: the network, pre-encoded media, and the
+    time of the first frame received (and of each step, for the breakdown)."""
+
+    async def _received(self, data: str) -> None:
+        kind = json.loads(data).get("type") if data.startswith("{") else None
+        if kind in ("welcome", "publish_answer", "subscribe_offer") and kind not in self.marks:
+            self.marks[kind] = time.time()
+        await super()._received(data)
+
+    async def setup(self, spec: dict) -> None:
+        await self.http.close()  # the docs' client's own, for a site it can resolve
+        context = ssl.create_default_context(cafile=spec["ca"])
+        connector = aiohttp.TCPConnector(
+            ssl=context, resolver=SiteResolver(spec["site_name"], spec["lb"])
+        )
+        self.http = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.CookieJar(),
+            headers={"Accept-Language": "fr-FR"},
+        )
+        self.media_file = spec["media"]
+        self.marks: dict[str, float] = {}
+        self.first_frame_at: float | None = None
+        self.first_frame = asyncio.Event()
+
+    async def _publish(self) -> None:
+        assert self.welcome is not None
+        from tests.e2e.doc_client import _peer_connection
+
+        self.publisher = _peer_connection(self.welcome["ice_servers"])
+        player = MediaPlayer(self.media_file, decode=False, loop=True)
+        self.players = [player]
+        self.publisher.addTransceiver(player.audio, direction="sendonly")
+        self.publisher.addTransceiver(player.video, direction="sendonly")
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        await self._send_local("publish", "publisher", self.publisher)
+
+    async def _decode(self, receiving, track) -> None:
+        if track.kind == "video":
+            await track.recv()
+            if self.first_frame_at is None:
+                self.first_frame_at = time.time()
+                self.first_frame.set()
+        await super()._decode(receiving, track)
+
+
+class SyntheticKiosk(Synthetic, KioskDocClient):
+    pass
+
+
+class SyntheticRelative(Synthetic, DocClient):
+    pass
+
+
+async def kiosks(spec: dict) -> None:
+    clients = []
+    for booking in spec["calls"]:
+        client = SyntheticKiosk(spec["site"])
+        await client.setup(spec)
+        await client.activate(booking["credential"])
+        await client.sign_in(booking["prison_number"], "1234")
+        clients.append(client)
+    print(json.dumps({"ready": len(clients)}), flush=True)
+    # Every kiosk presses "Appeler" at the same instant, which the benchmark sends once
+    # every kiosk and every relative is ready: "go <epoch seconds>".
+    line = await asyncio.to_thread(sys.stdin.readline)
+    await asyncio.sleep(max(0.0, float(line.split()[1]) - time.time()))
+
+    async def call(client: SyntheticKiosk) -> dict:
+        pressed = time.time()
+        call_id = await client.press_call()
+        client.marks["call_page"] = time.time()
+        await client.connect()
+        await client.hello(call_id)
+        await asyncio.wait_for(client.first_frame.wait(), spec["timeout"])
+        return {"call": call_id, "appeler": pressed, "kiosk_frame": client.first_frame_at,
+                "kiosk_marks": client.marks}  # fmt: skip
+
+    results = await asyncio.gather(*(call(c) for c in clients), return_exceptions=True)
+    for result in results:
+        print(json.dumps(result if isinstance(result, dict) else {"error": repr(result)}))
+    await _hold_then_close(clients, spec)
+
+
+async def relatives(spec: dict) -> None:
+    outbox = Path(spec["outbox"])
+    seen = len(outbox.read_text().splitlines()) if outbox.exists() else 0
+    print(json.dumps({"ready": 0}), flush=True)
+    tasks: list[asyncio.Task] = []
+    clients: list[SyntheticRelative] = []
+
+    async def answer(link: str, code: str, seen_at: float) -> dict:
+        client = SyntheticRelative(spec["site"])
+        await client.setup(spec)
+        clients.append(client)
+        client.marks["code_seen"] = seen_at
+        await client.follow_sms_link(link, code)
+        client.marks["call_page"] = time.time()
+        await client.connect()
+        await client.hello(client.call_id())
+        await asyncio.wait_for(client.first_frame.wait(), spec["timeout"])
+        return {"call": client.call_id(), "relative_frame": client.first_frame_at,
+                "relative_marks": client.marks}  # fmt: skip
+
+    give_up = time.time() + spec["timeout"] + 30
+
+    while len(tasks) < len(spec["calls"]) and time.time() < give_up:
+        lines = outbox.read_text().splitlines() if outbox.exists() else []
+        for line in lines[seen:]:
+            text = json.loads(line)["text"]
+            found = re.search(r"(https?://\S+/j/\S+?)#(\d+)", text)
+            if found:
+                tasks.append(
+                    asyncio.create_task(answer(found.group(1), found.group(2), time.time()))
+                )
+        seen = len(lines)
+        await asyncio.sleep(0.02)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        print(json.dumps(result if isinstance(result, dict) else {"error": repr(result)}))
+    await _hold_then_close(clients, spec)
+
+
+async def _hold_then_close(clients, spec: dict) -> None:
+    await asyncio.sleep(spec.get("hold", 0))
+    for client in clients:
+        try:
+            await client.close()
+        except Exception as exc:  # noqa: BLE001 (a client that failed earlier is reported already)
+            print(json.dumps({"close_error": repr(exc)}), file=sys.stderr)
+
+
+def main() -> int:
+    role, spec_path = sys.argv[1], sys.argv[2]
+    spec = json.loads(Path(spec_path).read_text())
+    asyncio.run({"kiosks": kiosks, "relatives": relatives}[role](spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
