@@ -185,7 +185,9 @@ class Watcher:
     and never backwards, so several checkers share one view of each node.
     """
 
-    WRITE_EVERY = 0.5
+    # A node's last answer, written at most this often: the down verdict compares it to
+    # now - down_after (1.5 s), so it must stay well below that.
+    WRITE_EVERY = 1.0
     ROOMS_EVERY = 1.0
 
     def __init__(self, *, interval: float, timeout: float, down_after: float) -> None:
