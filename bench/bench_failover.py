@@ -53,7 +53,10 @@ async def one_run(stack, browsers, ready, kind: str, spare) -> Run:
 
     kiosk, relative = await live_call(browsers, stack.base_url, ready, stack.outbox)
     await watch_frames((kiosk, relative))
-    janus = stack.janus if _node_of(ready) == stack.janus.config.node_name else spare
+    from channels.db import database_sync_to_async
+
+    node = await database_sync_to_async(_node_of)(ready)
+    janus = stack.janus if node == stack.janus.config.node_name else spare
     janus.kill()
     since = [await page_clock(page) for page in (kiosk, relative)]
     if kind == "restart":
