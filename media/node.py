@@ -2,6 +2,7 @@
 
     python -m media.node config --out /etc/parloir/janus    # Janus's configuration
     python -m media.node agent                             # ships the recordings away
+    python -m media.node turn-config --out /etc/parloir/turn   # on a TURN host
 
 Both read the environment only (docs/deployment.md, "Media hosts"): a media host needs
 Janus's own secrets and the recordings' public key, never the database password nor
@@ -28,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from media.config import JanusNodeConfig, default_janus_lib_dir, render_janus
+from media.config import JanusNodeConfig, default_janus_lib_dir, render_janus, render_turn
 from media.janus import VIDEOROOM, JanusAdmin, JanusException, tls_context
 from parloir import env
 from parloir.env import ConfigurationError
@@ -74,6 +75,30 @@ def node_config() -> JanusNodeConfig:
         reclaim_session_timeout=env.integer("PARLOIR_JANUS_RECLAIM_TIMEOUT", 120),
         event_loops=env.integer("PARLOIR_JANUS_EVENT_LOOPS", os.cpu_count() or 1),
         **({"lib_dir": Path(lib_dir)} if lib_dir else {"lib_dir": default_janus_lib_dir()}),
+    )
+
+
+def turn_config():
+    """coturn's configuration on a TURN host of its own, from the same variables as the
+    web hosts' settings (docs/configuration.md, "TURN")."""
+    from media.config import TurnConfig
+
+    peers = tuple(p for p in (env.get("PARLOIR_TURN_ALLOWED_PEER_IPS", "") or "").split(",") if p)
+    return TurnConfig(
+        node_name=env.get("PARLOIR_NODE_NAME", "turn") or "turn",
+        secret=_secret("PARLOIR_TURN_SECRET"),
+        realm=env.get("PARLOIR_TURN_REALM", "parloir") or "parloir",
+        userdb=Path(env.get("PARLOIR_TURN_USERDB", "/var/lib/parloir-turn/turndb") or ""),
+        allowed_peer_ips=peers,
+        port=env.integer("PARLOIR_TURN_PORT", 3478),
+        listening_ip=env.get("PARLOIR_TURN_LISTENING_IP", "") or "",
+        relay_ip=env.get("PARLOIR_TURN_RELAY_IP", "") or "",
+        external_ip=env.get("PARLOIR_TURN_EXTERNAL_IP", "") or "",
+        min_port=env.integer("PARLOIR_TURN_MIN_PORT", 49152),
+        max_port=env.integer("PARLOIR_TURN_MAX_PORT", 65535),
+        tls_cert=env.get("PARLOIR_TURN_TLS_CERT", "") or "",
+        tls_key=env.get("PARLOIR_TURN_TLS_KEY", "") or "",
+        tls_port=env.integer("PARLOIR_TURN_TLS_PORT", 5349),
     )
 
 
@@ -211,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     config_parser = commands.add_parser("config", help="Write Janus's configuration files.")
     config_parser.add_argument("--out", required=True, type=Path)
+    turn_parser = commands.add_parser(
+        "turn-config", help="Write coturn's configuration, on a TURN host of its own."
+    )
+    turn_parser.add_argument("--out", required=True, type=Path)
     agent_parser = commands.add_parser("agent", help="Ship the recordings to the shared store.")
     agent_parser.add_argument("--once", action="store_true", help="One pass, then exit.")
     args = parser.parse_args(argv)
@@ -222,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             config.recording_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
             for path in written:
                 print(path)
+            return 0
+        if args.command == "turn-config":
+            print(render_turn(turn_config(), args.out))
             return 0
         agent = Agent(AgentConfig.from_env())
         if args.once:

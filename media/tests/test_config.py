@@ -251,3 +251,30 @@ def test_a_media_host_renders_its_configuration_without_parloirs_settings(tmp_pa
         check=False,
     )
     assert missing.returncode == 2 and "API_SECRET" in missing.stderr
+
+
+def test_a_turn_host_renders_its_configuration_without_parloirs_settings(tmp_path):
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "PARLOIR_TURN_SECRET": "t" * 30,
+        "PARLOIR_TURN_REALM": "parloir.example.org",
+        "PARLOIR_TURN_USERDB": str(tmp_path / "turndb"),
+        "PARLOIR_TURN_ALLOWED_PEER_IPS": "192.0.2.21,192.0.2.22",
+        "PARLOIR_TURN_LISTENING_IP": "192.0.2.30",
+        "PARLOIR_TURN_RELAY_IP": "192.0.2.30",
+        "PARLOIR_TURN_TLS_CERT": "/etc/parloir/turn/turn.pem",
+        "PARLOIR_TURN_TLS_KEY": "/etc/parloir/turn/turn.key",
+        "PARLOIR_TURN_TLS_PORT": "443",
+    }
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "media.node", "turn-config", "--out", str(tmp_path / "etc")],
+        env=env, capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "etc" / "turnserver.conf").read_text()
+    assert "tls-listening-port=443" in text
+    assert "allowed-peer-ip=192.0.2.21" in text and "allowed-peer-ip=192.0.2.22" in text

@@ -103,3 +103,31 @@ def test_it_keeps_an_operators_drain_across_a_failure():
     assert health.record(node, health.Probe(True, rooms=0), now=now, down_after=3) == DRAINING
     undrain(node)
     assert (node.state, node.drain_requested) == (UP, False)
+
+
+def test_operators_register_list_drain_and_undrain_nodes_from_the_command_line():
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command(
+        "media_node", "add", "media1", "--ws-url", "wss://192.0.2.21:8989",
+        "--admin-ws-url", "wss://192.0.2.21:7989", "--recording-dir", "/srv/rec",
+        "--ships-recordings", stdout=out,
+    )  # fmt: skip
+    node = MediaNode.objects.get(name="media1")
+    assert node.ships_recordings and node.state == DOWN
+    MediaNode.objects.filter(pk=node.pk).update(state=UP)
+    call_command("media_node", "drain", "media1", stdout=out)
+    assert MediaNode.objects.get(pk=node.pk).state == DRAINING
+    call_command("media_node", "undrain", "media1", stdout=out)
+    assert MediaNode.objects.get(pk=node.pk).state == UP
+    listing = io.StringIO()
+    call_command("media_node", "list", stdout=listing)
+    assert listing.getvalue().startswith("media1\tup\t0/20\twss://192.0.2.21:8989")
+    with pytest.raises(CommandError, match="ws://"):
+        call_command("media_node", "add", "bad", "--ws-url", "http://x", "--admin-ws-url",
+                     "wss://x", "--recording-dir", "/r")  # fmt: skip
+    with pytest.raises(CommandError, match="No media node"):
+        call_command("media_node", "drain", "nope")

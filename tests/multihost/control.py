@@ -121,6 +121,29 @@ def call(booking: int) -> dict:
     }
 
 
+def work_done(booking: int) -> dict:
+    """How many times each piece of the call's work was done: with every worker running on
+    both web hosts, each must be done once."""
+    from collections import Counter
+
+    from audit.models import AuditEvent
+    from calls.models import Call
+    from notify.models import Message
+    from recordings.models import Recording
+
+    call = Call.objects.get(booking_id=booking)
+    return {
+        "transitions": dict(Counter(call.transitions.values_list("to_state", flat=True))),
+        "code_messages": Message.objects.filter(
+            contact=call.contact, purpose=Message.Purpose.CALL_CODE
+        ).count(),
+        "recordings": Recording.objects.filter(call=call).count(),
+        "ended_audits": AuditEvent.objects.filter(
+            action="call.ended", target_id=str(call.pk)
+        ).count(),
+    }
+
+
 def recording(booking: int) -> dict:
     from recordings.models import Recording
 
@@ -135,6 +158,7 @@ def recording(booking: int) -> dict:
         "last_error": found.last_error,
         "duration": found.duration_seconds,
         "sources_deleted": found.sources_deleted_at is not None,
+        "attempts": found.attempts,
         "details": found.details,
     }
 

@@ -281,6 +281,16 @@ def test_a_database_restart_mid_call_loses_nothing(deployment, prison, family):
     for web in WEB_HOSTS:
         for name in ("web", *WORKERS):
             assert deployment.net.processes[(web, name)].alive, f"{web}/{name} died"
+    # Every worker runs on both web hosts: each piece of work was done once.
+    work = deployment.control("web2", "work_done", booking=pages.booking["booking"])
+    assert work == {
+        "transitions": {"calling": 1, "code_sent": 1, "relative_joined": 1, "live": 1,
+                        "ended": 1},
+        "code_messages": 1,
+        "recordings": 1,
+        "ended_audits": 1,
+    }, work  # fmt: skip
+    assert recording["attempts"] == 1
 
 
 def test_a_recording_made_on_a_media_host_is_replayed_through_the_other_web_host(
