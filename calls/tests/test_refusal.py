@@ -102,3 +102,21 @@ def test_the_relative_who_refused_is_told_the_detainee_may_call_again(client, se
     # This browser is out of the call: going back to the consent pages does not let it in.
     assert client.get("/conditions")["Location"] == "/"
     assert Call.objects.get(pk=call.pk).state == Call.State.BOOKED
+
+
+def test_the_browser_that_refused_is_told_why_its_code_no_longer_works(client, settings):
+    from calls.tests.helpers import sent_code
+
+    ready = ready_call()
+    call = start(ready)
+    code = sent_code(settings)
+    client.post(f"/j/{call.link_token}", {"code": code})
+    client.post("/conditions", {"decision": "reject"})
+    again = client.post(f"/j/{call.link_token}", {"code": code})
+    assert again.status_code == 400
+    assert "Vous avez refusé les conditions" in unescape(again.content.decode())
+    # Any other browser reads the one message for every refused code.
+    from django.test import Client
+
+    other = Client().post(f"/j/{call.link_token}", {"code": code})
+    assert "Vous avez refusé" not in unescape(other.content.decode())

@@ -57,7 +57,16 @@ def enter_code(request, link_token: str | None = None):
             )
         except call_actions.CodeRejected:
             error = _code_error(link_token)
+            if request.session.get(REFUSED_KEY) is not None:
+                # This very browser refused the consents: its code died with the refusal.
+                # Said to it alone (the session knows), so no one learns from it whether
+                # some code exists.
+                error = _(
+                    "Vous avez refusé les conditions : ce code n'est plus valable. Si la "
+                    "personne détenue vous appelle de nouveau, vous recevrez un nouveau code."
+                )
         else:
+            request.session.pop(REFUSED_KEY, None)
             request.session.cycle_key()
             for key in (call_access.PORTAL_SESSION_CALL, call_access.PORTAL_SESSION_PENDING):
                 request.session.pop(key, None)
