@@ -145,12 +145,18 @@ def test_a_key_pressed_after_the_offer_reads_the_message_again_at_once(
     reading = _frames(asyncio.run(speech.synthesize(words.heard, "en"))) + _frames(
         asyncio.run(speech.synthesize(words.rest, "en", lead_in=False))
     )
-    first, score = located(heard, reading)
+    # Two readings of the same words: the best match may be either of them.
+    best, score = located(heard, reading)
     assert score > 0.9
+    after_at, after_score = located(heard[best + len(reading) :], reading)
+    if after_score > 0.9:
+        gap = after_at  # the best match was the first reading
+    else:
+        before_at, before_score = located(heard[: max(0, best)], reading)
+        assert before_score > 0.9, (after_score, before_score)
+        gap = best - (before_at + len(reading))
     # The same words once more, right after the offer: the key, not the 30 s wait's end.
-    again_at, again_score = located(heard[first + len(reading) :], reading)
-    assert again_score > 0.9
-    assert 0 <= again_at / 2 / speech.SAMPLE_RATE < 15, again_at
+    assert 0 <= gap / 2 / speech.SAMPLE_RATE < 15, gap
     attempt = Attempt.objects.get(message=message)
     assert "2 lecture(s)" in attempt.detail and "touches 1" in attempt.detail
 
