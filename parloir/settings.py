@@ -108,6 +108,9 @@ if DATABASE_URL:
             # A request that cannot get a connection within this fails rather than hangs.
             "timeout": 10,
         }
+        # Each connection is tried as it leaves the pool: after a PostgreSQL restart the
+        # pooled ones are dead, and the first requests (a relative's hang-up) would fail.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
