@@ -10,7 +10,7 @@ from notify.actions import do_send_message
 from notify.models import Attempt, Message
 from tests.factories import ContactFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.telephony]
 
 
 def test_the_code_of_a_call_reaches_the_smsc_and_its_delivery_is_reported(

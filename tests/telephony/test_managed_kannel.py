@@ -10,7 +10,7 @@ from parloir.workers import extra_processes
 from tests.factories import ContactFactory
 from tests.telephony.peers import Peer
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.telephony]
 
 
 def _free_base() -> int:

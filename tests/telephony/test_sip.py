@@ -15,7 +15,7 @@ from notify.models import Attempt
 from tests.factories import ContactFactory
 from tests.telephony.support import correlation, located
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.telephony]
 
 LANDLINE = "+33251421100"
 SITE = "https://pa.fr"  # short: every reading spells it out, in real time

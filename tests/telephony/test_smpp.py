@@ -8,7 +8,7 @@ from notify.backends import smpp as smpp_backend
 from notify.models import Attempt
 from tests.factories import ContactFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.telephony]
 
 
 def _send(number: str, text: str, **kwargs):
