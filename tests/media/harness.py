@@ -140,12 +140,13 @@ class Netns:
 CUT_TABLE = "parloir_cut"
 
 
-def _delete_stale_namespaces() -> None:
-    """Remove namespaces left by test runs that were killed before their teardown."""
+def _delete_stale_namespaces(pattern: str = r"parloir-[a-z]+(\d+)") -> None:
+    """Remove namespaces left by test runs that were killed before their teardown: those
+    whose name matches ``pattern`` and whose first group, a pid, is no longer running."""
     if not NETNS_DIR.is_dir():
         return
     for entry in NETNS_DIR.iterdir():
-        match = re.fullmatch(r"parloir-[a-z]+(\d+)", entry.name)
+        match = re.fullmatch(pattern, entry.name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
             subprocess.run(["ip", "netns", "delete", entry.name], capture_output=True, check=False)
 

@@ -22,7 +22,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.media.harness import HarnessError, Netns, _die_with_parent, _ip, disable_ipv6
+from tests.media.harness import (
+    HarnessError,
+    Netns,
+    _delete_stale_namespaces,
+    _die_with_parent,
+    _ip,
+    disable_ipv6,
+)
 
 PREFIX = "pmh"
 ROUTER = "core"
@@ -89,7 +96,7 @@ class Topology:
     # --- the network -------------------------------------------------------------------
 
     def create(self) -> None:
-        _delete_stale(PREFIX)
+        _delete_stale_namespaces(rf"{PREFIX}(\d+)-\w+")
         try:
             self._create()
         except BaseException:
@@ -255,17 +262,6 @@ def _stop(popen: subprocess.Popen, sig: int) -> None:
 
 def _sysctl(netns: str, setting: str) -> None:
     _ip("netns", "exec", netns, "sysctl", "-qw", setting)
-
-
-def _delete_stale(prefix: str) -> None:
-    """Namespaces left by a run that was killed before its teardown."""
-    folder = Path("/var/run/netns")
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        match = re.fullmatch(rf"{prefix}(\d+)-\w+", entry.name)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            subprocess.run(["ip", "netns", "delete", entry.name], capture_output=True, check=False)
 
 
 def require_tools() -> None:
