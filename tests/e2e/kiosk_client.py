@@ -33,6 +33,7 @@ class KioskDocClient(DocClient):
         super().__init__(base_url, language, trickle)
         self.keep_alive_url = ""
         self.keep_alive_ms = 0
+        self.home_booking = ""
 
     def _expect(self, answer: tuple[int, str, str], status: int, location: str = "") -> None:
         got, where, _body = answer
@@ -53,9 +54,9 @@ class KioskDocClient(DocClient):
         answer = await self.form("/kiosk/", {"prison_number": prison_number, "pin": pin})
         self._expect(answer, 302, "/kiosk/accueil")
 
-    async def press_call(self) -> int:
-        """3. The home page's "Appeler" form (action /kiosk/appel, hidden booking), then
-        4. the call page it leads to. Returns the call's id (data-call)."""
+    async def open_home(self) -> str:
+        """3. The home page, as the kiosk shows it before anyone presses "Appeler": the
+        booking its "Appeler" form (action /kiosk/appel, hidden booking) names."""
         status, _where, home = await self.fetch("/kiosk/accueil")
         form = re.search(r'<form[^>]*action="/kiosk/appel"[^>]*>(.*?)</form>', home, re.S)
         if status != 200 or form is None:
@@ -63,7 +64,15 @@ class KioskDocClient(DocClient):
         booking = re.search(r'name="booking" value="(\d+)"', form.group(1))
         if booking is None:
             raise PortalError("the 'Appeler' form has no booking")
-        status, where, _body = await self.form("/kiosk/appel", {"booking": booking.group(1)})
+        self.home_booking = booking.group(1)
+        return self.home_booking
+
+    async def press_call(self) -> int:
+        """4. "Appeler" on the home page (loaded first unless open_home showed it), then
+        5. the call page it leads to. Returns the call's id (data-call)."""
+        booking = self.home_booking or await self.open_home()
+        self.home_booking = ""
+        status, where, _body = await self.form("/kiosk/appel", {"booking": booking})
         if status != 302 or not re.fullmatch(r"/kiosk/appel/\d+", where):
             raise PortalError(f"'Appeler' answered {status} {where!r}")
         status, _where, self.call_page = await self.fetch(where)
