@@ -424,3 +424,8 @@ METRICS_PORT = env.integer("PARLOIR_METRICS_PORT", 0)
 METRICS_ADDR = env.get("PARLOIR_METRICS_ADDR", "127.0.0.1")
 # The database part of /metrics is read at most this often per process.
 METRICS_CACHE_SECONDS = env.number("PARLOIR_METRICS_CACHE_SECONDS", 5.0)
+
+# Statistics (ops/rollup.py): how often the worker counts, and how many past days it
+# counts again at every pass (calls end and codes are delivered after the fact).
+STATS_INTERVAL_SECONDS = env.number("PARLOIR_STATS_INTERVAL_SECONDS", 300.0)
+STATS_RECOUNT_DAYS = env.integer("PARLOIR_STATS_RECOUNT_DAYS", 2)
