@@ -85,7 +85,12 @@ def test_a_national_administrator_sees_the_country_and_each_establishment(client
     assert [int(r[1]) for r in rows[1:]] == [7 * 30, 7 * 30]
     assert [int(r[2]) for r in rows[1:]] == [7 * 22, 7 * 22]
     body = client.get(reverse("console:statistics"), _span()).content.decode()
+    assert 'id="stats-establishments"' not in body and 'id="stats-split"' in body
+    body = client.get(reverse("console:statistics"), _span(par="etablissement")).content.decode()
     assert 'id="stats-establishments"' in body and "CP Alpha" in body and "CP Beta" in body
+    split = _csv(client, **_span(par="etablissement"))
+    assert split[0][:2] == ["Établissement", "Appels réservés"]
+    assert [(r[0], int(r[1])) for r in split[1:]] == [("CP Beta", 14 * 20), ("CP Alpha", 14 * 10)]
     one = _csv(client, **_span(pas="month", etablissement=b.pk))
     assert [r[0] for r in one[1:]] == ["2026-03-01"]
     assert int(one[1][1]) == 14 * 20

@@ -90,12 +90,8 @@ def _label(start, step: str) -> str:
     return formats.date_format(start, "d/m")
 
 
-@staff_required(Can.READ_STATISTICS)
-def statistics(request):
-    query, establishment = _query(request)
-    periods = stats.periods(query)
-    labels = [_label(p.start, query.step) for p in periods]
-    columns = _columns()
+def _charts(report: stats.Report, labels: list[str]) -> list:
+    periods = report.periods
     outcome = [
         ("held", _("Appels tenus")),
         ("refused", _("Refusés par le proche")),
@@ -104,66 +100,103 @@ def statistics(request):
         ("no_show", _("Absences")),
         ("interrupted", _("Interrompus")),
     ]
-    calls_chart = charts.bars(
-        _("Appels par période"),
-        labels,
-        [
-            charts.Series(name, [p.figures[key] for p in periods], COLOURS[key])
-            for key, name in outcome
-        ],
-    )
-    minutes_chart = charts.bars(
-        _("Minutes perdues et rendues"),
-        labels,
-        [
-            charts.Series(_("Minutes rendues"), [p.given_back_minutes for p in periods],
-                          COLOURS["given_back"]),
-            charts.Series(_("Minutes perdues"), [p.lost_minutes for p in periods],
-                          COLOURS["lost"]),
-        ],
-    )  # fmt: skip
-    delivery_chart = charts.lines(
-        _("Messages remis, par canal"),
-        labels,
-        [
-            charts.Series(_("SMS"), [p.sms_rate for p in periods], COLOURS["sms"]),
-            charts.Series(_("Appels vocaux"), [p.voice_rate for p in periods], COLOURS["voice"]),
-        ],
-        unit=" %",
-        top=100,
-    )
-    occupancy = stats.occupancy(query)
-    occupancy_chart = charts.bars(
-        _("Occupation des salles par heure"),
-        [f"{h:02d}h" for h in HOURS],
-        [charts.Series(_("Occupation"), occupancy, COLOURS["occupancy"])],
-        unit=" %",
-        top=max(10, charts.nice_max(max(occupancy))),
-    )
+    occupancy = report.occupancy()
+    return [
+        charts.bars(
+            _("Appels par période"),
+            labels,
+            [
+                charts.Series(name, [p.figures[key] for p in periods], COLOURS[key])
+                for key, name in outcome
+            ],
+        ),
+        charts.bars(
+            _("Minutes perdues et rendues"),
+            labels,
+            [
+                charts.Series(
+                    _("Minutes rendues"),
+                    [p.given_back_minutes for p in periods],
+                    COLOURS["given_back"],
+                ),
+                charts.Series(
+                    _("Minutes perdues"), [p.lost_minutes for p in periods], COLOURS["lost"]
+                ),
+            ],
+        ),  # fmt: skip
+        charts.lines(
+            _("Messages remis, par canal"),
+            labels,
+            [
+                charts.Series(_("SMS"), [p.sms_rate for p in periods], COLOURS["sms"]),
+                charts.Series(
+                    _("Appels vocaux"), [p.voice_rate for p in periods], COLOURS["voice"]
+                ),
+            ],
+            unit=" %",
+            top=100,
+        ),
+        charts.bars(
+            _("Occupation des salles par heure"),
+            [f"{h:02d}h" for h in HOURS],
+            [charts.Series(_("Occupation"), occupancy, COLOURS["occupancy"])],
+            unit=" %",
+            top=max(10, charts.nice_max(max(occupancy))),
+        ),
+    ]
+
+
+@staff_required(Can.READ_STATISTICS)
+def statistics(request):
+    query, establishment = _query(request)
+    columns = _columns()
     choices = access.establishments(request.user, Can.READ_STATISTICS).order_by("name")
-    names = dict(choices.values_list("pk", "name"))
-    per_establishment = []
-    if establishment is None and len(names) > 1:
-        per_establishment = [
-            (names.get(pk, pk), period) for pk, period in stats.by_establishment(query)
+    several = establishment is None and len(choices) > 1
+    context = {
+        "query": query,
+        "establishment": establishment,
+        "national": access.is_national(request.user, Can.READ_STATISTICS),
+        "choices": choices,
+        "columns": columns,
+        "several": several,
+        "csv_query": request.GET.urlencode(),
+        "period_query": _without(request.GET, "par"),
+    }
+    if several and _split(request):
+        # One line per establishment, and nothing else: each page reads the rows once.
+        context["per_establishment"] = [
+            (name, _cells(p, columns)) for name, p in _per_establishment(query, choices)
         ]
-    return render(
-        request,
-        "console/statistics.html",
+        context["computed_at"] = stats.computed_at(query)
+        return render(request, "console/statistics.html", context)
+    report = stats.Report(query)
+    labels = [_label(p.start, query.step) for p in report.periods]
+    context.update(
         {
-            "query": query,
-            "establishment": establishment,
-            "national": access.is_national(request.user, Can.READ_STATISTICS),
-            "choices": choices,
-            "columns": columns,
-            "rows": [(label, _cells(p, columns)) for label, p in zip(labels, periods, strict=True)],
-            "total": _cells(stats.total(query), columns),
-            "per_establishment": [(name, _cells(p, columns)) for name, p in per_establishment],
-            "computed_at": stats.computed_at(query),
-            "charts": [calls_chart, minutes_chart, delivery_chart, occupancy_chart],
-            "csv_query": request.GET.urlencode(),
-        },
+            "rows": [
+                (label, _cells(p, columns)) for label, p in zip(labels, report.periods, strict=True)
+            ],
+            "total": _cells(report.total, columns),
+            "computed_at": report.computed_at,
+            "charts": _charts(report, labels),
+        }
     )
+    return render(request, "console/statistics.html", context)
+
+
+def _without(params, name: str) -> str:
+    kept = params.copy()
+    kept.pop(name, None)
+    return kept.urlencode()
+
+
+def _split(request) -> bool:
+    return request.GET.get("par") == "etablissement"
+
+
+def _per_establishment(query, choices) -> list[tuple[str, stats.Period]]:
+    names = dict(choices.values_list("pk", "name"))
+    return [(names.get(pk, str(pk)), period) for pk, period in stats.by_establishment(query)]
 
 
 def _cells(period: stats.Period, columns) -> list[str]:
@@ -199,8 +232,14 @@ def statistics_csv(request):
     # A byte order mark: spreadsheets then read the accents as UTF-8.
     response.write("\ufeff")
     writer = csv.writer(response)
+    if establishment is None and _split(request):
+        choices = access.establishments(request.user, Can.READ_STATISTICS)
+        writer.writerow([_("Établissement"), *[heading for _key, heading in columns]])
+        for name, period in _per_establishment(query, choices):
+            writer.writerow([name, *[_cell(getattr(period, key)) for key, _h in columns]])
+        return response
     writer.writerow([_("Période"), *[heading for _key, heading in columns]])
-    for period in stats.periods(query):
+    for period in stats.Report(query).periods:
         writer.writerow(
             [period.start.isoformat(), *[_cell(getattr(period, key)) for key, _h in columns]]
         )
