@@ -16,6 +16,8 @@ from calls.models import Call, MediaOutage, Participant
 from calls.tests.helpers import ready_call, start
 from media.models import MediaNode
 from notify.models import Message
+from ops.tests.helpers import live_call as _live_call
+from ops.tests.helpers import node as _node
 from ops.tests.helpers import scrape, value
 from ops.views import database
 from tests.factories import EstablishmentFactory
@@ -28,36 +30,6 @@ def fresh_state(settings):
     # The database part is cached a few seconds: each test reads what it just did.
     settings.METRICS_CACHE_SECONDS = 0
     database.forget()
-
-
-def _node(name="node-a", state=MediaNode.State.UP) -> MediaNode:
-    node = MediaNode.objects.create(
-        name=name,
-        ws_url="ws://127.0.0.1:8188",
-        admin_ws_url="ws://127.0.0.1:7188",
-        recording_dir=f"/srv/recordings/{name}",
-        last_seen_at=timezone.now(),
-        capacity=12,
-    )
-    MediaNode.objects.filter(pk=node.pk).update(state=state, load=3)
-    return node
-
-
-def _live_call(node=None, room=1001):
-    call = start(ready_call(minutes_into_slot=1, slot_minutes=30))
-    for kind in ("terms", "privacy", "monitoring"):
-        actions.do_record_consent(
-            call, kind, accepted=True, client_ip="10.0.0.1", user_agent="UA", language="fr"
-        )
-    actions.do_relative_waiting(call)
-    actions.do_assign_room(call, node=node or _node(), room_id=room, pin="p", secret="s")
-    for role in ("kiosk", "relative"):
-        participant, _token = actions.do_join(call, role)
-        actions.do_note_published(participant, 7000 + len(role))
-        actions.do_mark_media_up(call, role)
-    call = Call.objects.get(pk=call.pk)
-    assert call.state == Call.State.LIVE
-    return call
 
 
 def test_a_call_from_appeler_to_its_end_is_counted_with_its_set_up_times(client):
