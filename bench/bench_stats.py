@@ -190,7 +190,7 @@ def _other_engines_rows(engine: str) -> list[str]:
     return [
         line
         for line in section.group(1).splitlines()
-        if line.startswith("| ") and not line.startswith(("| engine", f"| {engine} |"))
+        if line.startswith("| ") and not line.startswith(("| engine", "| ---", f"| {engine} |"))
     ]
 
 
@@ -294,8 +294,9 @@ Goal: every statistics page under 300 ms at p95.
 | --- | --- | --- | --- | --- |
 {table}
 
-Worst p95 on {engine}: {perfdoc.ms(worst)}. Each engine's rows come from its own run,
-the machine and figures below from the last one. The pages add up one row per establishment and day,
+Worst p95 on {engine}: {perfdoc.ms(worst)}. Each engine's rows come from its own run
+(one run measures one engine); the worker's figures below come from the last run, on
+{engine}. The pages add up one row per establishment and day,
 never the calls themselves: a national year is {rows:,} rows whatever the number of
 calls. The statistics worker (`ops/rollup.py`) pays for the counting instead: one
 establishment's year of raw data ({raw_bookings:,} bookings with their calls and code

@@ -118,6 +118,17 @@ WORKER_FAILURES = Counter(
     "Worker passes that failed (an exception, logged), by worker.",
     ["worker"],
 )
+SLOWLINKS = Counter(
+    "parloir_media_slowlinks",
+    "Janus's slowlink reports (heavy packet loss on one side's link), by side (kiosk, "
+    "relative) and direction (uplink: what Janus receives; downlink: what it sends).",
+    ["side", "direction"],
+)
+SLOWLINK_LOST = Counter(
+    "parloir_media_slowlink_lost_packets",
+    "Packets lost, as Janus's slowlink reports count them, by side and direction.",
+    ["side", "direction"],
+)
 MEDIA_PROBE_FAILURES = Counter(
     "parloir_media_probe_failures",
     "Health probes of a media node's admin API that failed, by node.",
@@ -239,3 +250,15 @@ def recording_processed(state: str, started_monotonic: float) -> None:
         RECORDING_PROCESSING.observe(seconds)
 
     _after_commit(count)
+
+
+# Media -------------------------------------------------------------------------------------
+
+
+def slowlink(side: str, data: dict) -> None:
+    """A slowlink event of a call's publisher handle (calls.consumers)."""
+    direction = "uplink" if data.get("uplink") else "downlink"
+    SLOWLINKS.labels(side, direction).inc()
+    lost = data.get("lost")
+    if isinstance(lost, int) and lost > 0:
+        SLOWLINK_LOST.labels(side, direction).inc(lost)

@@ -418,8 +418,8 @@ METRICS_ALLOWED_NETWORKS = env.networks("PARLOIR_METRICS_ALLOWED_NETWORKS") or [
     "::1/128",
 ]
 METRICS_TOKEN = env.secret("PARLOIR_METRICS_TOKEN", required=False)
-# A worker (manage.py calls_worker, notify_worker, recordings_worker, media_health) serves
-# its metrics on this port and address; 0: none (its metrics are then not exported).
+# A worker (manage.py calls_worker, notify_worker, recordings_worker, media_health,
+# stats_worker) serves its metrics on this port and address; 0: none (not exported).
 METRICS_PORT = env.integer("PARLOIR_METRICS_PORT", 0)
 METRICS_ADDR = env.get("PARLOIR_METRICS_ADDR", "127.0.0.1")
 # The database part of /metrics is read at most this often per process.

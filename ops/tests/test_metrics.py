@@ -155,7 +155,8 @@ def test_recordings_waiting_are_counted_with_the_oldest_ones_age(client):
     assert 1790 < value(samples, "parloir_recordings_oldest_pending_age_seconds") < 1900
 
 
-def test_the_audit_chain_status_is_the_last_verification_on_this_host(client):
+def test_the_audit_chain_status_is_the_last_verification_on_this_host(client, settings, tmp_path):
+    settings.VAR_DIR = tmp_path  # this host's: no verification yet
     samples = scrape(client)
     assert ("parloir_audit_chain_ok", ()) not in samples  # never verified here
     establishment = EstablishmentFactory()
@@ -241,4 +242,21 @@ def test_metrics_answer_only_the_monitoring_network_and_never_through_the_proxy(
             "/metrics", REMOTE_ADDR="10.9.3.4", HTTP_AUTHORIZATION="Bearer s3cret-token"
         ).status_code
         == 200
+    )
+
+
+def test_janus_slowlink_reports_count_the_packets_lost_per_side(client):
+    from ops import metrics
+
+    before = scrape(client)
+    # Janus's own message, as its publisher handle delivers it to the call's consumer.
+    metrics.slowlink("relative", {"janus": "slowlink", "mid": "1", "media": "video",
+                                  "uplink": True, "lost": 37})  # fmt: skip
+    after = scrape(client)
+    labels = {"side": "relative", "direction": "uplink"}
+    assert value(after, "parloir_media_slowlinks_total", **labels) == (
+        value(before, "parloir_media_slowlinks_total", **labels) + 1
+    )
+    assert value(after, "parloir_media_slowlink_lost_packets_total", **labels) == (
+        value(before, "parloir_media_slowlink_lost_packets_total", **labels) + 37
     )
