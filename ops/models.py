@@ -9,13 +9,18 @@ class DailyStats(models.Model):
     The statistics pages add these rows up: a year of 200 establishments is 73,000 rows,
     where the calls and messages behind them are millions. A day is counted again at
     every pass while it is recent (calls end and codes are delivered after the fact);
-    older days are final.
+    older days are final. A row without establishment is the whole country's day (the
+    sum of that day's rows), so that the national pages read 365 rows for a year.
     """
 
     ESTABLISHMENT_PATH = "establishment"
 
     establishment = models.ForeignKey(
-        "establishments.Establishment", on_delete=models.CASCADE, related_name="+"
+        "establishments.Establishment",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     # The establishment's local date of the booked slots' start.
     day = models.DateField()
@@ -41,7 +46,13 @@ class DailyStats(models.Model):
     class Meta:
         verbose_name = _("statistiques du jour")
         constraints = [
+            # Establishments' rows (NULLs are distinct here: the national rows are not).
             models.UniqueConstraint(fields=["establishment", "day"], name="daily_stats_unique"),
+            models.UniqueConstraint(
+                fields=["day"],
+                condition=models.Q(establishment__isnull=True),
+                name="daily_stats_national_unique",
+            ),
         ]
         indexes = [models.Index(fields=["day"], name="daily_stats_day")]
 

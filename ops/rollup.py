@@ -16,8 +16,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -155,14 +155,49 @@ def _first_day(establishment: Establishment, tz: ZoneInfo, today: date) -> date:
     return min(first_booking.astimezone(tz).date(), recount_from)
 
 
+def national(first: date, last: date, now=None) -> int:
+    """Recount the country's days from ``first`` to ``last`` out of the establishments'."""
+    now = now or timezone.now()
+    sums = {name: Sum(name) for name in COUNTED}
+    rows = [
+        DailyStats(
+            establishment=None,
+            day=row.pop("day"),
+            computed_at=row.pop("at"),
+            **{name: value or 0 for name, value in row.items()},
+        )
+        for row in DailyStats.objects.filter(
+            establishment__isnull=False, day__gte=first, day__lte=last
+        )
+        .values("day")
+        .annotate(**sums, at=Max("computed_at"))
+        .order_by()
+    ]
+    try:
+        with transaction.atomic():
+            DailyStats.objects.filter(
+                establishment__isnull=True, day__gte=first, day__lte=last
+            ).delete()
+            DailyStats.objects.bulk_create(rows, batch_size=500)
+    except IntegrityError:
+        # Another worker recounted the same days at the same moment: its rows stand.
+        log.info("Statistics: national days %s to %s recounted by another worker", first, last)
+    return len(rows)
+
+
 def tick(now=None) -> int:
-    """One pass over every establishment; returns the days counted."""
+    """One pass over every establishment, then the country; returns the days counted."""
     now = now or timezone.now()
     counted = 0
+    span: tuple[date, date] | None = None
     for establishment in Establishment.objects.all():
         tz = ZoneInfo(establishment.time_zone)
         today = now.astimezone(tz).date()
-        counted += count(establishment, _first_day(establishment, tz, today), today, now=now)
+        first = _first_day(establishment, tz, today)
+        counted += count(establishment, first, today, now=now)
+        span = (min(first, span[0]), max(today, span[1])) if span else (first, today)
+    if span is not None:
+        national(*span, now=now)
     return counted
 
 

@@ -46,7 +46,16 @@ class Query:
     last: date
 
     def rows(self):
+        """The country's rows for a national scope, else the establishments' own."""
         rows = DailyStats.objects.filter(day__gte=self.first, day__lte=self.last)
+        if self.establishment_ids is None:
+            return rows.filter(establishment__isnull=True)
+        return rows.filter(establishment_id__in=self.establishment_ids)
+
+    def establishment_rows(self):
+        rows = DailyStats.objects.filter(
+            day__gte=self.first, day__lte=self.last, establishment__isnull=False
+        )
         if self.establishment_ids is not None:
             rows = rows.filter(establishment_id__in=self.establishment_ids)
         return rows
@@ -161,7 +170,7 @@ def periods(query: Query) -> list[Period]:
 
 
 def by_establishment(query: Query) -> list[tuple[int, Period]]:
-    rows = query.rows().values("establishment_id").annotate(**_sums()).order_by()
+    rows = query.establishment_rows().values("establishment_id").annotate(**_sums()).order_by()
     return sorted(
         (
             (row["establishment_id"], Period(query.first, {n: row[n] or 0 for n in FIGURES}))

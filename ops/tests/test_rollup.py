@@ -64,6 +64,10 @@ def test_a_day_of_calls_is_counted_in_the_establishments_time_zone(time_machine)
     time_machine.move_to(local(DAY, 23, 30), tick=False)
     rollup.tick()
     row = DailyStats.objects.get(establishment=site.establishment, day=DAY)
+    country = DailyStats.objects.get(establishment=None, day=DAY)
+    assert (country.booked, country.held, country.held_seconds, country.busy_09) == (
+        4, 1, 600, 300,
+    )  # fmt: skip
     assert (row.booked, row.cancelled, row.held, row.no_show, row.no_answer, row.failed) == (
         4, 1, 1, 1, 1, 1,
     )  # fmt: skip

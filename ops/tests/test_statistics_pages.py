@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from ops import rollup
 from ops.models import DailyStats
 from tests.factories import EstablishmentFactory, VideoRoomFactory, sign_in, staff_with_role
 
@@ -43,6 +44,8 @@ def two():
     a, b = EstablishmentFactory(name="CP Alpha"), EstablishmentFactory(name="CP Beta")
     _days(a)
     _days(b, booked=20, held=15)
+    # The worker's second step: the country's days, out of the establishments'.
+    rollup.national(FIRST, FIRST + timedelta(days=13))
     return a, b
 
 
