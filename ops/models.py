@@ -10,7 +10,9 @@ class DailyStats(models.Model):
     where the calls and messages behind them are millions. A day is counted again at
     every pass while it is recent (calls end and codes are delivered after the fact);
     older days are final. A row without establishment is the whole country's day (the
-    sum of that day's rows), so that the national pages read 365 rows for a year.
+    sum of that day's rows), so that the national pages read 365 rows for a year. So
+    parloir.access.scope alone would count a national role's days twice: ops.stats picks
+    the country's rows or the establishments' (Query.rows, Query.establishment_rows).
     """
 
     ESTABLISHMENT_PATH = "establishment"
