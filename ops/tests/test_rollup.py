@@ -86,3 +86,16 @@ def test_a_day_of_calls_is_counted_in_the_establishments_time_zone(time_machine)
     rollup.tick()
     row.refresh_from_db()
     assert row.no_show == 2
+
+
+def test_the_worker_command_counts_every_day_since_the_first_booking(time_machine):
+    from django.core.management import call_command
+
+    site = open_room()
+    booking_row(site, local(DAY, 9))
+    time_machine.move_to(local(DAY + timedelta(days=10), 12), tick=False)
+    call_command("stats_worker", "--once")
+    days = DailyStats.objects.filter(establishment=site.establishment).order_by("day")
+    assert days.first().day == DAY and days.last().day == DAY + timedelta(days=10)
+    assert days.get(day=DAY).booked == 1
+    assert DailyStats.objects.get(establishment=None, day=DAY).booked == 1
