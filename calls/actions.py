@@ -37,6 +37,7 @@ from calls.models import (
 from notify import sms
 from notify.actions import channel_for, do_send_message
 from notify.models import Message
+from ops import metrics as ops_metrics
 from people.models import AuthorizedContact, Detainee, LedgerEntry
 
 logger = logging.getLogger("parloir.security")
@@ -90,6 +91,7 @@ def _transition(call: Call, to_state: str, *, by: str, staff=None, detail: str =
         by_label=by[:200],
         detail=detail[:300],
     )
+    ops_metrics.call_moved(call, to_state)
     call.state = to_state
     return call
 
@@ -714,6 +716,7 @@ def do_media_lost(
     if call.state == S.LIVE and not call.outages.filter(ended_at__isnull=True).exists():
         started = min(since or now, now)
         MediaOutage.objects.create(call=call, cause=cause, started_at=started)
+        ops_metrics.media_lost(cause)
     record(
         "call.media_lost",
         actor_label="media",
@@ -822,6 +825,7 @@ def _close_outage(
     call.given_back_seconds += given
     call.lost_seconds += lost
     call.save(update_fields=["deadline", "given_back_seconds", "lost_seconds"])
+    ops_metrics.outage_closed(seconds, given, lost)
     record(
         "call.media_back" if give_back else "call.media_never_back",
         actor_label="media",

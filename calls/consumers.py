@@ -37,6 +37,7 @@ from media.janus import (
 )
 from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
+from ops import metrics as ops_metrics
 from parloir import access
 from parloir.languages import language_of
 
@@ -438,6 +439,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         elif event.kind == "media":
             self._on_media_flow(event.data)
         elif event.kind == "slowlink" and self.participant is not None:
+            ops_metrics.slowlink(self.participant.role, event.data)
             self._spawn(database_sync_to_async(actions.do_note_slowlink)(self.participant))
         else:
             self._on_janus_link_event(event)

@@ -21,6 +21,7 @@ from calls import actions
 from calls.media import hub
 from calls.models import Call, CallRoom
 from media.models import MediaNode
+from ops import metrics as ops_metrics
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ async def run(*, once: bool = False) -> None:
     while True:
         try:
             await tick()
+            ops_metrics.worker_pass("calls")
         except Exception:
             # One bad pass must not stop deadline enforcement for every other call.
             log.exception("Call worker pass failed")
+            ops_metrics.worker_pass("calls", ok=False)
         if once:
             return
         await asyncio.sleep(TICK_SECONDS)

@@ -28,6 +28,7 @@ from media import connect, hooks
 from media.checks import require
 from media.janus import VIDEOROOM, JanusAdmin, JanusException
 from media.models import MediaNode
+from ops import metrics as ops_metrics
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class Watcher:
         self.seen: dict[int, _Seen] = {}
         self.states: dict[int, str] = {}
         self._pingers: dict[int, tuple[str, asyncio.Task]] = {}
+        self.names: dict[int, str] = {}
 
     async def run(self, until: Callable[[], bool] | None = None) -> None:
         from channels.db import database_sync_to_async
@@ -208,8 +210,10 @@ class Watcher:
                     nodes = await database_sync_to_async(_all_nodes)()
                     self._follow(nodes)
                     await database_sync_to_async(self._record)(nodes)
+                    ops_metrics.worker_pass("media_health")
                 except DatabaseError:
                     log.exception("Media health pass failed; trying again")
+                    ops_metrics.worker_pass("media_health", ok=False)
                 if until is not None and await database_sync_to_async(until)():
                     return
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
@@ -221,6 +225,7 @@ class Watcher:
     def _follow(self, nodes: list[MediaNode]) -> None:
         """A pinger per node, restarted if its address changed; none for removed nodes."""
         wanted = {node.pk: node.admin_ws_url for node in nodes}
+        self.names = {node.pk: node.name for node in nodes}
         for pk, (url, task) in list(self._pingers.items()):
             if wanted.get(pk) != url:
                 task.cancel()
@@ -259,6 +264,7 @@ class Watcher:
                 seen.at, seen.monotonic, seen.error = timezone.now(), time.monotonic(), ""
             except (JanusException, TimeoutError) as exc:
                 seen.error = str(exc) or f"no answer within {self.timeout} s"
+                ops_metrics.MEDIA_PROBE_FAILURES.labels(self.names.get(pk, str(pk))).inc()
                 if admin is not None:
                     with contextlib.suppress(JanusException):
                         await admin.close()

@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 from notify import hooks
 from notify.backends.base import Backend, Outcome
 from notify.models import Attempt, Message
+from ops import metrics as ops_metrics
 from people.models import AuthorizedContact
 from people.phones import LineType
 
@@ -302,6 +303,7 @@ def _failed(message: Message, error: str, *, retryable: bool, now: datetime) -> 
 
 
 def _changed(message: Message) -> None:
+    ops_metrics.message_changed(message)
     hooks.status_changed(message)
 
 

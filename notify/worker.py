@@ -27,6 +27,7 @@ from django.db import close_old_connections, connections
 
 from notify import actions
 from notify.backends.base import Outcome
+from ops import metrics as ops_metrics
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,11 @@ async def run(*, once: bool = False) -> None:
             woken.clear()
             try:
                 await worker.tick()
+                ops_metrics.worker_pass("notify")
             except Exception:
                 # One bad pass (the database restarting) must not stop the deliveries.
                 log.exception("Notify worker pass failed")
+                ops_metrics.worker_pass("notify", ok=False)
             if once:
                 await worker.drain()
                 return

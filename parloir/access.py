@@ -30,6 +30,7 @@ class Can:
     READ_AUDIT = "read_audit"
     READ_MESSAGES = "read_messages"
     MANAGE_MEDIA = "manage_media"
+    READ_STATISTICS = "read_statistics"
 
 
 ALL_ROLES = frozenset(R.values)
@@ -49,6 +50,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
         {R.NATIONAL_ADMIN, R.DIRECTOR, R.SUPERVISOR, R.BOOKING_OFFICER, R.GUARD}
     ),
     Can.MANAGE_MEDIA: frozenset({R.NATIONAL_ADMIN}),
+    # Figures of use, no person in them: for those who run an establishment, and audit it.
+    Can.READ_STATISTICS: frozenset({R.NATIONAL_ADMIN, R.DIRECTOR, R.SUPERVISOR, R.AUDITOR}),
 }
 
 

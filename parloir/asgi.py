@@ -10,6 +10,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from ops.middleware import WebSocketMetrics  # noqa: E402
 from parloir.background import StartWorkers  # noqa: E402
 from parloir.routing import websocket_urlpatterns  # noqa: E402
 from parloir.startup import check_serving_secrets  # noqa: E402
@@ -20,8 +21,8 @@ application = StartWorkers(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            "websocket": WebSocketMetrics(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

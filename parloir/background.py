@@ -56,9 +56,16 @@ def ensure_started() -> None:
     _loop = loop
     from calls import worker
     from notify import worker as notify_worker
+    from ops import rollup
     from recordings import worker as recordings_worker
 
-    for coro in (worker.run(), _media_health(), notify_worker.run(), recordings_worker.run_async()):
+    for coro in (
+        worker.run(),
+        _media_health(),
+        notify_worker.run(),
+        recordings_worker.run_async(),
+        rollup.run_async(),
+    ):
         task = loop.create_task(coro)
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "media",
     "calls",
     "recordings",
+    "ops",
     "www",
 ]
 
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
 TRUSTED_PROXIES = env.networks("PARLOIR_TRUSTED_PROXIES")
 
 MIDDLEWARE = [
+    # First: it counts every answer, the refusals of the middlewares below included.
+    "ops.middleware.HttpMetricsMiddleware",
     "parloir.proxy.ForwardedClientMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -407,3 +410,22 @@ AUDIT_OLD_KEYS = env.secret("PARLOIR_AUDIT_OLD_KEYS", required=False)
 AUDIT_ANCHOR_FILE = Path(env.get("PARLOIR_AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.log")))
 # Also send each anchor to syslog: "/dev/log", or host:port for a remote collector (UDP).
 AUDIT_ANCHOR_SYSLOG = env.get("PARLOIR_AUDIT_ANCHOR_SYSLOG", "")
+
+# Metrics for Prometheus (docs/operations.md). /metrics answers clients in these networks
+# (loopback by default) that did not come through a proxy, with the bearer token if set.
+METRICS_ALLOWED_NETWORKS = env.networks("PARLOIR_METRICS_ALLOWED_NETWORKS") or [
+    "127.0.0.0/8",
+    "::1/128",
+]
+METRICS_TOKEN = env.secret("PARLOIR_METRICS_TOKEN", required=False)
+# A worker (manage.py calls_worker, notify_worker, recordings_worker, media_health,
+# stats_worker) serves its metrics on this port and address; 0: none (not exported).
+METRICS_PORT = env.integer("PARLOIR_METRICS_PORT", 0)
+METRICS_ADDR = env.get("PARLOIR_METRICS_ADDR", "127.0.0.1")
+# The database part of /metrics is read at most this often per process.
+METRICS_CACHE_SECONDS = env.number("PARLOIR_METRICS_CACHE_SECONDS", 5.0)
+
+# Statistics (ops/rollup.py): how often the worker counts, and how many past days it
+# counts again at every pass (calls end and codes are delivered after the fact).
+STATS_INTERVAL_SECONDS = env.number("PARLOIR_STATS_INTERVAL_SECONDS", 300.0)
+STATS_RECOUNT_DAYS = env.integer("PARLOIR_STATS_RECOUNT_DAYS", 2)

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from ops import views as ops_views
 from www import favicon, health
 from www.console import auth as console_auth
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("favicon.ico", favicon.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in for the admin and the console, with the second factor.

@@ -26,6 +26,7 @@ def extra_processes(manage: Callable[..., list[str]]) -> list[tuple[str, list[st
             ("media_health", manage("media_health")),
             ("notify_worker", manage("notify_worker")),
             ("recordings_worker", manage("recordings_worker")),
+            ("stats_worker", manage("stats_worker")),
         ]
     return processes
 

@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calls.models import Call, Participant
+from ops import metrics as ops_metrics
 from recordings import compose, crypto
 from recordings import sources as room_files
 from recordings.events import audit
@@ -371,6 +373,7 @@ def process(job: Claim) -> Recording:
         "call__media_node", "call__booking__room__quarter"
     ).get(pk=job.pk)
     lease = Lease(job)
+    started = time.monotonic()
     log.info(
         "Recording %s: processing call %s (attempt %s)",
         job.pk,
@@ -405,6 +408,7 @@ def process(job: Claim) -> Recording:
             if not lease.finish(**fields):
                 raise LeaseLost(f"Recording {job.pk}: job taken over before it was recorded")
             _audit_outcome(recording, fields, job)
+            ops_metrics.recording_processed(fields["state"], started)
     except LeaseLost as exc:
         log.warning("%s", exc)
         if sealed_name:
@@ -418,7 +422,7 @@ def process(job: Claim) -> Recording:
         log.exception("Recording %s: processing failed", job.pk)
         if sealed_name:
             (settings.RECORDINGS_DIR / sealed_name).unlink(missing_ok=True)
-        _retry_or_fail(recording, lease, exc)
+        _retry_or_fail(recording, lease, exc, started)
         return Recording.objects.get(pk=job.pk)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -440,7 +444,7 @@ def _audit_outcome(recording: Recording, fields: dict, job: Claim) -> None:
     audit("recording.flagged" if fields["flagged"] else "recording.processed", recording, data=data)
 
 
-def _retry_or_fail(recording: Recording, lease: Lease, exc: Exception) -> None:
+def _retry_or_fail(recording: Recording, lease: Lease, exc: Exception, started: float) -> None:
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, compose.ComposeError) and exc.detail:
         detail += "\n" + exc.detail
@@ -456,6 +460,7 @@ def _retry_or_fail(recording: Recording, lease: Lease, exc: Exception) -> None:
                 processed_at=timezone.now(),
             ):
                 audit("recording.flagged", recording, data={"problem": P.PROCESSING_ERROR})
+                ops_metrics.recording_processed(S.FAILED, started)
         return
     backoff = timedelta(seconds=30 * current.attempts)
     lease.finish(state=S.PENDING, last_error=detail[:4000], claimed_until=timezone.now() + backoff)

@@ -16,6 +16,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from ops import metrics as ops_metrics
 from recordings import crypto, export, jobs, retention
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,13 @@ def tick(*, retention_now: bool = False) -> dict[str, int]:
 def _guarded_tick(**kwargs) -> dict[str, int]:
     close_old_connections()
     try:
-        return tick(**kwargs)
+        done = tick(**kwargs)
+        ops_metrics.worker_pass("recordings")
+        return done
     except Exception:
         # One bad pass (a database blip) must not stop recordings for good.
         log.exception("Recordings worker pass failed")
+        ops_metrics.worker_pass("recordings", ok=False)
         return {}
     finally:
         close_old_connections()

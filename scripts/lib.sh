@@ -24,7 +24,7 @@ ensure_apt_packages() {
 }
 
 RUNTIME_PACKAGES=(python3 python3-venv python3-dev gcc gettext iproute2 janus janus-tools coturn ffmpeg espeak-ng sox kannel)
-TEST_PACKAGES=(chromium firefox-esr fonts-dejavu-core kannel-extras baresip nodejs nftables haproxy libnss3-tools postgresql redis-server)
+TEST_PACKAGES=(chromium firefox-esr fonts-dejavu-core kannel-extras baresip nodejs nftables haproxy libnss3-tools postgresql redis-server prometheus)
 # The SMSC of the SMPP tests runs on Node; NodeSource builds bring their own npm.
 command -v npm >/dev/null 2>&1 || TEST_PACKAGES+=(npm)
 

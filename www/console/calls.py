@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from calls import actions as call_actions
 from calls.models import Call, CallWarning, Participant
-from media.models import MediaNode
+from ops import nodes
 from parloir import access
 from parloir.params import a_datetime
 from people import actions as people_actions
@@ -256,7 +256,15 @@ def contact(request, pk):
     )
 
 
+# The media nodes page reloads itself: an operator leaves it open on a screen.
+MEDIA_PAGE_REFRESH_SECONDS = 10
+
+
 @staff_required()
 def media_nodes(request):
     # Nodes serve every establishment and hold no personal data: any staff member may look.
-    return render(request, "console/calls/media.html", {"nodes": MediaNode.objects.all()})
+    return render(
+        request,
+        "console/calls/media.html",
+        {"statuses": nodes.statuses(), "refresh_seconds": MEDIA_PAGE_REFRESH_SECONDS},
+    )

@@ -31,6 +31,7 @@ WHAT = {
     Can.READ_AUDIT: _("lire le journal d'audit"),
     Can.READ_MESSAGES: _("lire les messages envoyés aux proches"),
     Can.MANAGE_MEDIA: _("gérer les serveurs vidéo"),
+    Can.READ_STATISTICS: _("consulter les statistiques"),
 }
 
 

@@ -76,3 +76,11 @@ urlpatterns += [
         "enregistrements/destructions/", recordings.destruction_log, name="recording_destructions"
     ),
 ]
+
+# Statistics for the administration (www/console/stats.py).
+from www.console import stats  # noqa: E402
+
+urlpatterns += [
+    path("statistiques/", stats.statistics, name="statistics"),
+    path("statistiques/export.csv", stats.statistics_csv, name="statistics_csv"),
+]

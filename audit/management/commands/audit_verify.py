@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.log import last_anchored_seq, verify
 from audit.models import AuditEvent
+from ops.collector import write_audit_state
 
 
 class Command(BaseCommand):
@@ -12,9 +13,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         breach = verify()
+        rows = AuditEvent.objects.count()
+        # Read by this host's /metrics: an alert says the chain broke, or was not checked.
+        write_audit_state(ok=breach is None, rows=rows, broken_at=breach and breach.seq)
         if breach is not None:
             raise CommandError(f"Audit chain broken at row #{breach.seq}: {breach.problem}")
-        rows = AuditEvent.objects.count()
         anchored = last_anchored_seq()
         self.stdout.write(f"Audit chain intact: {rows} rows, anchored up to #{anchored}.")
         if rows and not anchored:

@@ -3,6 +3,7 @@ import asyncio
 from django.core.management.base import BaseCommand
 
 from calls import worker
+from ops import exporter
 
 
 class Command(BaseCommand):
@@ -12,4 +13,6 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One pass, then exit.")
 
     def handle(self, *args, **options):
+        if not options["once"]:
+            exporter.serve()
         asyncio.run(worker.run(once=options["once"]))

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from media import health
+from ops import exporter
 
 
 class Command(BaseCommand):
@@ -30,6 +31,7 @@ class Command(BaseCommand):
             for name, state in sorted(changes.items()):
                 self.stdout.write(f"{name}: {state}")
             return
+        exporter.serve()
         health.run(
             interval=float(options["interval"]),  # type: ignore[arg-type]
             timeout=timeout,

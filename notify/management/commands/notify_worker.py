@@ -3,6 +3,7 @@ import asyncio
 from django.core.management.base import BaseCommand
 
 from notify import worker
+from ops import exporter
 
 
 class Command(BaseCommand):
@@ -14,4 +15,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if not options["once"]:
+            exporter.serve()
         asyncio.run(worker.run(once=options["once"]))

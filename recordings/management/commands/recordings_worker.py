@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from ops import exporter
 from recordings import worker
 
 
@@ -13,4 +14,6 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One pass, then exit.")
 
     def handle(self, *args, **options):
+        if not options["once"]:
+            exporter.serve()
         worker.run(once=options["once"])
