@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "media",
     "calls",
     "recordings",
+    "privacy",
     "www",
 ]
 
@@ -407,3 +408,12 @@ AUDIT_OLD_KEYS = env.secret("PARLOIR_AUDIT_OLD_KEYS", required=False)
 AUDIT_ANCHOR_FILE = Path(env.get("PARLOIR_AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.log")))
 # Also send each anchor to syslog: "/dev/log", or host:port for a remote collector (UDP).
 AUDIT_ANCHOR_SYSLOG = env.get("PARLOIR_AUDIT_ANCHOR_SYSLOG", "")
+
+# --- Privacy (docs/privacy.md) -------------------------------------------------------------
+# The audit chain is one for all establishments: its retention is set here, within the
+# register's bounds (a trace of who saw what must outlive a complaint's time limits).
+AUDIT_RETENTION_DAYS = env.integer("PARLOIR_AUDIT_RETENTION_DAYS", 365)
+if not 180 <= AUDIT_RETENTION_DAYS <= 1095:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("PARLOIR_AUDIT_RETENTION_DAYS must be between 180 and 1095")
