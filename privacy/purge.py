@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 CODE_TEXT_GRACE = timedelta(hours=1)
 # Code entries are kept for rate limiting, whose longest window is a day (calls.codes).
 CODE_ATTEMPT_RETENTION = timedelta(days=1)
+# Staff sign-in failures (django-axes: user name, address, browser) serve the lockout,
+# whose window is minutes; each lockout is audited. A month covers an investigation.
+SIGN_IN_ATTEMPT_RETENTION = timedelta(days=30)
 # What replaces a free text that must stay non-empty (a reason) once anonymised.
 ERASED = "-"
 
@@ -295,6 +299,15 @@ def _global(now, frozen: Frozen, report: Report, actor_label: str) -> None:
 
     count, _ = Session.objects.filter(expire_date__lt=now).delete()
     report.lines.append(Line("sessions", "deleted", None, count, now, 0))
+
+    cutoff = now - SIGN_IN_ATTEMPT_RETENTION
+    count = sum(
+        model.objects.filter(attempt_time__lt=cutoff).delete()[0]
+        for model in (AccessAttempt, AccessFailureLog, AccessLog)
+    )
+    report.lines.append(
+        Line("sign_in_attempts", "deleted", None, count, cutoff, SIGN_IN_ATTEMPT_RETENTION.days)
+    )
 
     days = settings.AUDIT_RETENTION_DAYS
     cutoff = now - timedelta(days=days)

@@ -293,6 +293,18 @@ def test_code_attempts_go_after_a_day(time_machine):
     assert _apply().count("code_attempts") == 1
 
 
+def test_staff_sign_in_failures_go_after_a_month(time_machine):
+    from axes.models import AccessFailureLog
+
+    AccessFailureLog.objects.create(
+        username="agent-x", ip_address=CLIENT_IP, user_agent=USER_AGENT, locked_out=False
+    )
+    travel(time_machine, timezone.now(), 29.9)
+    assert _apply().count("sign_in_attempts") == 0
+    travel(time_machine, timezone.now(), 0.2)
+    assert _apply().count("sign_in_attempts") == 1
+
+
 def test_no_name_number_or_address_survives_past_every_retention(time_machine):
     call = finished_call()
     revoked = ContactFactory(detainee=call.detainee, first_name="Yasmina", last_name="Ouaki")
