@@ -30,6 +30,8 @@ class Can:
     READ_AUDIT = "read_audit"
     READ_MESSAGES = "read_messages"
     MANAGE_MEDIA = "manage_media"
+    # The right of access: a package of everything held about one person (privacy.package).
+    EXPORT_PERSONAL_DATA = "export_personal_data"
 
 
 ALL_ROLES = frozenset(R.values)
@@ -49,6 +51,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
         {R.NATIONAL_ADMIN, R.DIRECTOR, R.SUPERVISOR, R.BOOKING_OFFICER, R.GUARD}
     ),
     Can.MANAGE_MEDIA: frozenset({R.NATIONAL_ADMIN}),
+    # The director answers for the establishment's data, as the controller's representative.
+    Can.EXPORT_PERSONAL_DATA: frozenset({R.NATIONAL_ADMIN, R.DIRECTOR}),
 }
 
 

@@ -31,6 +31,7 @@ WHAT = {
     Can.READ_AUDIT: _("lire le journal d'audit"),
     Can.READ_MESSAGES: _("lire les messages envoyés aux proches"),
     Can.MANAGE_MEDIA: _("gérer les serveurs vidéo"),
+    Can.EXPORT_PERSONAL_DATA: _("exporter les données d'une personne (droit d'accès)"),
 }
 
 

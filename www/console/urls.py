@@ -76,3 +76,8 @@ urlpatterns += [
         "enregistrements/destructions/", recordings.destruction_log, name="recording_destructions"
     ),
 ]
+
+# The right of access (www/console/privacy.py).
+from www.console import privacy  # noqa: E402
+
+urlpatterns += [path("donnees-personnelles/", privacy.access_export, name="privacy_access")]
