@@ -417,7 +417,11 @@ AUDIT_ANCHOR_SYSLOG = env.get("PARLOIR_AUDIT_ANCHOR_SYSLOG", "")
 # The audit chain is one for all establishments: its retention is set here, within the
 # register's bounds (a trace of who saw what must outlive a complaint's time limits).
 AUDIT_RETENTION_DAYS = env.integer("PARLOIR_AUDIT_RETENTION_DAYS", 365)
-if not 180 <= AUDIT_RETENTION_DAYS <= 1095:
+AUDIT_RETENTION_BOUNDS = (180, 1095)
+if not AUDIT_RETENTION_BOUNDS[0] <= AUDIT_RETENTION_DAYS <= AUDIT_RETENTION_BOUNDS[1]:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("PARLOIR_AUDIT_RETENTION_DAYS must be between 180 and 1095")
+    raise ImproperlyConfigured(
+        f"PARLOIR_AUDIT_RETENTION_DAYS must be between {AUDIT_RETENTION_BOUNDS[0]} and "
+        f"{AUDIT_RETENTION_BOUNDS[1]}"
+    )
