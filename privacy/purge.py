@@ -46,7 +46,7 @@ from establishments.models import Establishment
 from notify.models import Attempt, Message
 from people.models import AuthorizedContact, ContactDecision, Detainee, PhoneAccount, Suspension
 from privacy.models import PurgeLog
-from recordings.models import Recording
+from recordings.models import Hold, Recording, ReplaySession
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,16 @@ def _calls(est: Establishment, now, frozen: Frozen, report: Report) -> None:
     ).filter(Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, booking__ends_at__lt=cutoff))
     due = past.filter(Q(contact__isnull=False) | Q(detainee__isnull=False))
     held = due.filter(pk__in=frozen.calls).count()
+    # While its recording exists (its own retention, stretched by a lifted hold), a call
+    # keeps its people: a replay or a judicial export names them.
+    due = due.exclude(
+        recording__state__in=[
+            Recording.State.PENDING,
+            Recording.State.PROCESSING,
+            Recording.State.READY,
+            Recording.State.FAILED,
+        ]
+    )
     ids = list(due.exclude(pk__in=frozen.calls).values_list("pk", flat=True))
     booking_ids = list(Call.objects.filter(pk__in=ids).values_list("booking_id", flat=True))
     Consent.objects.filter(call_id__in=ids).delete()
@@ -181,6 +191,10 @@ def _calls(est: Establishment, now, frozen: Frozen, report: Report) -> None:
     CallRoom.objects.filter(call_id__in=ids).update(pin="", secret="")
     CallWarning.objects.filter(call_id__in=ids).update(text=ERASED)
     CallTransition.objects.filter(call_id__in=ids).update(detail="")
+    # The recording is gone by now; why staff replayed it, and the holds' notes, may
+    # name people.
+    ReplaySession.objects.filter(recording__call_id__in=ids).update(reason=ERASED)
+    Hold.objects.filter(recording__call_id__in=ids).update(note="")
     count = Call.objects.filter(pk__in=ids).update(
         contact=None, detainee=None, end_detail="", janus_room_pin="", janus_room_secret=""
     )

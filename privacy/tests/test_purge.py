@@ -23,6 +23,7 @@ from privacy import purge
 from privacy.models import PurgeLog
 from privacy.tests.helpers import CLIENT_IP, USER_AGENT, finished_call, pending_recording, travel
 from recordings import retention
+from recordings.models import Recording, ReplaySession
 from tests.factories import ContactFactory, staff_with_role
 
 pytestmark = pytest.mark.django_db
@@ -182,6 +183,12 @@ def test_a_judicial_hold_freezes_everything_about_its_call_until_lifted(time_mac
     recording = pending_recording(held_call)
     supervisor = staff_with_role("director", held_call.booking.room.quarter.establishment)
     hold = retention.place_hold(recording, "judicial", "PV 2026/0042", actor=supervisor)
+    ReplaySession.objects.create(
+        recording=recording,
+        staff=supervisor,
+        reason="Propos de Mme Benali à vérifier",
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
     code_message = CallCode.objects.get(call=held_call).message
     do_change_detainee_status(held_call.detainee, Detainee.Status.RELEASED, actor=supervisor)
 
@@ -200,9 +207,16 @@ def test_a_judicial_hold_freezes_everything_about_its_call_until_lifted(time_mac
     assert any(line.held for line in report.lines if line.category == "calls")
 
     retention.lift_hold(hold, actor=supervisor, reason="Classement sans suite")
+    # The recording has the time the hold stopped its clock left: the call keeps its
+    # people as long as it exists.
+    assert _apply().count("calls") == 0
+    recording = Recording.objects.get(pk=recording.pk)
+    time_machine.move_to(recording.retention_until + timedelta(hours=1), tick=False)
+    assert len(retention.purge(execute=True).destroyed) == 1
     report = _apply()
     assert report.count("calls") == 1 and report.count("detainees") == 1
     assert Call.objects.get(pk=held_call.pk).contact_id is None
+    assert ReplaySession.objects.get(recording=recording).reason == purge.ERASED
     assert verify() is None
 
 
@@ -349,3 +363,21 @@ def _everything() -> str:
         parts.append(serializers.serialize("json", model._default_manager.all()))
     raw = "\n".join(parts)
     return raw + json.loads(json.dumps(raw))  # escaped and unescaped forms
+
+
+def test_an_unlinked_call_still_opens_for_staff_and_its_calendar_link_is_gone(client, time_machine):
+    from django.urls import reverse
+
+    from tests.factories import sign_in
+
+    call = finished_call()
+    calendar = reverse("bookings:ics", args=[call.booking.token])
+    assert client.get(calendar).status_code == 200
+    travel(time_machine, call.ended_at, 365.1)
+    _apply()
+
+    assert client.get(calendar).status_code == 404
+    sign_in(client, staff_with_role("director", call.booking.room.quarter.establishment))
+    page = client.get(reverse("console:call_watch", args=[call.pk]))
+    assert page.status_code == 200
+    assert call.contact.phone_number not in page.content.decode()
