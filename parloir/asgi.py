@@ -11,10 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from parloir.background import StartWorkers  # noqa: E402
+from parloir.logmask import redact_daphne_access_log  # noqa: E402
 from parloir.routing import websocket_urlpatterns  # noqa: E402
 from parloir.startup import check_serving_secrets  # noqa: E402
 
 check_serving_secrets()
+redact_daphne_access_log()
 
 application = StartWorkers(
     ProtocolTypeRouter(

@@ -67,3 +67,23 @@ class RedactFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+def redact_daphne_access_log() -> None:
+    """daphne writes its access log (on stdout, by default) straight to a stream, around
+    the logging module: its paths hold call links (``/j/<token>``). Each entry's request
+    line goes through ``redact`` too. Called from parloir.asgi, which daphne imports
+    before it makes its access logger."""
+    try:
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # served by something else: nothing to do
+        return
+    if getattr(AccessLogGenerator.write_entry, "redacted", False):
+        return
+    original = AccessLogGenerator.write_entry
+
+    def write_entry(self, host, date, request, *args, **kwargs):
+        return original(self, host, date, redact(request), *args, **kwargs)
+
+    write_entry.redacted = True
+    AccessLogGenerator.write_entry = write_entry

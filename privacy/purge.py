@@ -62,6 +62,14 @@ SIGN_IN_ATTEMPT_RETENTION = timedelta(days=30)
 ERASED = "-"
 
 CALL_ESTABLISHMENT = "booking__room__quarter__establishment"
+# Rows per statement: the first run on a year of data must not pass SQLite's limit on
+# query parameters, nor make one huge statement.
+BATCH = 500
+
+
+def _batches(ids: list[int]):
+    for start in range(0, len(ids), BATCH):
+        yield ids[start : start + BATCH]
 
 
 @dataclass
@@ -138,28 +146,56 @@ class Frozen:
 
 
 def _anonymise_messages(messages, now) -> int:
-    ids = list(messages.values_list("pk", flat=True))
-    Attempt.objects.filter(message_id__in=ids).update(detail="", provider_ref="")
-    return Message.objects.filter(pk__in=ids).update(
-        text="",
-        to_number="",
-        spoken_digits="",
-        error="",
-        provider_ref="",
-        contact=None,
-        anonymised_at=now,
-    )
+    count = 0
+    for ids in _batches(list(messages.values_list("pk", flat=True))):
+        Attempt.objects.filter(message_id__in=ids).update(detail="", provider_ref="")
+        count += Message.objects.filter(pk__in=ids).update(
+            text="",
+            to_number="",
+            spoken_digits="",
+            error="",
+            provider_ref="",
+            contact=None,
+            anonymised_at=now,
+        )
+    return count
 
 
 def _anonymise_contacts(contacts, now, frozen: Frozen) -> int:
-    ids = list(contacts.values_list("pk", flat=True))
-    ContactDecision.objects.filter(contact_id__in=ids).update(reason=ERASED)
-    _anonymise_messages(
-        Message.objects.filter(contact_id__in=ids).exclude(pk__in=frozen.messages), now
+    count = 0
+    for ids in _batches(list(contacts.values_list("pk", flat=True))):
+        ContactDecision.objects.filter(contact_id__in=ids).update(reason=ERASED)
+        _anonymise_messages(
+            Message.objects.filter(contact_id__in=ids).exclude(pk__in=frozen.messages), now
+        )
+        count += AuthorizedContact.objects.filter(pk__in=ids).update(
+            first_name="", last_name="", phone_number="", anonymised_at=now
+        )
+    return count
+
+
+def _unlink_calls(ids: list[int]) -> int:
+    booking_ids = list(Call.objects.filter(pk__in=ids).values_list("booking_id", flat=True))
+    Consent.objects.filter(call_id__in=ids).delete()
+    CallCode.objects.filter(call_id__in=ids).delete()
+    Participant.objects.filter(call_id__in=ids).delete()
+    CallRoom.objects.filter(call_id__in=ids).update(pin="", secret="")
+    CallWarning.objects.filter(call_id__in=ids).update(text=ERASED)
+    CallTransition.objects.filter(call_id__in=ids).update(detail="")
+    # The recording is gone by now; why staff replayed it, and the holds' notes, may
+    # name people.
+    ReplaySession.objects.filter(recording__call_id__in=ids).update(reason=ERASED)
+    Hold.objects.filter(recording__call_id__in=ids).update(note="")
+    count = Call.objects.filter(pk__in=ids).update(
+        contact=None, detainee=None, end_detail="", janus_room_pin="", janus_room_secret=""
     )
-    return AuthorizedContact.objects.filter(pk__in=ids).update(
-        first_name="", last_name="", phone_number="", anonymised_at=now
-    )
+    _unlink_bookings(booking_ids)
+    return count
+
+
+def _unlink_bookings(ids: list[int]) -> int:
+    BookingTransition.objects.filter(booking_id__in=ids).update(reason="", data={})
+    return Booking.objects.filter(pk__in=ids).update(contact=None, detainee=None)
 
 
 def _calls(est: Establishment, now, frozen: Frozen, report: Report) -> None:
@@ -184,22 +220,7 @@ def _calls(est: Establishment, now, frozen: Frozen, report: Report) -> None:
         ]
     )
     ids = list(due.exclude(pk__in=frozen.calls).values_list("pk", flat=True))
-    booking_ids = list(Call.objects.filter(pk__in=ids).values_list("booking_id", flat=True))
-    Consent.objects.filter(call_id__in=ids).delete()
-    CallCode.objects.filter(call_id__in=ids).delete()
-    Participant.objects.filter(call_id__in=ids).delete()
-    CallRoom.objects.filter(call_id__in=ids).update(pin="", secret="")
-    CallWarning.objects.filter(call_id__in=ids).update(text=ERASED)
-    CallTransition.objects.filter(call_id__in=ids).update(detail="")
-    # The recording is gone by now; why staff replayed it, and the holds' notes, may
-    # name people.
-    ReplaySession.objects.filter(recording__call_id__in=ids).update(reason=ERASED)
-    Hold.objects.filter(recording__call_id__in=ids).update(note="")
-    count = Call.objects.filter(pk__in=ids).update(
-        contact=None, detainee=None, end_detail="", janus_room_pin="", janus_room_secret=""
-    )
-    BookingTransition.objects.filter(booking_id__in=booking_ids).update(reason="", data={})
-    Booking.objects.filter(pk__in=booking_ids).update(contact=None, detainee=None)
+    count = sum(_unlink_calls(batch) for batch in _batches(ids))
     report.lines.append(Line("calls", "unlinked", est.pk, count, cutoff, days, held))
 
     # Bookings that never became a call (cancelled, absent): the same, from their end.
@@ -209,8 +230,7 @@ def _calls(est: Establishment, now, frozen: Frozen, report: Report) -> None:
     bookings = bookings.exclude(Exists(Call.objects.filter(booking=OuterRef("pk"))))
     bookings = bookings.exclude(pk__in=frozen.bookings)
     ids = list(bookings.values_list("pk", flat=True))
-    BookingTransition.objects.filter(booking_id__in=ids).update(reason="", data={})
-    count = Booking.objects.filter(pk__in=ids).update(contact=None, detainee=None)
+    count = sum(_unlink_bookings(batch) for batch in _batches(ids))
     report.lines.append(Line("bookings", "unlinked", est.pk, count, cutoff, days))
 
 
@@ -284,19 +304,22 @@ def _detainees(est: Establishment, now, frozen: Frozen, report: Report) -> None:
         .exclude(_still_linked("detainee"))
         .values_list("pk", flat=True)
     )
-    contacts = AuthorizedContact.objects.filter(detainee_id__in=ids, anonymised_at__isnull=True)
-    _anonymise_contacts(contacts.exclude(_still_linked("contact")), now, frozen)
-    PhoneAccount.objects.filter(detainee_id__in=ids).update(pin_hash="", active=False)
-    Suspension.objects.filter(detainee_id__in=ids).update(reason=ERASED)
-    Suspension.objects.filter(detainee_id__in=ids, lifted_at__isnull=False).update(
-        lift_reason=ERASED
-    )
     count = 0
-    for pk in ids:
-        # The prison number is unique per establishment: a placeholder of its own.
-        count += Detainee.objects.filter(pk=pk).update(
-            first_name="", last_name="", prison_number=f"anon-{pk}", anonymised_at=now
+    for batch in _batches(ids):
+        contacts = AuthorizedContact.objects.filter(
+            detainee_id__in=batch, anonymised_at__isnull=True
         )
+        _anonymise_contacts(contacts.exclude(_still_linked("contact")), now, frozen)
+        PhoneAccount.objects.filter(detainee_id__in=batch).update(pin_hash="", active=False)
+        Suspension.objects.filter(detainee_id__in=batch).update(reason=ERASED)
+        Suspension.objects.filter(detainee_id__in=batch, lifted_at__isnull=False).update(
+            lift_reason=ERASED
+        )
+        for pk in batch:
+            # The prison number is unique per establishment: a placeholder of its own.
+            count += Detainee.objects.filter(pk=pk).update(
+                first_name="", last_name="", prison_number=f"anon-{pk}", anonymised_at=now
+            )
     report.lines.append(Line("detainees", "anonymised", est.pk, count, cutoff, days, held))
 
 
