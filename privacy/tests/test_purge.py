@@ -406,3 +406,18 @@ def test_the_anchors_of_pruned_rows_do_not_break_the_verification(time_machine, 
     # A pruned row's anchor is ignored, a kept row's still checked: rewrite one, it shows.
     AuditEvent.objects.filter(seq=4).update(action="test.rewritten")
     assert verify().seq == 4
+
+
+def test_the_command_is_a_dry_run_unless_told_and_says_so(time_machine):
+    call = finished_call()
+    travel(time_machine, call.ended_at, 365.1)
+    code = call.booking.room.quarter.establishment.code
+
+    out = StringIO()
+    call_command("privacy_purge", "--establishment", code, stdout=out)
+    assert out.getvalue().startswith("Dry run") and Call.objects.get(pk=call.pk).contact_id
+    assert f"{code:<16} calls" in out.getvalue()
+
+    out = StringIO()
+    call_command("privacy_purge", "--apply", "--establishment", code, stdout=out)
+    assert out.getvalue().startswith("Done") and Call.objects.get(pk=call.pk).contact_id is None
