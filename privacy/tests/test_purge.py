@@ -381,6 +381,8 @@ def test_an_unlinked_call_still_opens_for_staff_and_its_calendar_link_is_gone(cl
     page = client.get(reverse("console:call_watch", args=[call.pk]))
     assert page.status_code == 200
     assert call.contact.phone_number not in page.content.decode()
+    page = client.get(reverse("console:booking_detail", args=[call.booking_id]))
+    assert page.status_code == 200 and "None" not in page.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
