@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import anchor
-from audit.models import AuditEvent, AuditHead
+from audit.models import AuditBase, AuditEvent, AuditHead
 
 GENESIS = "0" * 64
 
@@ -129,7 +129,17 @@ def verify(batch_size: int = 2000) -> Breach | None:
     keys = known_keys()
     expected_prev = GENESIS
     expected_seq = 1
-    last_seq = 0
+    base = AuditBase.objects.filter(id=1).first()
+    if base is not None:
+        key = keys.get(base.key_id)
+        if key is None or not hmac.compare_digest(
+            _base_seal(key, base.seq, base.prev_hash), base.seal
+        ):
+            return Breach(
+                base.seq, "the chain's start (pruned rows) is not sealed with the audit key"
+            )
+        expected_prev, expected_seq = base.prev_hash, base.seq
+    last_seq = expected_seq - 1
     hashes: dict[int, str] = {}
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=batch_size):
         if event.seq != expected_seq:
@@ -151,13 +161,18 @@ def verify(batch_size: int = 2000) -> Breach | None:
         return Breach(
             last_seq + 1, f"the chain ends at #{last_seq} but #{head_seq} was written: rows deleted"
         )
-    return _check_anchors(keys, hashes, last_seq)
+    return _check_anchors(keys, hashes, last_seq, first_seq=base.seq if base else 1)
 
 
-def _check_anchors(keys, hashes: dict[int, str], last_seq: int) -> Breach | None:
+def _check_anchors(
+    keys, hashes: dict[int, str], last_seq: int, first_seq: int = 1
+) -> Breach | None:
     for mark in sorted(anchor.read(keys), key=lambda a: a.seq):
         if not mark.genuine:
             return Breach(mark.seq or None, "an anchor line is not sealed with the audit key")
+        if mark.seq < first_seq:
+            # A pruned row's anchor: the sealed base vouches for where the chain starts.
+            continue
         if mark.seq > last_seq:
             return Breach(
                 last_seq + 1,
@@ -166,6 +181,52 @@ def _check_anchors(keys, hashes: dict[int, str], last_seq: int) -> Breach | None
         if not hmac.compare_digest(hashes[mark.seq], mark.hash):
             return Breach(mark.seq, f"row #{mark.seq} differs from its anchor: rewritten")
     return None
+
+
+def _base_seal(key: bytes, seq: int, prev_hash: str) -> str:
+    return hmac.new(key, f"base|{seq}|{prev_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Pruned:
+    first_kept: int
+    deleted: int
+
+
+def prune_before(seq: int, *, actor_label: str, data: dict | None = None) -> Pruned | None:
+    """Delete the rows before ``seq`` (a whole prefix, never a row in the middle) and move
+    the chain's sealed start to ``seq``; the pruning is itself recorded in the chain.
+
+    Called in the purge's transaction (privacy.purge). Rows are cut only whole: a row's
+    seal covers its data, so editing personal data out of a kept row would break the
+    chain; a prefix goes with its seals, and the base says where the kept part starts.
+    """
+    kid, key = current_key()
+    with transaction.atomic():
+        AuditHead.objects.select_for_update().get_or_create(id=1)
+        base = AuditBase.objects.select_for_update().filter(id=1).first()
+        start = base.seq if base else 1
+        first = AuditEvent.objects.filter(seq__gte=seq).order_by("seq").first()
+        if first is None or seq <= start:
+            return None
+        deleted, _ = AuditEvent.objects.filter(seq__lt=first.seq).delete()
+        seal = _base_seal(key, first.seq, first.prev_hash)
+        AuditBase.objects.update_or_create(
+            id=1,
+            defaults={
+                "seq": first.seq,
+                "prev_hash": first.prev_hash,
+                "at": timezone.now(),
+                "key_id": kid,
+                "seal": seal,
+            },
+        )
+        record(
+            "audit.pruned",
+            actor_label=actor_label,
+            data={"first_kept": first.seq, "deleted": deleted, **(data or {})},
+        )
+    return Pruned(first.seq, deleted)
 
 
 def last_anchored_seq() -> int:

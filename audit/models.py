@@ -54,3 +54,20 @@ class AuditHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditBase(models.Model):
+    """Where the chain begins once its oldest rows are past their retention and pruned.
+
+    One row: the first kept row's sequence number and the seal it follows, itself sealed
+    with the audit key (audit/log.py ``prune_before``), so that only the service can move
+    the chain's start, and only forward: a base set back expects rows that are gone, and
+    rows deleted after the base are missing rows.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    seal = models.CharField(max_length=64)

@@ -301,9 +301,12 @@ class Booking(models.Model):
     }
 
     room = models.ForeignKey(VideoRoom, on_delete=models.PROTECT, related_name="bookings")
-    detainee = models.ForeignKey(Detainee, on_delete=models.PROTECT, related_name="bookings")
+    # Empty once the privacy purge has unlinked a past booking from its people.
+    detainee = models.ForeignKey(
+        Detainee, on_delete=models.PROTECT, related_name="bookings", null=True
+    )
     contact = models.ForeignKey(
-        AuthorizedContact, on_delete=models.PROTECT, related_name="bookings"
+        AuthorizedContact, on_delete=models.PROTECT, related_name="bookings", null=True
     )
     starts_at = models.DateTimeField(_("début"))
     ends_at = models.DateTimeField(_("fin"))

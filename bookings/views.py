@@ -46,6 +46,9 @@ def ics(request, token: str):
     booking = get_object_or_404(
         Booking.objects.select_related("room__quarter__establishment", "detainee", "contact"),
         token=token,
+        # A booking the privacy purge unlinked from its people is no one's any more.
+        detainee__isnull=False,
+        contact__isnull=False,
     )
     with translation.override(booking.contact.language):
         body = calendar_for(booking).to_ical()

@@ -1091,7 +1091,13 @@ def end_suspended(now=None) -> list[int]:
         .distinct()
     ):
         with transaction.atomic():
-            call = Call.objects.select_for_update().select_related("detainee").get(pk=call_id)
+            # The call's row only: PostgreSQL cannot lock the nullable side of a join (a
+            # call the privacy purge unlinked has no detainee).
+            call = (
+                Call.objects.select_for_update(of=("self",))
+                .select_related("detainee")
+                .get(pk=call_id)
+            )
             suspension = call.detainee.active_suspension(now)
             if not call.is_open or suspension is None:
                 continue

@@ -70,11 +70,18 @@ class Call(models.Model):
     booking = models.OneToOneField(
         "bookings.Booking", on_delete=models.PROTECT, related_name="call"
     )
-    # Copied from the booking so the deadline never depends on a later edit of it.
+    # Copied from the booking so the deadline never depends on a later edit of it. Empty
+    # once the privacy purge has unlinked the call from its people: it then counts in the
+    # figures only (privacy.purge).
     contact = models.ForeignKey(
-        "people.AuthorizedContact", on_delete=models.PROTECT, related_name="calls"
+        "people.AuthorizedContact",
+        on_delete=models.PROTECT,
+        related_name="calls",
+        null=True,
     )
-    detainee = models.ForeignKey("people.Detainee", on_delete=models.PROTECT, related_name="calls")
+    detainee = models.ForeignKey(
+        "people.Detainee", on_delete=models.PROTECT, related_name="calls", null=True
+    )
     # In the SMS link: ties typed codes to this call, so wrong attempts count against it.
     link_token = models.CharField(max_length=32, unique=True)
     state = models.CharField(_("état"), max_length=16, choices=State.choices, default=S.BOOKED)

@@ -40,6 +40,18 @@ class EstablishmentAdmin(ScopedModelAdmin):
                 )
             },
         ),
+        (
+            _("Conservation des données personnelles"),
+            {
+                "fields": (
+                    "call_data_retention_days",
+                    "message_retention_days",
+                    "contact_retention_days",
+                    "detainee_retention_days",
+                ),
+                "description": _("Dans les limites du registre (docs/privacy.md)."),
+            },
+        ),
     )
 
     def has_add_permission(self, request, obj=None):

@@ -33,6 +33,20 @@ class Establishment(models.Model):
     recording_retention_days = models.PositiveSmallIntegerField(
         _("conservation des enregistrements (jours)"), default=90
     )
+    # How long personal data is kept, per category (docs/privacy.md); the bounds are the
+    # register's legal ones, enforced by the constraints below.
+    call_data_retention_days = models.PositiveSmallIntegerField(
+        _("conservation des données d'appel (jours)"), default=365
+    )
+    message_retention_days = models.PositiveSmallIntegerField(
+        _("conservation des messages (jours)"), default=90
+    )
+    contact_retention_days = models.PositiveSmallIntegerField(
+        _("conservation des contacts non autorisés (jours)"), default=365
+    )
+    detainee_retention_days = models.PositiveSmallIntegerField(
+        _("conservation après libération ou transfert (jours)"), default=365
+    )
     price_per_minute_cents = models.PositiveIntegerField(
         _("tarif par minute (centimes)"), default=0, help_text=_("0 : appels gratuits")
     )
@@ -65,6 +79,34 @@ class Establishment(models.Model):
                 name="establishment_retention_1_90",
                 violation_error_message=_(
                     "La conservation des enregistrements doit être entre 1 et 90 jours."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(call_data_retention_days__gte=90, call_data_retention_days__lte=730),
+                name="establishment_call_data_retention_90_730",
+                violation_error_message=_(
+                    "La conservation des données d'appel doit être entre 90 et 730 jours."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(message_retention_days__gte=30, message_retention_days__lte=365),
+                name="establishment_message_retention_30_365",
+                violation_error_message=_(
+                    "La conservation des messages doit être entre 30 et 365 jours."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(contact_retention_days__gte=30, contact_retention_days__lte=730),
+                name="establishment_contact_retention_30_730",
+                violation_error_message=_(
+                    "La conservation des contacts non autorisés doit être entre 30 et 730 jours."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(detainee_retention_days__gte=90, detainee_retention_days__lte=730),
+                name="establishment_detainee_retention_90_730",
+                violation_error_message=_(
+                    "La conservation après libération ou transfert doit être entre 90 et 730 jours."
                 ),
             ),
         ]

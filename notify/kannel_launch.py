@@ -1,4 +1,4 @@
-"""Start one Kannel program for scripts/run: ``python notify/kannel_launch.py NAME CONF [PORT]``.
+"""Start one Kannel program: ``python notify/kannel_launch.py NAME CONF [PORT] [OPTIONS]``.
 
 smsbox and fakesmsc give up at once (smsbox panics) when bearerbox does not listen yet,
 and the supervisor starts everything together: so they wait for bearerbox's port
@@ -31,12 +31,15 @@ def wait_for_port(port: int, timeout: float = WAIT_SECONDS) -> None:
 
 def main(argv: list[str]) -> None:
     name, conf = argv[0], argv[1]
+    # Anything after the port goes to the program before its configuration: "-v 2" in the
+    # systemd units, so that the console (the journal) gets no sendsms line (a number and
+    # its text) at info level.
     if name == "bearerbox":
-        os.execvp("bearerbox", ["bearerbox", conf])
+        os.execvp("bearerbox", ["bearerbox", *argv[2:], conf])
     port = int(argv[2])
     wait_for_port(port)
     if name == "smsbox":
-        os.execvp("smsbox", ["smsbox", conf])
+        os.execvp("smsbox", ["smsbox", *argv[3:], conf])
     if name == "fakesmsc":
         # -m 0: send no mobile-originated message, print what it receives.
         os.execv(FAKESMSC, [FAKESMSC, "-H", "127.0.0.1", "-r", str(port), "-m", "0", "0 0 text x"])

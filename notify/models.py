@@ -59,6 +59,8 @@ class Message(models.Model):
     # When a queued message is due (retries wait here) and until when a worker holds it.
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set by the privacy purge: number, text and digits are gone (privacy.purge).
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("message")
@@ -73,7 +75,9 @@ class Message(models.Model):
                 name="message_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(to_number__regex=r"^\+[1-9][0-9]{6,14}$"), name="message_to_e164"
+                condition=Q(to_number__regex=r"^\+[1-9][0-9]{6,14}$")
+                | Q(to_number="", anonymised_at__isnull=False),
+                name="message_to_e164",
             ),
             models.CheckConstraint(
                 condition=Q(spoken_digits__regex=r"^[0-9]*$"), name="message_spoken_digits"

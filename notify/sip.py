@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from notify import g711
+from parloir.logmask import redact
 
 log = logging.getLogger(__name__)
 
@@ -784,7 +785,8 @@ async def place_call(
             await call.hang_up()
         return call.report
     except (OSError, SipError, ValueError) as exc:
-        log.warning("SIP call %s to %s failed: %s", call.call_id, target_uri, exc)
+        # The number is the relative's: masked, it still tells the country and line kind.
+        log.warning("SIP call %s to %s failed: %s", call.call_id, redact(target_uri), exc)
         call.report.reason = call.report.reason or str(exc)
         if call.report.outcome != ANSWERED:
             call.report.outcome = FAILED

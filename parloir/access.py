@@ -31,6 +31,8 @@ class Can:
     READ_MESSAGES = "read_messages"
     MANAGE_MEDIA = "manage_media"
     READ_STATISTICS = "read_statistics"
+    # The right of access: a package of everything held about one person (privacy.package).
+    EXPORT_PERSONAL_DATA = "export_personal_data"
 
 
 ALL_ROLES = frozenset(R.values)
@@ -52,6 +54,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Can.MANAGE_MEDIA: frozenset({R.NATIONAL_ADMIN}),
     # Figures of use, no person in them: for those who run an establishment, and audit it.
     Can.READ_STATISTICS: frozenset({R.NATIONAL_ADMIN, R.DIRECTOR, R.SUPERVISOR, R.AUDITOR}),
+    # The director answers for the establishment's data, as the controller's representative.
+    Can.EXPORT_PERSONAL_DATA: frozenset({R.NATIONAL_ADMIN, R.DIRECTOR}),
 }
 
 

@@ -12,10 +12,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from ops.middleware import WebSocketMetrics  # noqa: E402
 from parloir.background import StartWorkers  # noqa: E402
+from parloir.logmask import redact_daphne_access_log  # noqa: E402
 from parloir.routing import websocket_urlpatterns  # noqa: E402
 from parloir.startup import check_serving_secrets  # noqa: E402
 
 check_serving_secrets()
+redact_daphne_access_log()
 
 application = StartWorkers(
     ProtocolTypeRouter(

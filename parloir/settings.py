@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "calls",
     "recordings",
     "ops",
+    "privacy",
     "www",
 ]
 
@@ -252,7 +253,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No phone number, call link or code in any log line (parloir/logmask.py).
+    "filters": {"redact": {"()": "parloir.logmask.RedactFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env.get("PARLOIR_LOG_LEVEL", "INFO")},
 }
 
@@ -429,3 +434,16 @@ METRICS_CACHE_SECONDS = env.number("PARLOIR_METRICS_CACHE_SECONDS", 5.0)
 # counts again at every pass (calls end and codes are delivered after the fact).
 STATS_INTERVAL_SECONDS = env.number("PARLOIR_STATS_INTERVAL_SECONDS", 300.0)
 STATS_RECOUNT_DAYS = env.integer("PARLOIR_STATS_RECOUNT_DAYS", 2)
+
+# --- Privacy (docs/privacy.md) -------------------------------------------------------------
+# The audit chain is one for all establishments: its retention is set here, within the
+# register's bounds (a trace of who saw what must outlive a complaint's time limits).
+AUDIT_RETENTION_DAYS = env.integer("PARLOIR_AUDIT_RETENTION_DAYS", 365)
+AUDIT_RETENTION_BOUNDS = (180, 1095)
+if not AUDIT_RETENTION_BOUNDS[0] <= AUDIT_RETENTION_DAYS <= AUDIT_RETENTION_BOUNDS[1]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"PARLOIR_AUDIT_RETENTION_DAYS must be between {AUDIT_RETENTION_BOUNDS[0]} and "
+        f"{AUDIT_RETENTION_BOUNDS[1]}"
+    )

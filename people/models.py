@@ -96,6 +96,9 @@ class Detainee(models.Model):
     )
     status_changed_at = models.DateTimeField(_("statut modifié le"), default=timezone.now)
     language = models.CharField(_("langue"), max_length=10, default="fr")
+    # Set by the privacy purge: names and prison number are gone, the row stays for the
+    # figures (privacy.purge).
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("personne détenue")
@@ -244,6 +247,8 @@ class AuthorizedContact(models.Model):
         _("statut"), max_length=10, choices=Status.choices, default=Status.REQUESTED
     )
     requested_at = models.DateTimeField(_("demandé le"), default=timezone.now)
+    # Set by the privacy purge: names and number are gone (privacy.purge).
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("contact autorisé")
@@ -252,14 +257,15 @@ class AuthorizedContact(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["detainee", "phone_number"],
-                condition=Q(status__in=["requested", "approved"]),
+                condition=Q(status__in=["requested", "approved"], anonymised_at__isnull=True),
                 name="contact_number_once_per_detainee",
                 violation_error_message=_(
                     "Ce numéro est déjà autorisé ou en demande pour cette personne détenue."
                 ),
             ),
             models.CheckConstraint(
-                condition=Q(phone_number__regex=r"^\+[1-9][0-9]{6,14}$"),
+                condition=Q(phone_number__regex=r"^\+[1-9][0-9]{6,14}$")
+                | Q(phone_number="", anonymised_at__isnull=False),
                 name="contact_phone_e164",
             ),
             models.CheckConstraint(

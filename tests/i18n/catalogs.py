@@ -35,6 +35,7 @@ FACING_PATHS = (
     "calls/events.py",  # end-of-call labels
     "bookings/actions.py",  # booking messages, refusals shown at the kiosk
     "notify/speech.py",  # what the voice call says
+    "privacy/register.py",  # the relatives' privacy charter
 )
 
 # makemessages' keywords for Python (django/core/management/commands/makemessages.py).

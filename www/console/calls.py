@@ -81,7 +81,8 @@ def watch(request, pk):
             "categories": Call.InterruptCategory.choices,
             "warning_presets": CallWarning.Preset.choices,
             "relative_language": _language_name(_relative_language(call)),
-            "detainee_language": _language_name(call.detainee.language),
+            # Empty for a call the privacy purge unlinked from its people.
+            "detainee_language": _language_name(call.detainee.language if call.detainee else ""),
             "recording": _recording_of(call),
             "can_replay": access.can(request.user, access.Can.REPLAY, establishment_id),
             "replay_roles": _role_labels(access.Can.REPLAY),
@@ -113,7 +114,7 @@ def _relative_language(call: Call) -> str:
     """The language the relative reads the portal in: the one of their last consent
     (the portal's language menu), else the one recorded for the contact."""
     consented_in = call.consents.order_by("-at").values_list("language", flat=True).first()
-    return consented_in or call.contact.language
+    return consented_in or (call.contact.language if call.contact else "")
 
 
 def _language_name(code: str) -> str:

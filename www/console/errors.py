@@ -32,6 +32,7 @@ WHAT = {
     Can.READ_MESSAGES: _("lire les messages envoyés aux proches"),
     Can.MANAGE_MEDIA: _("gérer les serveurs vidéo"),
     Can.READ_STATISTICS: _("consulter les statistiques"),
+    Can.EXPORT_PERSONAL_DATA: _("exporter les données d'une personne (droit d'accès)"),
 }
 
 

@@ -84,3 +84,7 @@ urlpatterns += [
     path("statistiques/", stats.statistics, name="statistics"),
     path("statistiques/export.csv", stats.statistics_csv, name="statistics_csv"),
 ]
+# The right of access (www/console/privacy.py).
+from www.console import privacy  # noqa: E402
+
+urlpatterns += [path("donnees-personnelles/", privacy.access_export, name="privacy_access")]

@@ -299,3 +299,20 @@ def help_index(request):
     return render(
         request, "portal/help_index.html", {"establishments": Establishment.objects.all()}
     )
+
+
+def privacy_charter(request, code: str | None = None):
+    """What is kept about a relative, why and how long, and how to ask for it: with the
+    retention of the relative's establishment when it is known (privacy.register)."""
+    from privacy.register import charter
+
+    if code is not None:
+        establishment = get_object_or_404(Establishment, code=code)
+    else:
+        call = call_access.portal_call(request.session, pending=True)
+        establishment = call.establishment if call is not None else None
+    return render(
+        request,
+        "portal/privacy.html",
+        {"establishment": establishment, "entries": charter(establishment)},
+    )
