@@ -12,6 +12,10 @@ from people.phones import LineType
 class StaffUser(AbstractUser):
     """A member of prison staff. What they may see and do comes from their roles."""
 
+    # Set by the privacy purge on a deactivated account (docs/privacy.md): the row stays,
+    # because rows kept for their own retention point at it, but it names nobody.
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         verbose_name = _("agent")
         verbose_name_plural = _("agents")

@@ -44,7 +44,15 @@ from calls.models import (
 )
 from establishments.models import Establishment
 from notify.models import Attempt, Message
-from people.models import AuthorizedContact, ContactDecision, Detainee, PhoneAccount, Suspension
+from people.models import (
+    AuthorizedContact,
+    ContactDecision,
+    Detainee,
+    PhoneAccount,
+    Role,
+    StaffUser,
+    Suspension,
+)
 from privacy.models import PurgeLog
 from recordings.models import Hold, Recording, ReplaySession
 
@@ -346,6 +354,8 @@ def _global(now, frozen: Frozen, report: Report, actor_label: str) -> None:
         Line("sign_in_attempts", "deleted", None, count, cutoff, SIGN_IN_ATTEMPT_RETENTION.days)
     )
 
+    _former_staff(now, report)
+
     days = settings.AUDIT_RETENTION_DAYS
     cutoff = now - timedelta(days=days)
     first_recent = AuditEvent.objects.filter(at__gte=cutoff).order_by("seq").first()
@@ -369,6 +379,35 @@ def _global(now, frozen: Frozen, report: Report, actor_label: str) -> None:
         )
         count = pruned.deleted if pruned else 0
     report.lines.append(Line("audit", "deleted", None, count, cutoff, days, held))
+
+
+def _former_staff(now, report: Report) -> None:
+    """Deactivated accounts, once the audit retention has passed since their last sign-in
+    (or their creation): by then the audit no longer holds what they did, except about a
+    held call, whose rows keep their own label. The row stays, for the rows that point at
+    it (decisions, transitions, replays), but it names nobody and cannot sign in."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    days = settings.AUDIT_RETENTION_DAYS
+    cutoff = now - timedelta(days=days)
+    due = StaffUser.objects.filter(is_active=False, anonymised_at__isnull=True).filter(
+        Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
+    )
+    ids = list(due.values_list("pk", flat=True))
+    for pk in ids:
+        TOTPDevice.objects.filter(user_id=pk).delete()
+        Role.objects.filter(user_id=pk).delete()
+        # The user name is unique: a placeholder of its own; "!" is Django's unusable
+        # password prefix.
+        StaffUser.objects.filter(pk=pk).update(
+            username=f"former-{pk}",
+            first_name="",
+            last_name="",
+            email="",
+            password=f"!former-{pk}",
+            anonymised_at=now,
+        )
+    report.lines.append(Line("former_staff", "anonymised", None, len(ids), cutoff, days))
 
 
 # --- The run ------------------------------------------------------------------------------

@@ -319,6 +319,49 @@ def test_staff_sign_in_failures_go_after_a_month(time_machine):
     assert _apply().count("sign_in_attempts") == 1
 
 
+def test_a_deactivated_staff_account_names_nobody_once_the_audit_retention_has_passed(
+    client, time_machine, settings
+):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from people.models import Role, StaffUser
+
+    call = finished_call()
+    director = staff_with_role("director", call.detainee.establishment)
+    leaving = staff_with_role("supervisor", call.detainee.establishment)
+    StaffUser.objects.filter(pk=leaving.pk).update(
+        first_name="Gaëlle", last_name="Kervadec", email="g.kervadec@example.org"
+    )
+    TOTPDevice.objects.create(user=leaving, name="téléphone")
+    leaving.set_password("un mot de passe")
+    leaving.save()
+    client.force_login(leaving)
+    warned_by = call.warnings.get().staff_id
+    StaffUser.objects.filter(pk=leaving.pk).update(is_active=False)
+    signed_in = StaffUser.objects.get(pk=leaving.pk).last_login
+
+    travel(time_machine, signed_in, settings.AUDIT_RETENTION_DAYS - 0.1)
+    assert _apply().count("former_staff") == 0
+    travel(time_machine, signed_in, settings.AUDIT_RETENTION_DAYS + 0.1)
+    assert _apply().count("former_staff") == 1
+
+    former = StaffUser.objects.get(pk=leaving.pk)
+    assert (former.username, former.first_name, former.last_name, former.email) == (
+        f"former-{leaving.pk}",
+        "",
+        "",
+        "",
+    )
+    assert not former.has_usable_password()
+    assert not TOTPDevice.objects.filter(user=former).exists()
+    assert not Role.objects.filter(user=former).exists()
+    assert "Kervadec" not in _everything() and "g.kervadec" not in _everything()
+    # An active account, however old, is left alone; so is what points at the former one.
+    assert StaffUser.objects.get(pk=director.pk).anonymised_at is None
+    assert call.warnings.get().staff_id == warned_by
+    assert _apply().count("former_staff") == 0
+
+
 def test_no_name_number_or_address_survives_past_every_retention(time_machine):
     call = finished_call()
     revoked = ContactFactory(detainee=call.detainee, first_name="Yasmina", last_name="Ouaki")
