@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from media import connect, hooks
 from media.checks import require
-from media.janus import VIDEOROOM, JanusAdmin, JanusException
+from media.janus import VIDEOROOM, JanusAdmin, JanusError, JanusException
 from media.models import MediaNode
 from ops import metrics as ops_metrics
 
@@ -176,6 +176,72 @@ class _Seen:
     written_at: float = 0.0
 
 
+# (session, handle, mid) -> (packets expected, packets lost), both cumulative.
+Counters = dict[tuple[int, int, str], tuple[int, int]]
+
+
+def loss_counters(info: dict, session_id: int, handle_id: int) -> Counters:
+    """One handle's RTCP counters: for a publisher, what reached Janus and what Janus saw
+    lost on the way; for a subscriber, what Janus sent and what the receiver reports lost."""
+    role = (info.get("plugin_specific") or {}).get("type")
+    if role not in ("publisher", "subscriber"):
+        return {}
+    counters = {}
+    for mid, media in ((info.get("webrtc") or {}).get("media") or {}).items():
+        direction = media.get("direction") or {}
+        stats = media.get("stats") or {}
+        rtcp = (media.get("rtcp") or {}).get("main") or {}
+        if role == "publisher" and direction.get("recv"):
+            lost = int(rtcp.get("lost", 0))
+            counters[(session_id, handle_id, str(mid))] = (
+                int((stats.get("in") or {}).get("packets", 0)) + lost,
+                lost,
+            )
+        elif role == "subscriber" and direction.get("send"):
+            counters[(session_id, handle_id, str(mid))] = (
+                int((stats.get("out") or {}).get("packets", 0)),
+                int(rtcp.get("lost-by-remote", 0)),
+            )
+    return counters
+
+
+async def node_loss_counters(admin: JanusAdmin) -> Counters:
+    counters: Counters = {}
+    for session_id in await admin.list_sessions():
+        try:
+            handles = await admin.list_handles(session_id)
+        except JanusError:
+            continue  # the session ended between the two requests
+        for handle_id in handles:
+            try:
+                info = await admin.handle_info(session_id, handle_id)
+            except JanusError:
+                continue
+            counters.update(loss_counters(info, session_id, handle_id))
+    return counters
+
+
+def loss_percent(before: Counters, after: Counters) -> float | None:
+    """Packets lost between two sweeps, in percent of those expected; None when no media
+    flowed on a link seen by both (a call that just started or just ended)."""
+    expected = lost = 0
+    for key, (expected_after, lost_after) in after.items():
+        if key not in before:
+            continue
+        expected_before, lost_before = before[key]
+        expected += max(0, expected_after - expected_before)
+        lost += max(0, lost_after - lost_before)
+    if expected <= 0:
+        return None
+    return round(100 * min(lost, expected) / expected, 2)
+
+
+def _store_loss(pk: int, percent: float | None) -> None:
+    MediaNode.objects.filter(pk=pk).update(
+        packet_loss_percent=percent, packet_loss_at=timezone.now()
+    )
+
+
 class Watcher:
     """Keeps one admin connection per node and pings it every ``interval`` seconds.
 
@@ -183,7 +249,9 @@ class Watcher:
     frequent: a node that stops answering is marked down ``down_after`` seconds after
     its last answer (1.5 s by default: within 2 s of a failure). Room counts are asked
     once a second. ``last_seen_at`` is written at most every ``WRITE_EVERY`` seconds,
-    and never backwards, so several checkers share one view of each node.
+    and never backwards, so several checkers share one view of each node. Every
+    ``loss_every`` seconds, another connection per node sweeps the handles' RTCP counters
+    for the node's packet loss (a sweep asks once per handle: it must not delay a ping).
     """
 
     # A node's last answer, written at most this often: the down verdict compares it to
@@ -191,13 +259,24 @@ class Watcher:
     WRITE_EVERY = 1.0
     ROOMS_EVERY = 1.0
 
-    def __init__(self, *, interval: float, timeout: float, down_after: float) -> None:
+    LOSS_EVERY = 10.0
+
+    def __init__(
+        self,
+        *,
+        interval: float,
+        timeout: float,
+        down_after: float,
+        loss_every: float | None = None,
+    ) -> None:
         self.interval = interval
+        self.loss_every = self.LOSS_EVERY if loss_every is None else loss_every
         self.timeout = timeout
         self.down_after = down_after
         self.seen: dict[int, _Seen] = {}
         self.states: dict[int, str] = {}
         self._pingers: dict[int, tuple[str, asyncio.Task]] = {}
+        self._measurers: dict[int, asyncio.Task] = {}
         self.names: dict[int, str] = {}
 
     async def run(self, until: Callable[[], bool] | None = None) -> None:
@@ -218,9 +297,10 @@ class Watcher:
                     return
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
-            for _url, task in self._pingers.values():
+            tasks = [t for _u, t in self._pingers.values()] + list(self._measurers.values())
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*(t for _u, t in self._pingers.values()), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _follow(self, nodes: list[MediaNode]) -> None:
         """A pinger per node, restarted if its address changed; none for removed nodes."""
@@ -229,12 +309,14 @@ class Watcher:
         for pk, (url, task) in list(self._pingers.items()):
             if wanted.get(pk) != url:
                 task.cancel()
+                self._measurers.pop(pk).cancel()
                 del self._pingers[pk]
                 self.seen.pop(pk, None)
         for pk, url in wanted.items():
             if pk not in self._pingers:
                 self.seen[pk] = _Seen()
                 self._pingers[pk] = (url, asyncio.create_task(self._ping(pk, url)))
+                self._measurers[pk] = asyncio.create_task(self._measure_loss(pk, url))
 
     async def _ping(self, pk: int, url: str) -> None:
         admin_secret = require("JANUS_ADMIN_SECRET")
@@ -270,6 +352,36 @@ class Watcher:
                         await admin.close()
                 admin = None
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _measure_loss(self, pk: int, url: str) -> None:
+        from channels.db import database_sync_to_async
+
+        admin_secret = require("JANUS_ADMIN_SECRET")
+        admin: JanusAdmin | None = None
+        before: Counters | None = None
+        while True:
+            started = time.monotonic()
+            try:
+                if admin is None or not admin.connected:
+                    admin = connect.admin(
+                        url, admin_secret, request_timeout=self.timeout,
+                        connect_timeout=self.timeout,
+                    )  # fmt: skip
+                    await asyncio.wait_for(admin.connect(), self.timeout)
+                after = await node_loss_counters(admin)
+                if before is not None:
+                    await database_sync_to_async(_store_loss)(pk, loss_percent(before, after))
+                before = after
+            except (JanusException, TimeoutError):
+                # The pinger reports the node's failures; a measure just starts again.
+                before = None
+                if admin is not None:
+                    with contextlib.suppress(JanusException):
+                        await admin.close()
+                admin = None
+            except DatabaseError:
+                log.exception("Cannot store the packet loss of media node %s", pk)
+            await asyncio.sleep(max(0.0, self.loss_every - (time.monotonic() - started)))
 
     def _record(self, nodes: list[MediaNode]) -> dict[str, str]:
         now = timezone.now()
@@ -315,11 +427,14 @@ def run(
     interval: float = INTERVAL,
     timeout: float = PROBE_TIMEOUT,
     down_after: float | None = None,
+    loss_every: float | None = None,
     until: Callable[[], bool] | None = None,
 ) -> None:
     """Watch every node until stopped (or until ``until()`` is true)."""
     if down_after is None:
         down_after = settings.MEDIA_DOWN_AFTER_SECONDS
     close_old_connections()
-    watcher = Watcher(interval=interval, timeout=timeout, down_after=down_after)
+    watcher = Watcher(
+        interval=interval, timeout=timeout, down_after=down_after, loss_every=loss_every
+    )
     asyncio.run(watcher.run(until))

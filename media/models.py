@@ -39,6 +39,11 @@ class MediaNode(models.Model):
     last_seen_at = models.DateTimeField(_("vu pour la dernière fois"), null=True, blank=True)
     last_error = models.CharField(_("dernière erreur"), max_length=500, blank=True)
     load = models.PositiveIntegerField(_("salles actives"), default=0)
+    # Packets lost on the node's media links over the last measure (RTCP, from Janus's
+    # admin API: what publishers' packets never reached Janus, and what subscribers
+    # report lost), in percent; None without media flowing.
+    packet_loss_percent = models.FloatField(null=True, blank=True, editable=False)
+    packet_loss_at = models.DateTimeField(null=True, blank=True, editable=False)
     capacity = models.PositiveIntegerField(_("capacité (salles)"), default=20)
     recording_dir = models.CharField(
         _("dossier des enregistrements"),

@@ -70,6 +70,7 @@ def calls() -> list[GaugeMetricFamily]:
 def media_nodes() -> list[GaugeMetricFamily]:
     from calls.models import Call
     from media.models import MediaNode
+    from ops.nodes import LOSS_FRESH_WITHIN
 
     now = timezone.now()
     up = _gauge(
@@ -88,6 +89,12 @@ def media_nodes() -> list[GaugeMetricFamily]:
         ["node"],
     )
     node_calls = _gauge("parloir_media_node_calls", "Open calls placed on the node.", ["node"])
+    loss = _gauge(
+        "parloir_media_node_packet_loss_ratio",
+        "Share of the media packets lost on the node's links over the last measure (RTCP "
+        "counters from Janus's admin API); absent without media or a recent measure.",
+        ["node"],
+    )
     per_node = dict(
         Call.objects.filter(media_node__isnull=False, state__in=Call.OPEN_STATES)
         .values_list("media_node")
@@ -103,7 +110,13 @@ def media_nodes() -> list[GaugeMetricFamily]:
         if node.last_seen_at is not None:
             seen.add_metric([node.name], max(0.0, (now - node.last_seen_at).total_seconds()))
         node_calls.add_metric([node.name], per_node.get(node.pk, 0))
-    return [up, state, load, capacity, seen, node_calls]
+        if (
+            node.packet_loss_percent is not None
+            and node.packet_loss_at is not None
+            and now - node.packet_loss_at <= LOSS_FRESH_WITHIN
+        ):
+            loss.add_metric([node.name], node.packet_loss_percent / 100)
+    return [up, state, load, capacity, seen, node_calls, loss]
 
 
 def messages() -> list[GaugeMetricFamily]:

@@ -17,6 +17,9 @@ from media.models import MediaNode
 # a link losing packets now.
 LOSSY_WITHIN = timedelta(minutes=5)
 FAILURES_WITHIN = timedelta(hours=24)
+# The checkers measure packet loss every 10 s (media.health.Watcher.LOSS_EVERY): an older
+# figure is from a checker that stopped, and is not shown as today's.
+LOSS_FRESH_WITHIN = timedelta(minutes=1)
 RECENT_FAILURES = 10
 
 
@@ -43,6 +46,14 @@ class NodeStatus:
         if not self.legs:
             return None
         return round(100 * self.lossy_legs / self.legs)
+
+    @property
+    def packet_loss(self) -> float | None:
+        """Percent of packets lost on the node's media links over the last measure."""
+        at = self.node.packet_loss_at
+        if at is None or timezone.now() - at > LOSS_FRESH_WITHIN:
+            return None
+        return self.node.packet_loss_percent
 
     @property
     def seen_seconds_ago(self) -> int | None:

@@ -23,7 +23,13 @@ def _cell(body: str, name: str, attribute: str) -> str:
 
 def test_each_node_shows_its_load_calls_lossy_links_and_recent_failures(client):
     busy, quiet = node("media-a"), node("media-b", state=MediaNode.State.DOWN)
-    MediaNode.objects.filter(pk=busy.pk).update(load=7, capacity=10)
+    MediaNode.objects.filter(pk=busy.pk).update(
+        load=7, capacity=10, packet_loss_percent=3.25, packet_loss_at=timezone.now()
+    )
+    # A figure from a checker that stopped long ago is not today's.
+    MediaNode.objects.filter(pk=quiet.pk).update(
+        packet_loss_percent=40.0, packet_loss_at=timezone.now() - timedelta(hours=1)
+    )
     call = live_call(node=busy)
     relative = Participant.objects.get(call=call, role="relative", left_at__isnull=True)
     actions.do_note_slowlink(relative)
@@ -45,6 +51,8 @@ def test_each_node_shows_its_load_calls_lossy_links_and_recent_failures(client):
     assert _cell(body, "media-a", "load") == "7"
     assert _cell(body, "media-a", "calls") == "1"  # the other call left the node
     assert _cell(body, "media-a", "lossy") == "1"
+    assert _cell(body, "media-a", "packet-loss") == "3.25"
+    assert _cell(body, "media-b", "packet-loss") == ""
     assert _cell(body, "media-a", "failures") == "1"
     assert str(MediaOutage.Cause("media_restart").label) in body
     assert _cell(body, "media-b", "calls") == "0"

@@ -137,6 +137,12 @@ def test_media_nodes_report_their_state_load_capacity_and_calls(client):
     assert value(samples, "parloir_media_node_capacity_rooms", node="node-a") == 12
     assert value(samples, "parloir_media_node_calls", node="node-a") == 1
     assert value(samples, "parloir_media_node_last_seen_age_seconds", node="node-a") < 60
+    # No packet loss measured yet: no figure rather than a false 0.
+    assert ("parloir_media_node_packet_loss_ratio", (("node", "node-a"),)) not in samples
+    MediaNode.objects.filter(name="node-a").update(
+        packet_loss_percent=2.5, packet_loss_at=timezone.now()
+    )
+    assert value(scrape(client), "parloir_media_node_packet_loss_ratio", node="node-a") == 0.025
 
 
 def test_recordings_waiting_are_counted_with_the_oldest_ones_age(client):

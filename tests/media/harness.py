@@ -103,13 +103,21 @@ class Netns:
         """Drop every UDP packet to or from ``ports`` (or, with ``all_but``, every UDP
         packet but those) in this namespace (nftables): a network that stops a browser's
         media mid-call and lets its WebSocket through."""
-        if shutil.which("nft") is None:
-            raise HarnessError("`nft` not found (apt-get install nftables)")
         listed = ", ".join(str(port) for port in ports)
         if all_but:
             rule = f"    udp sport != {{ {listed} }} udp dport != {{ {listed} }} drop\n"
         else:
             rule = f"    udp sport {{ {listed} }} drop\n    udp dport {{ {listed} }} drop\n"
+        self._filter_output(rule)
+
+    def lose_udp(self, percent: int) -> None:
+        """Drop about ``percent`` % of the UDP packets sent in this namespace, at random:
+        a lossy link (this kernel has no netem). Undone by allow_udp()."""
+        self._filter_output(f"    meta l4proto udp numgen random mod 100 < {percent} drop\n")
+
+    def _filter_output(self, rule: str) -> None:
+        if shutil.which("nft") is None:
+            raise HarnessError("`nft` not found (apt-get install nftables)")
         rules = (
             f"table inet {CUT_TABLE} {{\n"
             "  chain out {\n"
@@ -129,7 +137,7 @@ class Netns:
             raise HarnessError(f"nft in {self.name} failed: {result.stderr.strip()}")
 
     def allow_udp(self) -> None:
-        """Undo drop_udp()."""
+        """Undo drop_udp() or lose_udp()."""
         subprocess.run(
             ["ip", "netns", "exec", self.name, "nft", "delete", "table", "inet", CUT_TABLE],
             capture_output=True,

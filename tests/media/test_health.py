@@ -15,8 +15,8 @@ from django.core.management import call_command
 from media import health, rooms
 from media.janus import CONNECTION_LOST, JanusClient, JanusConnectionLost
 from media.models import MediaNode
-from tests.media.flows import join
-from tests.media.harness import JanusProcess, NetnsRunner
+from tests.media.flows import join, watch
+from tests.media.harness import JanusProcess, Netns, NetnsRunner
 
 pytestmark = [pytest.mark.media, pytest.mark.django_db(transaction=True)]
 
@@ -135,3 +135,54 @@ def test_a_silent_node_does_not_hold_up_the_database_calls_of_the_web_process(
     # The lookup did not wait for the probe of the frozen Janus to time out.
     assert finished == ["lookup", "health pass"]
     assert changes == {}  # a node not seen yet is still down: no change
+
+
+def test_it_measures_a_nodes_packet_loss_from_the_rtcp_counters_of_janus(
+    runner: NetnsRunner, netns: Netns, start_janus, node_for
+):
+    janus = start_janus()
+    node = node_for(janus)
+
+    async def one_call():
+        client = JanusClient(janus.ws_url)
+        await client.connect()
+        session = await client.create_session()
+        control = await session.attach()
+        room = await rooms.create_room(control, admin_key=janus.room_admin_key, record=False)
+        kiosk = await join(session, room, "kiosk")
+        await asyncio.wait_for(kiosk.handle.webrtc_up.wait(), 10)
+        viewer = await watch(session, room, kiosk)
+        return client, kiosk, viewer
+
+    client, kiosk, viewer = runner.run(one_call())
+
+    def measure_after(moment) -> float:
+        """The first loss the checker stores from sweeps that both began after moment."""
+
+        def measured() -> bool:
+            node.refresh_from_db()
+            # Two sweeps of the window, each LOSS_EVERY apart: the second ends after it.
+            return (
+                node.packet_loss_at is not None
+                and (node.packet_loss_at - moment).total_seconds() > 2.5
+                and node.packet_loss_percent is not None
+            )
+
+        runner.call(lambda: health.run(loss_every=1.0, until=measured), timeout=30)
+        return node.packet_loss_percent
+
+    from django.utils import timezone
+
+    clean = measure_after(timezone.now())
+    assert clean < 2, f"{clean} % lost on a clean link"
+    netns.lose_udp(30)
+    try:
+        lossy = measure_after(timezone.now())
+    finally:
+        netns.allow_udp()
+    # About 30 % of the packets each way; RTCP reports dropped too make it noisy.
+    assert 10 < lossy < 75, f"{lossy} % measured where 30 % were dropped"
+
+    runner.run(kiosk.peer.close())
+    runner.run(viewer.peer.close())
+    runner.run(client.close(destroy_sessions=True))
