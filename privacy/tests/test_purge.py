@@ -307,6 +307,21 @@ def test_code_attempts_go_after_a_day(time_machine):
     assert _apply().count("code_attempts") == 1
 
 
+def test_sessions_go_once_expired(client, time_machine):
+    from django.contrib.sessions.models import Session
+
+    session = client.session
+    session["call"] = 1
+    session.set_expiry(3600)
+    session.save()
+    travel(time_machine, timezone.now(), 0.9 / 24)
+    assert _apply().count("sessions") == 0
+    assert Session.objects.filter(pk=session.session_key).exists()
+    travel(time_machine, timezone.now(), 0.2 / 24)
+    assert _apply().count("sessions") == 1
+    assert not Session.objects.filter(pk=session.session_key).exists()
+
+
 def test_staff_sign_in_failures_go_after_a_month(time_machine):
     from axes.models import AccessFailureLog
 
