@@ -110,6 +110,12 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
         raise CallRefused(_("Votre accès aux appels vidéo est suspendu."), code="suspended")
     if contact.detainee_id != detainee.pk or contact.status != AuthorizedContact.Status.APPROVED:
         raise CallRefused(_("Ce contact n'est pas autorisé."), code="contact_not_approved")
+    # A booking naming several contacts (issue #19) is called only once the call layer
+    # reaches them all: a call never leaves a named relative without a code.
+    if 1 + booking.other_contacts.count() > settings.CALL_RELATIVES_SUPPORTED:
+        raise CallRefused(
+            _("Cet appel à plusieurs proches n'est pas encore possible."), code="several_contacts"
+        )
     if not booking.room.in_service:
         raise CallRefused(_("Le local de visiophonie est hors service."), code="room_closed")
     if booking.status != Booking.Status.BOOKED or not can_start_call(booking, at):
