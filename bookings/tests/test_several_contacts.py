@@ -123,3 +123,65 @@ def test_revoking_any_named_contact_cancels_the_booking_and_tells_the_others(
     do_decide_contact(family[2], "revoked", reason="Menaces", actor=director)
     assert Booking.objects.get(pk=booking.pk).status == Booking.Status.CANCELLED
     assert set(told("booking_cancelled")) == {c.pk for c in family}
+
+
+def test_the_console_books_several_contacts_when_allowed(client, site, family, three_allowed):
+    from datetime import UTC
+
+    from django.urls import reverse
+
+    from tests.factories import sign_in
+
+    sign_in(client, staff_with_role(Role.Name.BOOKING_OFFICER, site.establishment))
+    url = reverse("console:booking_new")
+    form = client.get(url, {"detainee": site.detainee.pk}).content.decode()
+    assert form.count("Autre proche (facultatif)") == 2
+    slot = f"{site.room.pk}|{local(MONDAY, 10).astimezone(UTC).isoformat()}"
+    response = client.post(
+        url,
+        {"detainee": site.detainee.pk, "slot": slot, "contact": [family[0].pk, "", family[2].pk]},
+    )
+    assert response.status_code == 302
+    booking = Booking.objects.get()
+    assert booking.all_contacts() == [family[0], family[2]]
+    assert set(told("booking_made")) == {family[0].pk, family[2].pk}
+    detail = client.get(response["Location"]).content.decode()
+    assert family[2].last_name in detail
+
+
+def test_the_booking_screens_offer_one_contact_by_default(client, site, family):
+    from django.urls import reverse
+
+    from tests.factories import sign_in
+
+    sign_in(client, staff_with_role(Role.Name.BOOKING_OFFICER, site.establishment))
+    form = client.get(reverse("console:booking_new"), {"detainee": site.detainee.pk})
+    assert "Autre proche (facultatif)" not in form.content.decode()
+
+
+def test_the_kiosk_books_several_contacts_when_allowed(client, settings):
+    import re
+    from html import unescape
+
+    from calls.access import KIOSK_COOKIE
+    from calls.tests.helpers import ready_call
+
+    settings.CALL_RELATIVES_SUPPORTED = 4
+    ready = ready_call()
+    ready.site.establishment.max_relatives_per_call = 2
+    ready.site.establishment.save(update_fields=["max_relatives_per_call"])
+    sister = ContactFactory(detainee=ready.site.detainee, first_name="Lina", language="en")
+    client.cookies[KIOSK_COOKIE] = ready.credential
+    client.post("/kiosk/", {"prison_number": ready.site.detainee.prison_number, "pin": "1234"})
+    page = unescape(client.get("/kiosk/reserver").content.decode())
+    assert page.count("Autre proche (facultatif)") == 1
+    slot = re.findall(r'name="slot" value="([^"]+)"', page)[-1]
+    response = client.post(
+        "/kiosk/reserver", {"contact": [ready.site.contact.pk, sister.pk], "slot": unescape(slot)}
+    )
+    assert response["Location"] == "/kiosk/accueil"
+    booking = Booking.objects.exclude(pk=ready.booking.pk).get()
+    assert booking.all_contacts() == [ready.site.contact, sister]
+    assert set(told("booking_made")) == {ready.site.contact.pk, sister.pk}
+    home = unescape(client.get("/kiosk/accueil").content.decode())
+    assert f"{sister.first_name} {sister.last_name}" in home
