@@ -378,9 +378,11 @@ class Booking(models.Model):
         return timezone.localtime(self.ends_at, zone or self.room.quarter.establishment.zone)
 
     def all_contacts(self) -> list[AuthorizedContact]:
-        """Every contact the booking names: ``contact`` first, then the others in order."""
+        """Every contact the booking names: ``contact`` first, then the others in order.
+
+        Empty once the privacy purge has unlinked the booking (its people are gone)."""
         others = [row.contact for row in self.other_contacts.select_related("contact")]
-        return [self.contact, *others]
+        return [self.contact, *others] if self.contact is not None else others
 
 
 class BookingContact(models.Model):

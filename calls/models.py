@@ -178,7 +178,7 @@ class CallRelative(models.Model):
     and page belong to (``CallCode.relative``, ``Consent.relative``,
     ``Participant.relative``). The call layer reaches one relative today
     (settings.CALL_RELATIVES_SUPPORTED), so a call has exactly one leg; calls made before
-    legs existed got theirs from their contact (migration 0008).
+    legs existed got theirs from their contact (migration 0009).
     """
 
     ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
@@ -190,6 +190,8 @@ class CallRelative(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("proche de l'appel")
+        verbose_name_plural = _("proches de l'appel")
         ordering = ["call", "position"]
         constraints = [
             models.UniqueConstraint(fields=["call", "contact"], name="call_relative_once"),

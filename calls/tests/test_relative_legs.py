@@ -48,7 +48,7 @@ def test_the_migration_gives_every_earlier_call_its_leg():
     Participant.objects.update(relative=None)
     CallRelative.objects.all().delete()
 
-    migration = importlib.import_module("calls.migrations.0008_relative_legs")
+    migration = importlib.import_module("calls.migrations.0009_relative_legs")
     migration.legs_from_contacts(apps, None)
 
     [leg] = CallRelative.objects.filter(call=call)

@@ -12,7 +12,8 @@ def legs_from_contacts(apps, schema_editor):
     CallCode = apps.get_model("calls", "CallCode")
     Consent = apps.get_model("calls", "Consent")
     Participant = apps.get_model("calls", "Participant")
-    calls = Call.objects.order_by("pk").values_list("pk", "contact_id")
+    # A call the privacy purge has unlinked names nobody any more: it gets no leg.
+    calls = Call.objects.filter(contact__isnull=False).order_by("pk").values_list("pk", "contact_id")
     for start in range(0, calls.count(), 1000):
         CallRelative.objects.bulk_create(
             CallRelative(call_id=pk, contact_id=contact, position=0)
@@ -27,7 +28,7 @@ def legs_from_contacts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0007_rooms_outages_and_refusals'),
+        ('calls', '0008_unlinked_calls'),
         ('people', '0001_initial'),
     ]
 
@@ -41,6 +42,8 @@ class Migration(migrations.Migration):
                 ('contact', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='call_legs', to='people.authorizedcontact')),
             ],
             options={
+                'verbose_name': "proche de l'appel",
+                'verbose_name_plural': "proches de l'appel",
                 'ordering': ['call', 'position'],
             },
         ),
