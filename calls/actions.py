@@ -162,6 +162,8 @@ def _leg(call: Call) -> CallRelative:
     leg, _created = CallRelative.objects.get_or_create(
         call=call, position=0, defaults={"contact_id": call.contact_id}
     )
+    if leg.contact_id == call.contact_id and Call.contact.is_cached(call):
+        leg.contact = call.contact  # no query for what the call already holds
     return leg
 
 
