@@ -17,10 +17,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.log import record
+from bookings import contacts as booking_contacts
 from bookings import makeup
 from bookings.availability import Availability, Refusal, local_day_bounds
 from bookings.db import DETAINEE_OVERLAP, overlap_guard_name
-from bookings.models import Booking, BookingNotice, BookingTransition, Closure, Via
+from bookings.models import (
+    Booking,
+    BookingContact,
+    BookingNotice,
+    BookingTransition,
+    Closure,
+    Via,
+)
 from establishments.models import Establishment, Quarter, VideoRoom
 from notify.actions import do_send_message
 from notify.models import Message
@@ -127,6 +135,7 @@ def _audit(action: str, booking: Booking, *, via: str, actor, data: dict | None 
         data={
             "detainee": booking.detainee_id,
             "contact": booking.contact_id,
+            "contacts": [contact.pk for contact in booking.all_contacts()],
             "room": booking.room_id,
             "starts_at": booking.starts_at.isoformat(),
             "ends_at": booking.ends_at.isoformat(),
@@ -151,13 +160,19 @@ def _when(moment: datetime, establishment: Establishment) -> dict[str, str]:
     }
 
 
-def message_text(booking: Booking, purpose: str, *, previous_start: datetime | None = None) -> str:
-    """The text for the booking's contact, in the contact's language.
+def message_text(
+    booking: Booking,
+    purpose: str,
+    *,
+    previous_start: datetime | None = None,
+    contact: AuthorizedContact | None = None,
+) -> str:
+    """The text for ``contact`` (the booking's first contact by default), in its language.
 
     It never carries staff's reason for a change: that may be a security matter.
     """
     establishment = booking.room.quarter.establishment
-    with translation.override(booking.contact.language):
+    with translation.override((contact or booking.contact).language):
         params = {
             "name": booking.detainee.first_name,
             "establishment": establishment.name,
@@ -191,15 +206,19 @@ def message_text(booking: Booking, purpose: str, *, previous_start: datetime | N
         return text % params
 
 
-def _tell(booking: Booking, purpose: str, **kwargs) -> Message:
-    message = do_send_message(
-        booking.contact,
-        purpose=purpose,
-        text=message_text(booking, purpose, **kwargs),
-        establishment=booking.room.quarter.establishment,
-    )
-    BookingNotice.objects.create(message=message, booking=booking, sequence=booking.sequence)
-    return message
+def _tell(booking: Booking, purpose: str, **kwargs) -> list[Message]:
+    """Tell every contact the booking names, each in their own language and channel."""
+    messages = []
+    for contact in booking.all_contacts():
+        message = do_send_message(
+            contact,
+            purpose=purpose,
+            text=message_text(booking, purpose, contact=contact, **kwargs),
+            establishment=booking.room.quarter.establishment,
+        )
+        BookingNotice.objects.create(message=message, booking=booking, sequence=booking.sequence)
+        messages.append(message)
+    return messages
 
 
 # Booking.
@@ -218,13 +237,15 @@ def do_book(
     detainee: Detainee,
     *,
     room: VideoRoom,
-    contact: AuthorizedContact,
+    contact: AuthorizedContact | None = None,
     starts_at: datetime,
     booked_via: str,
     actor: StaffUser | None = None,
     makeup_for=None,
+    contacts: list[AuthorizedContact] | None = None,
 ) -> Booking:
-    """Book ``room`` at ``starts_at`` (a slot start) for ``detainee`` to call ``contact``.
+    """Book ``room`` at ``starts_at`` (a slot start) for ``detainee`` to call ``contact``,
+    or the ``contacts`` given (one to bookings.contacts.limit, the first one foremost).
 
     ``booked_via`` is "kiosk" (the detainee himself, no ``actor``) or "staff" (``actor``
     books on his request, with Can.BOOK in his establishment). Every rule is checked
@@ -240,11 +261,10 @@ def do_book(
     detainee = (
         Detainee.objects.select_for_update().select_related("establishment").get(pk=detainee.pk)
     )
-    contact = AuthorizedContact.objects.select_for_update().get(pk=contact.pk)
-    if contact.detainee_id != detainee.pk or not contact.is_approved:
-        raise ValidationError(
-            _("Ce contact n'est pas autorisé pour cette personne détenue."), code="contact"
-        )
+    if (contact is None) == (contacts is None):
+        raise ValueError("Give contact or contacts")
+    named = booking_contacts.lock_and_check(detainee, [contact] if contacts is None else contacts)
+    contact = named[0]
     if makeup_for is not None and not makeup.is_owed(makeup_for, detainee):
         raise ValidationError(_("Cet appel de rattrapage n'est plus disponible."), code="makeup")
     room = VideoRoom.objects.select_related("quarter__establishment").get(pk=room.pk)
@@ -253,7 +273,7 @@ def do_book(
         detainee,
         day,
         day,
-        for_lawyer=contact.relationship == AuthorizedContact.Relationship.LAWYER,
+        for_lawyer=booking_contacts.is_for_lawyer(named),
         rooms=[room],
         makeup=makeup_for is not None,
     )
@@ -272,6 +292,10 @@ def do_book(
         makeup_for=makeup_for,
     )
     _save_guarded(booking)
+    BookingContact.objects.bulk_create(
+        BookingContact(booking=booking, contact=other, position=position)
+        for position, other in enumerate(named[1:], start=1)
+    )
     _recheck_closures(booking)
     _transition(booking, "", via=booked_via, actor=actor)
     _audit(
@@ -370,7 +394,7 @@ def no_show_refusal(call) -> ValidationError | None:
 
 
 def _cancel(booking: Booking, *, reason: str, via: str, actor, data=None) -> Booking:
-    """Cancel a locked booking and tell its contact; the callers check rights and rules."""
+    """Cancel a locked booking and tell its contacts; the callers check rights and rules."""
     _check_transition(booking, Booking.Status.CANCELLED)
     booking.status = Booking.Status.CANCELLED
     booking.sequence += 1
@@ -426,7 +450,7 @@ def do_move_booking(
     reason: str = "",
     actor: StaffUser | None = None,
 ) -> Booking:
-    """Move a booking to another slot (and room): same contact, same calendar link."""
+    """Move a booking to another slot (and room): same contacts, same calendar link."""
     if timezone.is_naive(starts_at):
         raise ValueError("starts_at must be aware")
     _check_side(via, actor, booking.room.quarter.establishment_id)
@@ -454,7 +478,7 @@ def do_move_booking(
         detainee,
         day,
         day,
-        for_lawyer=booking.contact.relationship == AuthorizedContact.Relationship.LAWYER,
+        for_lawyer=booking_contacts.is_for_lawyer(booking.all_contacts()),
         ignore=booking,
         rooms=[room],
     )

@@ -5,17 +5,23 @@ Each hook cancels the bookings that can no longer take place and tells the relat
 booking's history is the system's, not staff's own wording.
 """
 
+from django.db.models import Q
 from django.utils.translation import gettext
 
-from bookings.models import Booking
+from bookings.models import Booking, BookingContact
 from people.models import Detainee
 
 
 def contact_revoked(contact, *, actor) -> None:
     from bookings.actions import cancel_future_bookings
 
+    # A booking naming the contact among others goes too: its other contacts are told,
+    # and the detainee books again without the revoked one.
     cancel_future_bookings(
-        Booking.objects.filter(contact=contact),
+        Booking.objects.filter(
+            Q(contact=contact)
+            | Q(pk__in=BookingContact.objects.filter(contact=contact).values("booking_id"))
+        ),
         reason=gettext("Contact révoqué"),
         actor=actor,
         data={"contact_revoked": contact.pk},

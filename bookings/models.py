@@ -377,6 +377,49 @@ class Booking(models.Model):
     def local_end(self, zone=None) -> datetime:
         return timezone.localtime(self.ends_at, zone or self.room.quarter.establishment.zone)
 
+    def all_contacts(self) -> list[AuthorizedContact]:
+        """Every contact the booking names: ``contact`` first, then the others in order.
+
+        Empty once the privacy purge has unlinked the booking (its people are gone)."""
+        others = [row.contact for row in self.other_contacts.select_related("contact")]
+        return [self.contact, *others] if self.contact is not None else others
+
+
+class BookingContact(models.Model):
+    """A contact a booking names besides ``Booking.contact`` (issue #19).
+
+    ``Booking.contact`` stays the first contact of every booking (positions start at 1
+    here), so that a booking of one contact, and everything written before this table,
+    reads as before. At most ``Establishment.max_relatives_per_call`` contacts in all,
+    and never more than the call layer reaches (settings.CALL_RELATIVES_SUPPORTED):
+    bookings/contacts.py.
+    """
+
+    ESTABLISHMENT_PATH = "booking__room__quarter__establishment"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="other_contacts")
+    contact = models.ForeignKey(
+        AuthorizedContact, on_delete=models.PROTECT, related_name="other_bookings"
+    )
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        verbose_name = _("autre contact de la réservation")
+        verbose_name_plural = _("autres contacts de la réservation")
+        ordering = ["booking", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "contact"], name="booking_contact_once"),
+            models.UniqueConstraint(
+                fields=["booking", "position"], name="booking_contact_position_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(position__gte=1, position__lte=3), name="booking_contact_position_1_3"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id}#{self.position} → {self.contact_id}"
+
 
 class BookingTransition(models.Model):
     """The life of a booking: made, moved, cancelled, marked absent or done; by whom and why."""

@@ -25,6 +25,7 @@ from calls.events import broadcast_state, call_group, send_event
 from calls.models import (
     Call,
     CallCode,
+    CallRelative,
     CallRoom,
     CallTransition,
     CallWarning,
@@ -110,6 +111,12 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
         raise CallRefused(_("Votre accès aux appels vidéo est suspendu."), code="suspended")
     if contact.detainee_id != detainee.pk or contact.status != AuthorizedContact.Status.APPROVED:
         raise CallRefused(_("Ce contact n'est pas autorisé."), code="contact_not_approved")
+    # A booking naming several contacts (issue #19) is called only once the call layer
+    # reaches them all: a call never leaves a named relative without a code.
+    if 1 + booking.other_contacts.count() > settings.CALL_RELATIVES_SUPPORTED:
+        raise CallRefused(
+            _("Cet appel à plusieurs proches n'est pas encore possible."), code="several_contacts"
+        )
     if not booking.room.in_service:
         raise CallRefused(_("Le local de visiophonie est hors service."), code="room_closed")
     if booking.status != Booking.Status.BOOKED or not can_start_call(booking, at):
@@ -149,8 +156,20 @@ def _code_text(call: Call, code: str, minutes: int) -> str:
     return next((text for text in texts if sms.shape(sms.prepare(text)).segments == 1), texts[-1])
 
 
+def _leg(call: Call) -> CallRelative:
+    """The call's relative leg (one today: settings.CALL_RELATIVES_SUPPORTED); the caller
+    holds the call's lock. A call written without one (before legs) gets it here."""
+    leg, _created = CallRelative.objects.get_or_create(
+        call=call, position=0, defaults={"contact_id": call.contact_id}
+    )
+    if leg.contact_id == call.contact_id and Call.contact.is_cached(call):
+        leg.contact = call.contact  # no query for what the call already holds
+    return leg
+
+
 def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
     now = timezone.now()
+    leg = _leg(call)
     call.codes.filter(voided_at__isnull=True).update(voided_at=now)
     establishment = call.booking.room.quarter.establishment
     minutes = establishment.code_validity_minutes
@@ -163,7 +182,11 @@ def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
         if not CallCode.objects.filter(code_hash=code_hash, voided_at__isnull=True).exists():
             break
     call_code = CallCode.objects.create(
-        call=call, code_hash=code_hash, created_at=now, expires_at=now + timedelta(minutes=minutes)
+        call=call,
+        relative=leg,
+        code_hash=code_hash,
+        created_at=now,
+        expires_at=now + timedelta(minutes=minutes),
     )
     # Queued before the message: notify reports each later status (notify/kiosk.py), and
     # events leave after commit in the order they were queued.
@@ -175,11 +198,11 @@ def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
                 "call": call.pk,
                 "expires_at": call_code.expires_at.isoformat(),
                 "message_status": Message.Status.QUEUED,
-                "channel": channel_for(call.contact.line_type),
+                "channel": channel_for(leg.contact.line_type),
             },
         )
     message = do_send_message(
-        call.contact,
+        leg.contact,
         purpose=Message.Purpose.CALL_CODE,
         text=_code_text(call, code, minutes),
         establishment=establishment,
@@ -222,6 +245,12 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
             recorded=not with_lawyer,
             # Until the conversation starts, only the slot's end bounds the call.
             deadline=booking.ends_at,
+        )
+        # One leg per contact the booking names (check_can_call: as many as a call
+        # reaches), in the booking's order.
+        CallRelative.objects.bulk_create(
+            CallRelative(call=call, contact=named, position=position)
+            for position, named in enumerate(booking.all_contacts())
         )
     if call.state in (S.RELATIVE_JOINED, S.LIVE):
         return call
@@ -457,6 +486,7 @@ def do_record_consent(
     Consent.objects.create(
         seat_hash=seat,
         call=call,
+        relative=_leg(call),
         kind=kind,
         text_version=CONSENT_VERSIONS[kind],
         accepted=accepted,
@@ -844,7 +874,11 @@ def do_join(call: Call, role: str, *, staff=None) -> tuple[Participant, str]:
         Participant.objects.filter(call=call, role=role, left_at__isnull=True).update(left_at=now)
     token = codes.new_token()
     participant = Participant.objects.create(
-        call=call, role=role, staff=staff, resume_token_hash=codes.hash_token(token)
+        call=call,
+        role=role,
+        relative=_leg(call) if role == Participant.Role.RELATIVE else None,
+        staff=staff,
+        resume_token_hash=codes.hash_token(token),
     )
     return participant, token
 

@@ -170,6 +170,39 @@ class Call(models.Model):
         return max(0, int((self.deadline - at).total_seconds()))
 
 
+class CallRelative(models.Model):
+    """One relative's leg of a call: the contact it reaches (issue #19).
+
+    A call has one leg per contact its booking names, created when the detainee presses
+    "Appeler"; position 0 is ``Call.contact``. The leg is what a relative's code, consents
+    and page belong to (``CallCode.relative``, ``Consent.relative``,
+    ``Participant.relative``). The call layer reaches one relative today
+    (settings.CALL_RELATIVES_SUPPORTED), so a call has exactly one leg; calls made before
+    legs existed got theirs from their contact (migration 0009).
+    """
+
+    ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="relatives")
+    contact = models.ForeignKey(
+        "people.AuthorizedContact", on_delete=models.PROTECT, related_name="call_legs"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("proche de l'appel")
+        verbose_name_plural = _("proches de l'appel")
+        ordering = ["call", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "contact"], name="call_relative_once"),
+            models.UniqueConstraint(fields=["call", "position"], name="call_relative_position"),
+            models.CheckConstraint(condition=Q(position__lte=3), name="call_relative_position_0_3"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_id}#{self.position} → {self.contact_id}"
+
+
 class CallWarning(models.Model):
     """A message from staff shown on both screens: a warning comes before any cut."""
 
@@ -219,6 +252,10 @@ class CallCode(models.Model):
     ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="codes")
+    # The leg the code was sent for (its contact's phone).
+    relative = models.ForeignKey(
+        CallRelative, on_delete=models.CASCADE, null=True, blank=True, related_name="codes"
+    )
     code_hash = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -278,6 +315,10 @@ class Consent(models.Model):
         MONITORING = "monitoring", _("Surveillance et enregistrement")
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="consents")
+    # The leg whose relative gave it: each relative consents for themselves.
+    relative = models.ForeignKey(
+        CallRelative, on_delete=models.CASCADE, null=True, blank=True, related_name="consents"
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     text_version = models.CharField(max_length=20)
     accepted = models.BooleanField()
@@ -306,6 +347,14 @@ class Participant(models.Model):
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="participants")
     role = models.CharField(max_length=10, choices=Role.choices)
+    # A relative's page: the leg it stands for (empty for the kiosk and monitors).
+    relative = models.ForeignKey(
+        CallRelative,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="participants",
+    )
     staff = models.ForeignKey(
         "people.StaffUser", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -58,6 +58,13 @@ class Establishment(models.Model):
         blank=True,
         help_text=_("Vide : tout ce qui tient avant la réservation suivante du local."),
     )
+    # How many of a detainee's contacts one booking may name (issue #19, at most 4). The
+    # call itself still reaches one relative: bookings take the smaller of this and
+    # settings.CALL_RELATIVES_SUPPORTED (bookings.contacts.limit), so keep 1 until the
+    # call layer takes several (docs/bookings.md, "Several contacts").
+    max_relatives_per_call = models.PositiveSmallIntegerField(
+        _("proches par appel (au plus)"), default=1
+    )
 
     class Meta:
         verbose_name = _("établissement")
@@ -109,10 +116,29 @@ class Establishment(models.Model):
                     "La conservation après libération ou transfert doit être entre 90 et 730 jours."
                 ),
             ),
+            models.CheckConstraint(
+                condition=Q(max_relatives_per_call__gte=1, max_relatives_per_call__lte=4),
+                name="establishment_relatives_per_call_1_4",
+                violation_error_message=_("Un appel réunit de 1 à 4 proches."),
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.conf import settings
+
+        supported = settings.CALL_RELATIVES_SUPPORTED
+        if self.max_relatives_per_call and self.max_relatives_per_call > supported:
+            raise ValidationError(
+                {
+                    "max_relatives_per_call": _(
+                        "Les appels ne réunissent encore qu'au plus %(max)d proche(s)."
+                    )
+                    % {"max": supported}
+                }
+            )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

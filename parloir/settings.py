@@ -297,6 +297,11 @@ MEDIA_ROOM_GIVE_UP_SECONDS = env.integer("PARLOIR_MEDIA_ROOM_GIVE_UP_SECONDS", 6
 # Seconds lost to platform faults that could not be given back: from this many on, the
 # detainee is offered a make-up call.
 MAKEUP_MIN_LOST_SECONDS = env.integer("PARLOIR_MAKEUP_MIN_LOST_SECONDS", 60)
+# How many relatives the call layer (codes, consents, signaling, recording) takes in one
+# call. Not read from the environment on purpose: it states what the code does, and a
+# booking naming more contacts than a call reaches would tell relatives of a call they
+# never get a code for (issue #19, docs/bookings.md "Several contacts").
+CALL_RELATIVES_SUPPORTED = 1
 TURN_SECRET = env.secret("PARLOIR_TURN_SECRET", required=False)
 TURN_URLS = [url for url in (env.get("PARLOIR_TURN_URLS", "") or "").split(",") if url]
 TURN_TTL_SECONDS = env.integer("PARLOIR_TURN_TTL_SECONDS", 7200)

@@ -23,8 +23,16 @@ from django.utils import timezone
 
 from audit.log import record
 from audit.models import AuditEvent
-from bookings.models import Booking, BookingNotice, BookingTransition
-from calls.models import Call, CallCode, CallTransition, CallWarning, Consent, Participant
+from bookings.models import Booking, BookingContact, BookingNotice, BookingTransition
+from calls.models import (
+    Call,
+    CallCode,
+    CallRelative,
+    CallTransition,
+    CallWarning,
+    Consent,
+    Participant,
+)
 from notify.models import Attempt, Message
 from people.models import (
     AuthorizedContact,
@@ -124,9 +132,11 @@ _MODELS: dict[str, type[models.Model]] = {
         LedgerEntry,
         Suspension,
         Booking,
+        BookingContact,
         BookingTransition,
         BookingNotice,
         Call,
+        CallRelative,
         CallTransition,
         CallWarning,
         CallCode,
@@ -177,9 +187,11 @@ def _calls_and_more(package: Package, calls, bookings, *, drop_device: bool) -> 
         calls.values_list("booking_id", flat=True)
     )
     _add(package, Booking.objects.filter(pk__in=booking_ids))
+    _add(package, BookingContact.objects.filter(booking_id__in=booking_ids))
     _add(package, BookingTransition.objects.filter(booking_id__in=booking_ids))
     _add(package, BookingNotice.objects.filter(booking_id__in=booking_ids))
     _add(package, Call.objects.filter(pk__in=call_ids))
+    _add(package, CallRelative.objects.filter(call_id__in=call_ids))
     _add(package, CallTransition.objects.filter(call_id__in=call_ids))
     _add(package, CallWarning.objects.filter(call_id__in=call_ids))
     _add(package, CallCode.objects.filter(call_id__in=call_ids))
@@ -208,8 +220,15 @@ def for_relative(phone_number: str, establishment_ids: set[int] | None) -> Packa
     package = Package(subject={"kind": "relative", "phone_number": phone_number})
     _add(package, contacts)
     _add(package, ContactDecision.objects.filter(contact__in=contacts))
-    calls = Call.objects.filter(contact__in=contacts)
-    bookings = Booking.objects.filter(contact__in=contacts)
+    # Calls and bookings naming the relative first, or among others (issue #19).
+    calls = Call.objects.filter(
+        Q(contact__in=contacts)
+        | Q(pk__in=CallRelative.objects.filter(contact__in=contacts).values("call_id"))
+    )
+    bookings = Booking.objects.filter(
+        Q(contact__in=contacts)
+        | Q(pk__in=BookingContact.objects.filter(contact__in=contacts).values("booking_id"))
+    )
     call_ids, booking_ids = _calls_and_more(package, calls, bookings, drop_device=False)
     _add(package, messages)
     _add(package, Attempt.objects.filter(message__in=messages))

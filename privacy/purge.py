@@ -31,10 +31,11 @@ from django.utils import timezone
 
 from audit import log as audit_log
 from audit.models import AuditEvent
-from bookings.models import Booking, BookingNotice, BookingTransition
+from bookings.models import Booking, BookingContact, BookingNotice, BookingTransition
 from calls.models import (
     Call,
     CallCode,
+    CallRelative,
     CallRoom,
     CallTransition,
     CallWarning,
@@ -138,11 +139,19 @@ class Frozen:
                 "message_id", flat=True
             )
         )
+        # Every contact a held call or its booking names (issue #19), not only the first.
+        others = set(
+            CallRelative.objects.filter(call_id__in=calls).values_list("contact_id", flat=True)
+        ) | set(
+            BookingContact.objects.filter(booking_id__in=bookings).values_list(
+                "contact_id", flat=True
+            )
+        )
         return cls(
             calls=calls,
             bookings=bookings,
             detainees={d for _b, d, _c in rows if d},
-            contacts={c for _b, _d, c in rows if c},
+            contacts={c for _b, _d, c in rows if c} | others,
             messages=messages,
             recordings=set(
                 Recording.objects.filter(call_id__in=calls).values_list("pk", flat=True)
@@ -187,6 +196,8 @@ def _unlink_calls(ids: list[int]) -> int:
     Consent.objects.filter(call_id__in=ids).delete()
     CallCode.objects.filter(call_id__in=ids).delete()
     Participant.objects.filter(call_id__in=ids).delete()
+    # Whom each relative leg reached: the call's people, like its contact.
+    CallRelative.objects.filter(call_id__in=ids).delete()
     CallRoom.objects.filter(call_id__in=ids).update(pin="", secret="")
     CallWarning.objects.filter(call_id__in=ids).update(text=ERASED)
     CallTransition.objects.filter(call_id__in=ids).update(detail="")
@@ -203,6 +214,7 @@ def _unlink_calls(ids: list[int]) -> int:
 
 def _unlink_bookings(ids: list[int]) -> int:
     BookingTransition.objects.filter(booking_id__in=ids).update(reason="", data={})
+    BookingContact.objects.filter(booking_id__in=ids).delete()
     return Booking.objects.filter(pk__in=ids).update(contact=None, detainee=None)
 
 
@@ -269,10 +281,17 @@ def _messages(est: Establishment, now, frozen: Frozen, report: Report) -> None:
 
 def _still_linked(model_field: str) -> Q:
     """A person some call or booking still names: its retention has not run out yet."""
-    return Q(
+    linked = Q(
         Exists(Call.objects.filter(**{model_field: OuterRef("pk")}))
         | Exists(Booking.objects.filter(**{model_field: OuterRef("pk")}))
     )
+    if model_field == "contact":
+        # A contact named among several (issue #19) is linked as the first one is.
+        linked |= Q(
+            Exists(CallRelative.objects.filter(contact=OuterRef("pk")))
+            | Exists(BookingContact.objects.filter(contact=OuterRef("pk")))
+        )
+    return linked
 
 
 def _contacts(est: Establishment, now, frozen: Frozen, report: Report) -> None:

@@ -11,7 +11,8 @@ No database here: the worker (recordings.jobs) and the benchmark both call it.
 2. ``janus-pp-rec`` turns each file into a plain .webm (VP8) or .opus, without
    re-encoding, all files at once.
 3. Video, when there is more than one stream: one side-by-side picture (each party scaled
-   into a 320x240 tile, black where a party has no video yet or any more), re-encoded to
+   into a 320x240 tile, black where a party has no video yet or any more; a 2x2 grid for
+   a call of three or four parties, see ``layout``), re-encoded to
    VP8 at 15 images/s. Browsers show only the first video track of a file, so two untouched
    tracks would let staff see one party only: composing is the one way to show both.
    A single video stream (one party without camera) is copied as it is.
@@ -47,11 +48,15 @@ MJR_NAME = re.compile(
 )
 MJR_MAGIC = b"MJR00002"
 LEFT, RIGHT = "left", "right"
+# A call's third and fourth parties (its second and third relatives, issue #19).
+THIRD, FOURTH = "third", "fourth"
+SIDES = (LEFT, RIGHT, THIRD, FOURTH)
 TILE_W, TILE_H, FPS = 320, 240, 15
 VIDEO_BITRATE, AUDIO_BITRATE = "300k", "40k"
 KEYFRAME_SECONDS = 2
-# Each side keeps 80% in its own ear and 40% in the other one.
-PAN = {LEFT: (0.8, 0.4), RIGHT: (0.4, 0.8)}
+# Each side keeps 80% in its own ear and 40% in the other one; in a grid, the left
+# column's parties lean left and the right column's right.
+PAN = {LEFT: (0.8, 0.4), RIGHT: (0.4, 0.8), THIRD: (0.8, 0.4), FOURTH: (0.4, 0.8)}
 PR_SET_PDEATHSIG = 1
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
@@ -388,6 +393,22 @@ def place(tracks: Sequence[Track]) -> int:
 # --- Composition ------------------------------------------------------------------------
 
 
+def layout(sides: Sequence[str]) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    """The picture's width and height, and where each side's tile goes (x, y).
+
+    Two parties side by side (640x240: the detainee left, the relative right); three or
+    four in a 2x2 grid (640x480: the detainee top left, then each relative in the order
+    of their legs), a party's tile black while it has no video.
+    """
+    if not set(sides) & {THIRD, FOURTH}:
+        return 2 * TILE_W, TILE_H, {LEFT: (0, 0), RIGHT: (TILE_W, 0)}
+    return (
+        2 * TILE_W,
+        2 * TILE_H,
+        {side: ((i % 2) * TILE_W, (i // 2) * TILE_H) for i, side in enumerate(SIDES)},
+    )
+
+
 def tile_command(track: Track, fifo: Path) -> list[str]:
     """Decode one video stream into raw 320x240 tiles at 15 images/s, into ``fifo``.
 
@@ -419,20 +440,21 @@ def video_command(
     out: Path,
     audio: tuple[Path, float] | None = None,
 ) -> list[str]:
-    """Lay the tiles on a black 640x240 picture, each at its side and time, encode it to
-    VP8 and mux it with ``audio`` (an Ogg Opus path and its offset), copied."""
+    """Lay the tiles on a black picture (``layout``), each at its side and time, encode it
+    to VP8 and mux it with ``audio`` (an Ogg Opus path and its offset), copied."""
     argv = [*FFMPEG, "-copyts"]
     for track, fifo in tiles:
         argv += ["-itsoffset", f"{track.offset:.3f}", "-f", "nut", "-i", str(fifo)]
     if audio is not None:
         path, offset = audio
         argv += ["-itsoffset", f"{offset:.3f}", "-f", "ogg", "-i", str(path)]
-    graph = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r={FPS}:d={duration:.3f}[bg]"]
+    width, height, places = layout([track.source.side for track, _fifo in tiles])
+    graph = [f"color=c=black:s={width}x{height}:r={FPS}:d={duration:.3f}[bg]"]
     last = "bg"
     for i, (track, _fifo) in enumerate(tiles):
-        x = 0 if track.source.side == LEFT else TILE_W
+        x, y = places.get(track.source.side, places[RIGHT])
         tail = ",format=yuv420p[out]" if i == len(tiles) - 1 else f"[o{i}]"
-        graph.append(f"[{last}][{i}:v]overlay=x={x}:y=0:eof_action=pass{tail}")
+        graph.append(f"[{last}][{i}:v]overlay=x={x}:y={y}:eof_action=pass{tail}")
         last = f"o{i}"
     argv += ["-filter_complex", ";".join(graph), "-map", "[out]"]
     if audio is not None:

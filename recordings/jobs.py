@@ -41,7 +41,20 @@ log = logging.getLogger(__name__)
 S = Recording.State
 P = Recording.Problem
 SIDE_OF_ROLE = {Participant.Role.KIOSK: compose.LEFT, Participant.Role.RELATIVE: compose.RIGHT}
-ROLE_OF_SIDE = {compose.LEFT: "kiosk", compose.RIGHT: "relative"}
+# Who each side is: the kiosk, then each relative leg in its order (calls.CallRelative).
+ROLE_OF_SIDE = {
+    compose.LEFT: "kiosk",
+    compose.RIGHT: "relative",
+    compose.THIRD: "relative 2",
+    compose.FOURTH: "relative 3",
+}
+
+
+def _side_of(role: str, leg_position: int | None) -> str:
+    """The kiosk's side is left; a relative's follows its leg (the first relative right)."""
+    if role == Participant.Role.KIOSK:
+        return compose.LEFT
+    return compose.SIDES[1 + min(leg_position or 0, len(compose.SIDES) - 2)]
 
 
 class LeaseLost(Exception):
@@ -182,7 +195,7 @@ class Outcome:
 
 def _sides(call: Call, sources: list[compose.Source]) -> dict[int, str]:
     """Which side (left: the detainee's kiosk, right: the relative) each feed goes to."""
-    known = {feed: SIDE_OF_ROLE[role] for role, feeds in _feeds_by_role(call) for feed in feeds}
+    known = {feed: side for side, feeds in _feeds_by_side(call) for feed in feeds}
     spans: dict[int, tuple[int, int]] = {}
     for s in sources:
         start = s.first_packet_us
@@ -205,17 +218,21 @@ def _sides(call: Call, sources: list[compose.Source]) -> dict[int, str]:
     return sides
 
 
-def _feeds_by_role(call: Call) -> list[tuple[str, list[int]]]:
+def _feeds_by_side(call: Call) -> list[tuple[str, list[int]]]:
     """Each side's feeds: every one it published (in any room), and its last."""
     found = []
-    for role, feed, published in Participant.objects.filter(
+    for role, position, feed, published in Participant.objects.filter(
         call=call, role__in=list(SIDE_OF_ROLE)
-    ).values_list("role", "feed_id", "published_feeds"):
+    ).values_list("role", "relative__position", "feed_id", "published_feeds"):
         feeds = [int(f) for f in published or []]
         if feed is not None and feed not in feeds:
             feeds.append(feed)
-        found.append((role, feeds))
+        found.append((_side_of(role, position), feeds))
     return found
+
+
+def _published_sides(call: Call) -> set[str]:
+    return {side for side, feeds in _feeds_by_side(call) if feeds}
 
 
 def _expected_feeds(call: Call) -> set[int]:
@@ -319,9 +336,11 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
     elif missing_feeds:
         problem = P.MISSING_FILES
         detail = f"No file for feeds {sorted(missing_feeds)} in {folders}"
-    elif call.started_at is not None and len(covered) < 2:
+    elif call.started_at is not None and (
+        absent := ({compose.LEFT, compose.RIGHT} | _published_sides(call)) - covered
+    ):
+        # Every party that published must be heard: the kiosk, and each relative leg.
         problem = P.MISSING_SIDE
-        absent = {compose.LEFT, compose.RIGHT} - covered
         detail = "No audio from " + ", ".join(ROLE_OF_SIDE[s] for s in sorted(absent))
     return Outcome(
         S.READY,

@@ -105,3 +105,20 @@ def test_it_sends_a_new_code_and_voids_the_old_one(settings):
         with pytest.raises(actions.CodeRejected):
             actions.do_redeem_code(first, client="1.1.1.1")
     assert actions.do_redeem_code(second, client="1.1.1.1").pk == call.pk
+
+
+def test_it_refuses_a_booking_naming_more_contacts_than_a_call_reaches(settings):
+    # A row written past the booking layer's limit (issue #19): no relative named in it
+    # may be left without a code, so the call does not open at all.
+    from bookings.models import BookingContact
+    from tests.factories import ContactFactory
+
+    ready = ready_call()
+    other = ContactFactory(detainee=ready.site.detainee)
+    BookingContact.objects.create(booking=ready.booking, contact=other, position=1)
+    assert settings.CALL_RELATIVES_SUPPORTED == 1
+    with pytest.raises(actions.CallRefused) as excinfo:
+        start(ready)
+    assert excinfo.value.code == "several_contacts"
+    assert not Call.objects.exists()
+    assert not settings.OUTBOX_PATH.exists() or not settings.OUTBOX_PATH.read_text()

@@ -33,6 +33,7 @@ RELATIVE_TABLES = {
     "bookings.bookingtransition",
     "bookings.bookingnotice",
     "calls.call",
+    "calls.callrelative",
     "calls.calltransition",
     "calls.callwarning",
     "calls.callcode",

@@ -481,3 +481,40 @@ def test_the_command_is_a_dry_run_unless_told_and_says_so(time_machine):
     out = StringIO()
     call_command("privacy_purge", "--apply", "--establishment", code, stdout=out)
     assert out.getvalue().startswith("Done") and Call.objects.get(pk=call.pk).contact_id is None
+
+
+def test_the_other_contacts_of_a_call_go_with_its_people_and_are_in_their_package(time_machine):
+    # Issue #19: a booking may name contacts besides the first, and a call has a leg for
+    # each; they are the call's people too.
+    from bookings.models import BookingContact
+    from calls.models import CallRelative
+    from privacy import package
+
+    call = finished_call()
+    sister = ContactFactory(detainee=call.detainee, first_name="Lina", last_name="Sœur")
+    BookingContact.objects.create(booking=call.booking, contact=sister, position=1)
+    CallRelative.objects.create(call=call, contact=sister, position=1)
+    made = package.export("relative", sister.phone_number, establishment_ids=None)
+    assert {row["id"] for row in made.tables["calls.call"]} == {call.pk}
+    assert {row["id"] for row in made.tables["bookings.booking"]} == {call.booking_id}
+    assert {r["contact_id"] for r in made.tables["calls.callrelative"]} >= {sister.pk}
+    director = staff_with_role("director", call.detainee.establishment)
+    do_decide_contact(sister, AuthorizedContact.Status.REVOKED, reason="Fin", actor=director)
+
+    establishment = call.detainee.establishment
+    establishment.call_data_retention_days, establishment.contact_retention_days = 730, 30
+    establishment.save(update_fields=["call_data_retention_days", "contact_retention_days"])
+    # Past the contact retention, the call still names her: she stays.
+    travel(time_machine, call.ended_at, 31)
+    _apply()
+    sister.refresh_from_db()
+    assert sister.last_name == "Sœur"
+    assert CallRelative.objects.filter(call=call).count() == 2
+
+    # Past the call's, its legs and the booking's contacts go, then so does she.
+    travel(time_machine, call.ended_at, 731)
+    _apply()
+    assert not CallRelative.objects.filter(call=call).exists()
+    assert not BookingContact.objects.filter(booking=call.booking).exists()
+    sister.refresh_from_db()
+    assert (sister.last_name, sister.phone_number) == ("", "")

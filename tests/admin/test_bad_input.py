@@ -161,3 +161,17 @@ def test_it_refuses_an_out_of_range_call_policy(world, as_user):
     ]
     establishment.refresh_from_db()
     assert establishment.call_minutes == 30
+
+
+def test_it_refuses_more_relatives_per_call_than_calls_reach(world, as_user):
+    # Issue #19: a booking may name several contacts only once calls reach them all.
+    client = as_user(world.a.staff["director"])
+    establishment = world.a.establishment
+    response = change(client, establishment, max_relatives_per_call="3")
+    assert response.status_code == 200
+    assert errors_of(response, "max_relatives_per_call") == [
+        "Les appels ne réunissent encore qu'au plus 1 proche(s)."
+    ]
+    establishment.refresh_from_db()
+    assert establishment.max_relatives_per_call == 1
+    assert change(client, establishment, max_relatives_per_call="1").status_code == 302

@@ -34,6 +34,7 @@ FACING_PATHS = (
     "calls/actions.py",  # kiosk refusals and the code SMS
     "calls/events.py",  # end-of-call labels
     "bookings/actions.py",  # booking messages, refusals shown at the kiosk
+    "bookings/contacts.py",  # refusals of the contacts a booking names, shown at the kiosk
     "notify/speech.py",  # what the voice call says
     "privacy/register.py",  # the relatives' privacy charter
 )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bookings import contacts as booking_contacts
 from bookings.actions import (
     call_of,
     cancel_refusal,
@@ -231,13 +232,19 @@ def book(request):
         try:
             room_id, starts_at = _parse_slot(request.POST.get("slot"))
             room = get_object_or_404(_rooms(request.user), pk=room_id)
-            contact = contacts.filter(pk=an_id(request.POST.get("contact")) or 0).first()
-            if contact is None:
+            # The contact to call (a radio), then any others the establishment allows
+            # (issue #19; optional choices left empty are ignored).
+            named = [
+                contacts.filter(pk=an_id(value) or 0).first()
+                for value in request.POST.getlist("contact")
+                if value
+            ]
+            if not named or None in named:
                 raise ValidationError(_("Choisissez le proche à appeler."), code="contact")
             booking = do_book(
                 detainee,
                 room=room,
-                contact=contact,
+                contacts=named,
                 starts_at=starts_at,
                 booked_via="staff",
                 actor=request.user,
@@ -261,6 +268,7 @@ def book(request):
         {
             "detainee": detainee,
             "contacts": contacts,
+            "more_contacts": range(booking_contacts.limit(detainee.establishment) - 1),
             "by_day": sorted(by_day.items()),
             "error": error,
             "selected": request.POST.get("slot", ""),

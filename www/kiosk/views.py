@@ -295,6 +295,7 @@ def book(request):
     """The detainee books a slot himself: free slots of his quarter's rooms, then a contact."""
     from itertools import groupby
 
+    from bookings import contacts as booking_contacts
     from bookings.actions import do_book
     from bookings.availability import free_slots
     from bookings.makeup import owed_calls
@@ -312,7 +313,12 @@ def book(request):
             owed_calls(detainee), pk=makeup_id if makeup_id.isdigit() else 0
         )
     if request.method == "POST":
-        contact = get_object_or_404(contacts, pk=an_id(request.POST.get("contact")) or 0)
+        # The contact to call, then any others the establishment allows (issue #19): the
+        # optional choices left empty are ignored, do_book checks the rest.
+        chosen = [value for value in request.POST.getlist("contact") if value]
+        named = [get_object_or_404(contacts, pk=an_id(value) or 0) for value in chosen]
+        if not named:
+            raise Http404
         room_id, _sep, start_text = request.POST.get("slot", "").partition("|")
         room = get_object_or_404(detainee.quarter.rooms.all(), pk=an_id(room_id) or 0)
         starts_at = a_datetime(start_text)
@@ -322,7 +328,7 @@ def book(request):
             do_book(
                 detainee,
                 room=room,
-                contact=contact,
+                contacts=named,
                 starts_at=starts_at,
                 booked_via=Via.KIOSK,
                 makeup_for=makeup_for,
@@ -352,6 +358,7 @@ def book(request):
         {
             "days": days,
             "contacts": contacts,
+            "more_contacts": range(booking_contacts.limit(detainee.establishment) - 1),
             "zone": zone,
             "detainee": detainee,
             "makeup_for": makeup_for,
