@@ -26,8 +26,9 @@ from django.utils import timezone
 
 from media import connect, hooks
 from media.checks import require
-from media.janus import VIDEOROOM, JanusAdmin, JanusError, JanusException
+from media.janus import VIDEOROOM, JanusAdmin, JanusException
 from media.models import MediaNode
+from media.rooms import every_handle
 from ops import metrics as ops_metrics
 
 log = logging.getLogger(__name__)
@@ -207,17 +208,8 @@ def loss_counters(info: dict, session_id: int, handle_id: int) -> Counters:
 
 async def node_loss_counters(admin: JanusAdmin) -> Counters:
     counters: Counters = {}
-    for session_id in await admin.list_sessions():
-        try:
-            handles = await admin.list_handles(session_id)
-        except JanusError:
-            continue  # the session ended between the two requests
-        for handle_id in handles:
-            try:
-                info = await admin.handle_info(session_id, handle_id)
-            except JanusError:
-                continue
-            counters.update(loss_counters(info, session_id, handle_id))
+    async for session_id, handle_id, info in every_handle(admin):
+        counters.update(loss_counters(info, session_id, handle_id))
     return counters
 
 
@@ -318,6 +310,16 @@ class Watcher:
                 self._pingers[pk] = (url, asyncio.create_task(self._ping(pk, url)))
                 self._measurers[pk] = asyncio.create_task(self._measure_loss(pk, url))
 
+    async def _connected(self, admin: JanusAdmin | None, url: str, secret: str) -> JanusAdmin:
+        """``admin`` if it is still connected, else a new connection to ``url``."""
+        if admin is not None and admin.connected:
+            return admin
+        admin = connect.admin(
+            url, secret, request_timeout=self.timeout, connect_timeout=self.timeout
+        )
+        await asyncio.wait_for(admin.connect(), self.timeout)
+        return admin
+
     async def _ping(self, pk: int, url: str) -> None:
         admin_secret = require("JANUS_ADMIN_SECRET")
         room_admin_key = settings.JANUS_ROOM_ADMIN_KEY
@@ -327,12 +329,7 @@ class Watcher:
         while True:
             started = time.monotonic()
             try:
-                if admin is None or not admin.connected:
-                    admin = connect.admin(
-                        url, admin_secret, request_timeout=self.timeout,
-                        connect_timeout=self.timeout,
-                    )  # fmt: skip
-                    await asyncio.wait_for(admin.connect(), self.timeout)
+                admin = await self._connected(admin, url, admin_secret)
                 await asyncio.wait_for(admin.ping(), self.timeout)
                 if room_admin_key and started - rooms_asked >= self.ROOMS_EVERY:
                     listed = await asyncio.wait_for(
@@ -362,12 +359,7 @@ class Watcher:
         while True:
             started = time.monotonic()
             try:
-                if admin is None or not admin.connected:
-                    admin = connect.admin(
-                        url, admin_secret, request_timeout=self.timeout,
-                        connect_timeout=self.timeout,
-                    )  # fmt: skip
-                    await asyncio.wait_for(admin.connect(), self.timeout)
+                admin = await self._connected(admin, url, admin_secret)
                 after = await node_loss_counters(admin)
                 if before is not None:
                     await database_sync_to_async(_store_loss)(pk, loss_percent(before, after))

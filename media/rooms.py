@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,8 +281,9 @@ def _packet_counters(info: Json) -> dict[str, tuple[str, str, int]]:
     return counters
 
 
-async def _room_handles(admin: JanusAdmin, room_id: int) -> list[tuple[int, int]]:
-    found = []
+async def every_handle(admin: JanusAdmin) -> AsyncIterator[tuple[int, int, Json]]:
+    """(session id, handle id, handle_info) of every handle on the node, skipping those
+    that went away while they were being listed."""
     for session_id in await admin.list_sessions():
         try:
             handles = await admin.list_handles(session_id)
@@ -293,12 +294,18 @@ async def _room_handles(admin: JanusAdmin, room_id: int) -> list[tuple[int, int]
                 info = await admin.handle_info(session_id, handle_id)
             except JanusError:
                 continue
-            specific = info.get("plugin_specific") or {}
-            if specific.get("room") == room_id and specific.get("type") in (
-                "publisher",
-                "subscriber",
-            ):
-                found.append((session_id, handle_id))
+            yield session_id, handle_id, info
+
+
+async def _room_handles(admin: JanusAdmin, room_id: int) -> list[tuple[int, int]]:
+    found = []
+    async for session_id, handle_id, info in every_handle(admin):
+        specific = info.get("plugin_specific") or {}
+        if specific.get("room") == room_id and specific.get("type") in (
+            "publisher",
+            "subscriber",
+        ):
+            found.append((session_id, handle_id))
     return found
 
 
