@@ -70,8 +70,12 @@ function onState(state) {
   root.dataset.state = state.state;
   if (state.deadline !== undefined) deadline = state.deadline;
   if (state.media_outage && !state.final) {
-    if (frozenLeft === null) frozenLeft = secondsLeft(deadline, serverOffsetMs);
     root.dataset.mediaOutage = "on";
+    if (frozenLeft === null) {
+      frozenLeft = secondsLeft(deadline, serverOffsetMs);
+      // On screen at once, not at the next tick: what is shown stands still from now.
+      tick();
+    }
   } else {
     frozenLeft = null;
     root.dataset.mediaOutage = "off";
