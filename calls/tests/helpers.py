@@ -35,6 +35,25 @@ def start(ready: Ready) -> Call:
     return actions.do_start_call(ready.booking, device_label=ready.device.label)
 
 
+def live_call(ready: Ready, node, room: int = 1001) -> Call:
+    """The ready booking's call, live in ``room`` on ``node`` through the real actions:
+    the consents, the room, both sides joined, publishing and receiving."""
+    call = start(ready)
+    for kind in ("terms", "privacy", "monitoring"):
+        actions.do_record_consent(
+            call, kind, accepted=True, client_ip="10.0.0.1", user_agent="UA", language="fr"
+        )
+    actions.do_relative_waiting(call)
+    actions.do_assign_room(call, node=node, room_id=room, pin="p", secret="s")
+    for role in ("kiosk", "relative"):
+        participant, _token = actions.do_join(call, role)
+        actions.do_note_published(participant, 7000 + len(role))
+        actions.do_mark_media_up(call, role)
+    call = Call.objects.get(pk=call.pk)
+    assert call.state == Call.State.LIVE
+    return call
+
+
 def sent_code(settings) -> str:
     """The code in the last outbox line, as the relative would read it."""
     import json

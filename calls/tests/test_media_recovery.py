@@ -16,7 +16,7 @@ from bookings.tests.factories import booking_row
 from calls import actions
 from calls.events import call_group
 from calls.models import Call, CallRoom, MediaOutage, Participant
-from calls.tests.helpers import ready_call, start
+from calls.tests.helpers import live_call, ready_call, start
 from media import hooks
 from media.models import MediaNode
 from people.models import LedgerEntry
@@ -41,20 +41,7 @@ def _node(name="node-a") -> MediaNode:
 
 def _live_call(ready=None, node=None, room=1001):
     ready = ready or ready_call(minutes_into_slot=1, slot_minutes=30)
-    call = start(ready)
-    for kind in ("terms", "privacy", "monitoring"):
-        actions.do_record_consent(
-            call, kind, accepted=True, client_ip="10.0.0.1", user_agent="UA", language="fr"
-        )
-    actions.do_relative_waiting(call)
-    actions.do_assign_room(call, node=node or _node(), room_id=room, pin="p", secret="s")
-    for role in ("kiosk", "relative"):
-        participant, _token = actions.do_join(call, role)
-        actions.do_note_published(participant, 7000 + len(role))
-        actions.do_mark_media_up(call, role)
-    call = Call.objects.get(pk=call.pk)
-    assert call.state == Call.State.LIVE
-    return ready, call
+    return ready, live_call(ready, node or _node(), room)
 
 
 def _media_back(call):

@@ -6,9 +6,8 @@ from __future__ import annotations
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from calls import actions
-from calls.models import Call
-from calls.tests.helpers import ready_call, start
+from calls.tests import helpers
+from calls.tests.helpers import ready_call
 from media.models import MediaNode
 
 
@@ -45,20 +44,8 @@ def node(name="node-a", state=MediaNode.State.UP) -> MediaNode:
 
 
 def live_call(node=None, room=1001):
-    call = start(ready_call(minutes_into_slot=1, slot_minutes=30))
-    for kind in ("terms", "privacy", "monitoring"):
-        actions.do_record_consent(
-            call, kind, accepted=True, client_ip="10.0.0.1", user_agent="UA", language="fr"
-        )
-    actions.do_relative_waiting(call)
-    actions.do_assign_room(call, node=node or _default_node(), room_id=room, pin="p", secret="s")
-    for role in ("kiosk", "relative"):
-        participant, _token = actions.do_join(call, role)
-        actions.do_note_published(participant, 7000 + len(role))
-        actions.do_mark_media_up(call, role)
-    call = Call.objects.get(pk=call.pk)
-    assert call.state == Call.State.LIVE
-    return call
+    ready = ready_call(minutes_into_slot=1, slot_minutes=30)
+    return helpers.live_call(ready, node or _default_node(), room)
 
 
 def _default_node() -> MediaNode:
