@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from calls.models import Call
+from calls.models import Call, CallRelative
 from establishments.models import KioskDevice
 from people.models import Detainee
 
@@ -23,6 +23,8 @@ PORTAL_SESSION_CALL = "portal_call"
 PORTAL_SESSION_PENDING = "portal_pending_call"
 # The hash of this browser's seat cookie (calls.codes.seat_hash).
 PORTAL_SESSION_SEAT = "portal_seat"
+# Which of the call's relatives this browser is (CallRelative.pk): the leg of its code.
+PORTAL_SESSION_LEG = "portal_relative"
 
 
 def new_kiosk_credential() -> tuple[str, str, str]:
@@ -86,19 +88,27 @@ def kiosk_call(principal: KioskPrincipal, call_id: int) -> Call | None:
 def forget_portal_call(session) -> None:
     """The relative refused: this browser is no longer let into the call. Should the
     detainee call again, a new code lets it in, through the consents again."""
-    for key in (PORTAL_SESSION_CALL, PORTAL_SESSION_PENDING):
+    for key in (PORTAL_SESSION_CALL, PORTAL_SESSION_PENDING, PORTAL_SESSION_LEG):
         session.pop(key, None)
 
 
 def portal_call(session, *, pending: bool = False, seat_lost: bool = False) -> Call | None:
-    """The call a relative's browser was let into by a code and gave its consents for.
+    """The call a relative's browser was let into (portal_leg's call)."""
+    leg = portal_leg(session, pending=pending, seat_lost=seat_lost)
+    return leg.call if leg is not None else None
 
-    Only while this browser holds the relative's seat: when a new device joins with a
-    new code, this one is out. ``pending`` also accepts a browser still reading the
-    consents (the consent pages themselves); ``seat_lost`` a browser that has lost the
-    seat (the end page, which tells it the call goes on elsewhere, and nothing more).
+
+def portal_leg(session, *, pending: bool = False, seat_lost: bool = False) -> CallRelative | None:
+    """The relative's leg of a call a browser was let into by a code and gave its
+    consents for, with its call.
+
+    Only while this browser holds that relative's seat: when a new device of the same
+    relative joins with a new code, this one is out. ``pending`` also accepts a browser
+    still reading the consents (the consent pages themselves); ``seat_lost`` a browser
+    that has lost the seat (the end page, which tells it the call goes on elsewhere,
+    and nothing more).
     """
-    from calls.actions import current_seat
+    from calls.actions import current_seat, first_leg
 
     call_id = session.get(PORTAL_SESSION_CALL)
     if not call_id and pending:
@@ -113,9 +123,18 @@ def portal_call(session, *, pending: bool = False, seat_lost: bool = False) -> C
     )
     if call is None:
         return None
-    if not seat_lost and not hmac.compare_digest(seat, current_seat(call)):
+    leg_id = session.get(PORTAL_SESSION_LEG)
+    if leg_id:
+        leg = CallRelative.objects.select_related("contact").filter(pk=leg_id, call=call).first()
+    else:
+        # A session from before calls had several relatives: the first.
+        leg = first_leg(call)
+    if leg is None:
         return None
-    return call
+    leg.call = call
+    if not seat_lost and not hmac.compare_digest(seat, current_seat(call, leg)):
+        return None
+    return leg
 
 
 def touch_device(device: KioskDevice) -> None:

@@ -109,11 +109,16 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
         raise CallRefused(_("Votre compte téléphonique n'est pas actif."), code="account_inactive")
     if detainee.active_suspension(at) is not None:
         raise CallRefused(_("Votre accès aux appels vidéo est suspendu."), code="suspended")
-    if contact.detainee_id != detainee.pk or contact.status != AuthorizedContact.Status.APPROVED:
-        raise CallRefused(_("Ce contact n'est pas autorisé."), code="contact_not_approved")
+    named = [contact, *(row.contact for row in booking.other_contacts.select_related("contact"))]
+    for someone in named:
+        if (
+            someone.detainee_id != detainee.pk
+            or someone.status != AuthorizedContact.Status.APPROVED
+        ):
+            raise CallRefused(_("Ce contact n'est pas autorisé."), code="contact_not_approved")
     # A booking naming several contacts (issue #19) is called only once the call layer
     # reaches them all: a call never leaves a named relative without a code.
-    if 1 + booking.other_contacts.count() > settings.CALL_RELATIVES_SUPPORTED:
+    if len(named) > settings.CALL_RELATIVES_SUPPORTED:
         raise CallRefused(
             _("Cet appel à plusieurs proches n'est pas encore possible."), code="several_contacts"
         )
@@ -127,7 +132,7 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
             raise CallRefused(_("Votre crédit est insuffisant."), code="balance")
 
 
-def _code_text(call: Call, code: str, minutes: int) -> str:
+def _code_text(call: Call, leg: CallRelative, code: str, minutes: int) -> str:
     """The code message, in the contact's language and in one SMS (docs/i18n.md).
 
     The first wording that fits one SMS as the gateway sends it: with the link that fills
@@ -138,12 +143,12 @@ def _code_text(call: Call, code: str, minutes: int) -> str:
     site = settings.SITE_URL.rstrip("/")
     params = {
         "name": call.detainee.first_name,
-        "link": f"{site}/j/{call.link_token}#{code}",
+        "link": f"{site}/j/{leg.link_token or call.link_token}#{code}",
         "site": site.partition("://")[2] or site,
         "minutes": minutes,
         "code": code,
     }
-    with translation.override(call.contact.language):
+    with translation.override(leg.contact.language):
         wordings = [
             _(
                 "parloir : appel vidéo avec %(name)s. Ouvrez %(link)s "
@@ -156,21 +161,41 @@ def _code_text(call: Call, code: str, minutes: int) -> str:
     return next((text for text in texts if sms.shape(sms.prepare(text)).segments == 1), texts[-1])
 
 
-def _leg(call: Call) -> CallRelative:
-    """The call's relative leg (one today: settings.CALL_RELATIVES_SUPPORTED); the caller
-    holds the call's lock. A call written without one (before legs) gets it here."""
-    leg, _created = CallRelative.objects.get_or_create(
-        call=call, position=0, defaults={"contact_id": call.contact_id}
-    )
-    if leg.contact_id == call.contact_id and Call.contact.is_cached(call):
-        leg.contact = call.contact  # no query for what the call already holds
+def legs(call: Call) -> list[CallRelative]:
+    """The call's relative legs, in the booking's order. A call written without one
+    (before legs) gets its first here, from its contact."""
+    found = list(CallRelative.objects.filter(call=call).select_related("contact"))
+    if not found and call.contact_id is not None:
+        found = [
+            CallRelative.objects.create(
+                call=call, position=0, contact_id=call.contact_id, link_token=call.link_token
+            )
+        ]
+    return found
+
+
+def first_leg(call: Call) -> CallRelative:
+    """The leg of the booking's first contact: the one relative of a call of one."""
+    return legs(call)[0]
+
+
+def _leg_or_first(call: Call, leg: CallRelative | None) -> CallRelative:
+    if leg is None:
+        return first_leg(call)
+    if leg.call_id != call.pk:
+        raise ValueError(f"leg {leg.pk} is not a leg of call {call.pk}")
     return leg
 
 
-def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
+def _expected_legs(call: Call, *, but: CallRelative | None = None) -> list[CallRelative]:
+    """Legs still in the call or still expected in it: not refused, gone or removed."""
+    return [leg for leg in legs(call) if not leg.out and (but is None or leg.pk != but.pk)]
+
+
+def _issue_code(call: Call, leg: CallRelative, *, announce: bool = True) -> tuple[CallCode, str]:
+    """A new code for one relative, by their own channel; their earlier codes die."""
     now = timezone.now()
-    leg = _leg(call)
-    call.codes.filter(voided_at__isnull=True).update(voided_at=now)
+    call.codes.filter(relative=leg, voided_at__isnull=True).update(voided_at=now)
     establishment = call.booking.room.quarter.establishment
     minutes = establishment.code_validity_minutes
     while True:
@@ -199,12 +224,13 @@ def _issue_code(call: Call, *, announce: bool = True) -> tuple[CallCode, str]:
                 "expires_at": call_code.expires_at.isoformat(),
                 "message_status": Message.Status.QUEUED,
                 "channel": channel_for(leg.contact.line_type),
+                "relative": leg.position,
             },
         )
     message = do_send_message(
         leg.contact,
         purpose=Message.Purpose.CALL_CODE,
-        text=_code_text(call, code, minutes),
+        text=_code_text(call, leg, code, minutes),
         establishment=establishment,
         spoken_digits=code,
         valid_until=call_code.expires_at,
@@ -249,14 +275,23 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         # One leg per contact the booking names (check_can_call: as many as a call
         # reaches), in the booking's order.
         CallRelative.objects.bulk_create(
-            CallRelative(call=call, contact=named, position=position)
+            CallRelative(
+                call=call,
+                contact=named,
+                position=position,
+                # Leg 0's link is the call's (one relative: the same link as always).
+                link_token=call.link_token if position == 0 else codes.new_token()[:16],
+            )
             for position, named in enumerate(booking.all_contacts())
         )
     if call.state in (S.RELATIVE_JOINED, S.LIVE):
         return call
     if call.state == S.BOOKED:
         _transition(call, S.CALLING, by=device_label)
-    _issue_code(call)
+        # Calling again after every relative refused: each is asked again.
+        call.relatives.filter(removed_at=None).update(refused_at=None)
+    for leg in _expected_legs(call):
+        _issue_code(call, leg)
     _transition(call, S.CODE_SENT, by=device_label)
     call.save(update_fields=["state"])
     record(
@@ -277,13 +312,17 @@ def do_send_new_code(call: Call, *, device_label: str) -> CallCode:
         raise CallRefused(_("Un nouveau code ne peut plus être envoyé."), code="too_late")
     check_can_call(call.booking, call.contact)
     if call.state == S.BOOKED:
-        # Calling again after the relative refused: the same call, a new code.
+        # Calling again after the relatives refused: the same call, new codes.
         _transition(call, S.CALLING, by=device_label, detail="called again")
-    call_code, _code = _issue_code(call)
+        call.relatives.filter(removed_at=None).update(refused_at=None)
+    entered = set(call.codes.filter(used_at__isnull=False).values_list("relative_id", flat=True))
+    # A new code for each relative who has not come in yet (those who have are in).
+    waited = [leg for leg in _expected_legs(call) if leg.pk not in entered]
+    issued = [_issue_code(call, leg)[0] for leg in waited]
     _transition(call, S.CODE_SENT, by=device_label, detail="new code")
     call.save(update_fields=["state"])
     broadcast_state(call, _establishment_id(call))
-    return call_code
+    return issued[0] if issued else call.codes.first()
 
 
 @dataclass
@@ -349,7 +388,15 @@ def typed_entry_closed_since(now=None):
 def do_redeem_code(
     raw_code: str, *, client: str, link_token: str | None = None, seat: str = ""
 ) -> Call:
-    """Check a code typed by a relative; return its call or raise CodeRejected.
+    """do_redeem_code_for_leg, for who needs the call only."""
+    return do_redeem_code_for_leg(raw_code, client=client, link_token=link_token, seat=seat).call
+
+
+def do_redeem_code_for_leg(
+    raw_code: str, *, client: str, link_token: str | None = None, seat: str = ""
+) -> CallRelative:
+    """Check a code typed by a relative; return their leg of the call (with its call) or
+    raise CodeRejected.
 
     ``seat`` is the hash of the browser's seat cookie (codes.seat_hash): the first use
     binds the code to it, and only that browser comes back with a used code.
@@ -376,7 +423,10 @@ def do_redeem_code(
         CallCode.objects.filter(pk=call_code.pk, used_at__isnull=True).update(
             used_at=now, seat_hash=seat
         )
-    return Call.objects.get(pk=call_code.call_id)
+    call = Call.objects.get(pk=call_code.call_id)
+    leg = call_code.relative or first_leg(call)
+    leg.call = call
+    return leg
 
 
 def _check_code(raw_code, client, link_token, seat, now) -> tuple[bool, CallCode | None]:
@@ -387,9 +437,10 @@ def _check_code(raw_code, client, link_token, seat, now) -> tuple[bool, CallCode
     code = codes.normalize(raw_code)
     call_code = None
     if link_token:
+        # The latest code sent to the relative whose link this is.
         call_code = (
             CallCode.objects.select_for_update()
-            .filter(call__link_token=link_token)
+            .filter(relative__link_token=link_token)
             .order_by("-created_at")
             .first()
         )
@@ -411,6 +462,11 @@ def _check_code(raw_code, client, link_token, seat, now) -> tuple[bool, CallCode
     if not ok:
         return False, call_code
     call = Call.objects.get(pk=call_code.call_id)
+    if call_code.relative_id is not None and (
+        CallRelative.objects.get(pk=call_code.relative_id).out
+    ):
+        # This relative refused, hung up or was removed: not back in this call.
+        return False, call_code
     if call_code.used_at is None:
         # A code sent at the relative's request lets a new device into a call under way.
         return call_code.expires_at > now and call.state in RELATIVE_MAY_ENTER, call_code
@@ -424,10 +480,11 @@ def _check_code(raw_code, client, link_token, seat, now) -> tuple[bool, CallCode
 RELATIVE_MAY_ENTER = (S.CODE_SENT, S.RELATIVE_JOINED, S.LIVE)
 
 
-def current_seat(call: Call) -> str:
-    """The browser that holds the relative's place: the one that used the latest code."""
+def current_seat(call: Call, leg: CallRelative | None = None) -> str:
+    """The browser that holds a relative's place: the one that used their latest code."""
+    leg = _leg_or_first(call, leg)
     return (
-        CallCode.objects.filter(call=call, used_at__isnull=False)
+        CallCode.objects.filter(call=call, relative=leg, used_at__isnull=False)
         .order_by("-used_at", "-pk")
         .values_list("seat_hash", flat=True)
         .first()
@@ -440,17 +497,20 @@ class CodeRequestRefused(Exception):
 
 
 @transaction.atomic
-def do_send_code_to_relative(call: Call) -> CallCode:
+def do_send_code_to_relative(call: Call, leg: CallRelative | None = None) -> CallCode:
     """The relative asked, from the SMS link's page, for a new code on their phone.
 
     It is how a new device joins (a dead phone, another browser): the code goes to the
     contact's own number, never to the page, and the new device then gives the consents.
     """
     call = _lock(call)
+    leg = _leg_or_first(call, leg)
     now = timezone.now()
     if call.state not in RELATIVE_MAY_ENTER or call.deadline is None or call.deadline <= now:
         raise CodeRequestRefused
-    requested = call.codes.filter(requested_by_relative=True)
+    if leg.out:
+        raise CodeRequestRefused
+    requested = call.codes.filter(relative=leg, requested_by_relative=True)
     if requested.count() >= codes.MAX_RELATIVE_REQUESTS_PER_CALL:
         raise CodeRequestRefused
     last = requested.order_by("-created_at").first()
@@ -459,7 +519,7 @@ def do_send_code_to_relative(call: Call) -> CallCode:
     ):
         raise CodeRequestRefused
     # Once the relative has joined, the kiosk's screen shows the call, not a code's status.
-    call_code, _code = _issue_code(call, announce=call.state == S.CODE_SENT)
+    call_code, _code = _issue_code(call, leg, announce=call.state == S.CODE_SENT)
     call_code.requested_by_relative = True
     call_code.save(update_fields=["requested_by_relative"])
     record(
@@ -467,6 +527,7 @@ def do_send_code_to_relative(call: Call) -> CallCode:
         establishment=_establishment_id(call),
         target=call,
         actor_label="relative",
+        data={"relative": leg.position},
     )
     return call_code
 
@@ -481,12 +542,16 @@ def do_record_consent(
     user_agent: str,
     language: str,
     seat: str = "",
+    leg: CallRelative | None = None,
 ) -> Call:
+    """One relative accepts or refuses one text. A refusal takes that relative out of
+    the call; the call goes on for the others."""
     call = _lock(call)
+    leg = _leg_or_first(call, leg)
     Consent.objects.create(
         seat_hash=seat,
         call=call,
-        relative=_leg(call),
+        relative=leg,
         kind=kind,
         text_version=CONSENT_VERSIONS[kind],
         accepted=accepted,
@@ -494,32 +559,72 @@ def do_record_consent(
         user_agent=user_agent[:300],
         language=language,
     )
-    if not accepted and call.is_open:
-        if call.state == S.CODE_SENT:
-            # A refusal before joining does not burn the slot: the call goes back to
-            # booked, the code dies with it, and the detainee may call again.
-            now = timezone.now()
-            CallCode.objects.filter(call=call, voided_at__isnull=True).update(voided_at=now)
-            _transition(call, S.BOOKED, by="relative", detail=f"refused {kind}")
-            call.save(update_fields=["state"])
-            record(
-                "call.refused",
-                actor_label="relative",
-                establishment=_establishment_id(call),
-                target=call,
-                data={"consent": kind},
-            )
-            broadcast_state(call, _establishment_id(call))
-        else:
-            # One after joining (the relative went back to the consent pages mid-call)
-            # ends the call as leaving it.
-            _end_locked(call, R.HUNG_UP_RELATIVE, by="relative", detail=f"refused {kind}")
+    if accepted or not call.is_open or leg.out:
+        return call
+    now = timezone.now()
+    others = _expected_legs(call, but=leg)
+    if call.state == S.CODE_SENT and not others:
+        # The last relative expected refused before joining: the slot is not burnt, the
+        # call goes back to booked, the codes die with it, and the detainee may call again.
+        CallCode.objects.filter(call=call, voided_at__isnull=True).update(voided_at=now)
+        CallRelative.objects.filter(pk=leg.pk).update(refused_at=now)
+        _transition(call, S.BOOKED, by="relative", detail=f"refused {kind}")
+        call.save(update_fields=["state"])
+        record(
+            "call.refused",
+            actor_label="relative",
+            establishment=_establishment_id(call),
+            target=call,
+            data={"consent": kind, "relative": leg.position},
+        )
+        broadcast_state(call, _establishment_id(call))
+    elif not others:
+        # The only relative left went back to the consent pages mid-call and refused:
+        # that ends the call as leaving it.
+        CallRelative.objects.filter(pk=leg.pk).update(refused_at=now)
+        _end_locked(call, R.HUNG_UP_RELATIVE, by="relative", detail=f"refused {kind}")
+    else:
+        # Others are in the call or still expected: only this relative is out of it.
+        _leg_out(call, leg, "refused_at", now)
+        record(
+            "call.refused",
+            actor_label="relative",
+            establishment=_establishment_id(call),
+            target=call,
+            data={"consent": kind, "relative": leg.position},
+        )
     return call
 
 
-def has_all_consents(call: Call, seat: str | None = None) -> bool:
-    """Every current text accepted for the call; by the browser ``seat`` when given."""
-    consents = call.consents.filter(accepted=True, text_version__in=CONSENT_VERSIONS.values())
+def _leg_out(call: Call, leg: CallRelative, field: str, now, **extra) -> None:
+    """One relative is out of the call (refused, hung up, removed): their codes die,
+    their page leaves, and every page of the call hears it."""
+    CallRelative.objects.filter(pk=leg.pk).update(**{field: now}, **extra)
+    setattr(leg, field, now)
+    CallCode.objects.filter(call=call, relative=leg, voided_at__isnull=True).update(voided_at=now)
+    page = Participant.objects.filter(call=call, relative=leg, left_at__isnull=True).first()
+    Participant.objects.filter(call=call, relative=leg, left_at__isnull=True).update(left_at=now)
+    send_event(
+        [call_group(call.pk)],
+        {
+            "type": "call.relative_out",
+            "call": call.pk,
+            "relative": leg.position,
+            "why": field.removesuffix("_at"),
+            "feed": page.feed_id if page else None,
+            "janus_session": page.janus_session if page else None,
+        },
+    )
+    broadcast_state(call, _establishment_id(call))
+
+
+def has_all_consents(call: Call, seat: str | None = None, leg: CallRelative | None = None) -> bool:
+    """Every current text accepted by a relative (the first when ``leg`` is not given);
+    by the browser ``seat`` when given."""
+    leg = _leg_or_first(call, leg)
+    consents = call.consents.filter(
+        relative=leg, accepted=True, text_version__in=CONSENT_VERSIONS.values()
+    )
     if seat is not None:
         consents = consents.filter(seat_hash=seat) if seat else consents.none()
     accepted = set(consents.values_list("kind", flat=True))
@@ -527,10 +632,11 @@ def has_all_consents(call: Call, seat: str | None = None) -> bool:
 
 
 @transaction.atomic
-def do_relative_waiting(call: Call) -> Call:
-    """The relative has given every consent and waits for the detainee."""
+def do_relative_waiting(call: Call, leg: CallRelative | None = None) -> Call:
+    """A relative has given every consent and waits for the detainee: the first to do so
+    moves the call on."""
     call = _lock(call)
-    if call.state == S.CODE_SENT and has_all_consents(call):
+    if call.state == S.CODE_SENT and has_all_consents(call, leg=leg):
         _transition(call, S.RELATIVE_JOINED, by="relative")
         call.save(update_fields=["state"])
         broadcast_state(call, _establishment_id(call))
@@ -538,16 +644,21 @@ def do_relative_waiting(call: Call) -> Call:
 
 
 @transaction.atomic
-def do_mark_media_up(call: Call, role: str) -> Call:
+def do_mark_media_up(call: Call, role: str, leg: CallRelative | None = None) -> Call:
     """One side's media reached Janus; when both have, the conversation starts."""
     call = _lock(call)
-    Participant.objects.filter(call=call, role=role, left_at__isnull=True).update(media_up=True)
-    both_up = (
+    pages = Participant.objects.filter(call=call, role=role, left_at__isnull=True)
+    if role == Participant.Role.RELATIVE:
+        pages = pages.filter(relative=_leg_or_first(call, leg))
+    pages.update(media_up=True)
+    up = set(
         Participant.objects.filter(
             call=call, role__in=["kiosk", "relative"], left_at__isnull=True, media_up=True
-        ).count()
-        == 2
+        ).values_list("role", flat=True)
     )
+    # The conversation starts (and media is back after an outage) once the detainee and
+    # one relative are up: the others join it when they come.
+    both_up = up == {"kiosk", "relative"}
     if both_up and call.state == S.RELATIVE_JOINED:
         now = timezone.now()
         _transition(call, S.LIVE, by="media")
@@ -651,6 +762,51 @@ def do_end_call(call: Call, reason: str, *, by: str, staff=None, detail: str = "
     if not call.is_open:
         return call
     return _end_locked(call, reason, by=by, staff=staff, detail=detail)
+
+
+@transaction.atomic
+def do_relative_hang_up(call: Call, leg: CallRelative | None = None) -> Call:
+    """A relative's red button. The call goes on while another relative is in it or
+    still expected; the last one hanging up ends it."""
+    call = _lock(call)
+    if not call.is_open:
+        return call
+    leg = _leg_or_first(call, leg)
+    if leg.out:
+        return call
+    if not _expected_legs(call, but=leg):
+        return _end_locked(call, R.HUNG_UP_RELATIVE, by="relative")
+    _leg_out(call, leg, "left_at", timezone.now())
+    record(
+        "call.relative_left",
+        actor_label="relative",
+        establishment=_establishment_id(call),
+        target=call,
+        data={"relative": leg.position},
+    )
+    return call
+
+
+@transaction.atomic
+def do_remove_relative(call: Call, leg: CallRelative, *, staff, reason: str) -> Call:
+    """Staff take one relative out of the call, with a stated reason; the call goes on
+    (the detainee, or the deadline, ends it). Audited."""
+    call = _lock(call)
+    leg = _leg_or_first(call, leg)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(_("Indiquez le motif."), code="reason_required")
+    if not call.is_open or leg.out:
+        raise ValidationError(_("Ce proche n'est plus dans l'appel."), code="not_in_call")
+    _leg_out(call, leg, "removed_at", timezone.now(), removed_reason=reason[:300])
+    record(
+        "call.relative_removed",
+        actor=staff,
+        establishment=_establishment_id(call),
+        target=call,
+        data={"relative": leg.position, "reason": reason[:300]},
+    )
+    return call
 
 
 @transaction.atomic
@@ -866,17 +1022,25 @@ def _close_outage(
 
 
 @transaction.atomic
-def do_join(call: Call, role: str, *, staff=None) -> tuple[Participant, str]:
-    """A side (or a monitor) attaches; an earlier attachment of the same side is closed."""
+def do_join(
+    call: Call, role: str, *, staff=None, leg: CallRelative | None = None
+) -> tuple[Participant, str]:
+    """A side (or a monitor) attaches; an earlier attachment of the same side (the
+    kiosk, or the same relative) is closed."""
     call = _lock(call)
     now = timezone.now()
-    if role in (Participant.Role.KIOSK, Participant.Role.RELATIVE):
+    leg = _leg_or_first(call, leg) if role == Participant.Role.RELATIVE else None
+    if role == Participant.Role.KIOSK:
         Participant.objects.filter(call=call, role=role, left_at__isnull=True).update(left_at=now)
+    elif role == Participant.Role.RELATIVE:
+        Participant.objects.filter(call=call, role=role, relative=leg, left_at__isnull=True).update(
+            left_at=now
+        )
     token = codes.new_token()
     participant = Participant.objects.create(
         call=call,
         role=role,
-        relative=_leg(call) if role == Participant.Role.RELATIVE else None,
+        relative=leg,
         staff=staff,
         resume_token_hash=codes.hash_token(token),
     )
@@ -895,10 +1059,24 @@ def do_note_media(participant: Participant, **fields) -> None:
 
 @transaction.atomic
 def do_announce_peer(
-    call_id: int, role: str, status: str, *, feed: int | None, reason: str = ""
+    call_id: int,
+    role: str,
+    status: str,
+    *,
+    feed: int | None,
+    reason: str = "",
+    relative: int | None = None,
 ) -> None:
-    """Tell the call's other sockets what became of one side's media."""
-    event = {"type": "call.peer", "call": call_id, "role": role, "status": status, "feed": feed}
+    """Tell the call's other sockets what became of one side's media (``relative``: which
+    relative, for a relative's)."""
+    event = {
+        "type": "call.peer",
+        "call": call_id,
+        "role": role,
+        "status": status,
+        "feed": feed,
+        "relative": relative,
+    }
     if reason:
         event["reason"] = reason
     send_event([call_group(call_id)], event)
@@ -929,6 +1107,7 @@ def do_announce_attached(participant: Participant, channel: str) -> tuple[int, i
             "type": "call.attached",
             "call": participant.call_id,
             "role": participant.role,
+            "relative": participant.relative.position if participant.relative_id else None,
             "channel": channel,
             "participant": participant.pk,
             "attachment": count,
@@ -964,6 +1143,7 @@ def do_set_low_bandwidth(participant: Participant, low: bool) -> None:
         participant.role,
         "low_bandwidth" if low else "normal_bandwidth",
         feed=participant.feed_id,
+        relative=participant.relative.position if participant.relative_id else None,
     )
 
 

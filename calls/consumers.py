@@ -1,7 +1,7 @@
 """The call WebSocket: browsers speak docs/signaling.md to parloir, parloir drives Janus.
 
-One consumer per browser tab. The kiosk and the relative each publish one stream and
-subscribe to the other's; staff monitors only subscribe, to both. Janus sessions are
+One consumer per browser tab. The kiosk and each relative publish one stream and
+subscribe to everyone else's; staff monitors only subscribe, to all. Janus sessions are
 not destroyed when the WebSocket drops: the browser re-attaches with its resume token
 (or another process claims the session) while media keeps flowing.
 """
@@ -23,7 +23,7 @@ from calls import access as call_access
 from calls import actions, codes
 from calls.events import call_group, end_label
 from calls.media import CallOver, hub
-from calls.models import Call, CallWarning, MediaOutage, Participant
+from calls.models import Call, CallRelative, CallWarning, MediaOutage, Participant
 from calls.protocol import BadFrame, TokenBucket, parse
 from media import rooms
 from media.janus import (
@@ -63,6 +63,12 @@ class Principal:
     call: Call
     role: str
     staff: Any = None
+    # A relative: which of the call's relatives (their leg).
+    leg: CallRelative | None = None
+
+    @property
+    def position(self) -> int | None:
+        return self.leg.position if self.leg is not None else None
 
 
 def resolve_principal(scope, call_id: int) -> Principal | None:
@@ -74,9 +80,12 @@ def resolve_principal(scope, call_id: int) -> Principal | None:
         if kiosk is not None:
             call = call_access.kiosk_call(kiosk, call_id)
             return Principal(call, "kiosk") if call else None
-        call = call_access.portal_call(session)
-        if call is not None and call.pk == call_id:
-            return Principal(call, "relative") if actions.has_all_consents(call) else None
+        leg = call_access.portal_leg(session)
+        if leg is not None and leg.call.pk == call_id:
+            call = leg.call
+            if leg.out or not actions.has_all_consents(call, leg=leg):
+                return None
+            return Principal(call, "relative", leg=leg)
     user = scope.get("user")
     if (
         user is not None
@@ -93,11 +102,15 @@ def resolve_principal(scope, call_id: int) -> Principal | None:
     return None
 
 
-def _resume(call: Call, role: str, token: str | None) -> Participant | None:
+def _resume(call: Call, principal: Principal, token: str | None) -> Participant | None:
     if not token:
         return None
     return Participant.objects.filter(
-        call=call, role=role, left_at__isnull=True, resume_token_hash=codes.hash_token(token)
+        call=call,
+        role=principal.role,
+        relative=principal.leg,
+        left_at__isnull=True,
+        resume_token_hash=codes.hash_token(token),
     ).first()
 
 
@@ -106,44 +119,72 @@ def _earlier_media(participant: Participant) -> list[Participant]:
     one: of two pages saying hello at once, the older must not destroy the newer's media."""
     return list(
         Participant.objects.filter(
-            call=participant.call_id, role=participant.role, pk__lt=participant.pk
+            call=participant.call_id,
+            role=participant.role,
+            relative=participant.relative_id,
+            pk__lt=participant.pk,
         ).exclude(janus_session=None)
     )
 
 
-def _other_side(role: str) -> str:
-    return "relative" if role == "kiosk" else "kiosk"
-
-
-def _peer_feed(call: Call, role: str) -> int | None:
+def _live_sides(call: Call):
+    """The pages of the call's sides whose media is up, the kiosk's first, then the
+    relatives in the booking's order."""
     return (
         Participant.objects.filter(
-            call=call,
-            role=_other_side(role),
-            left_at__isnull=True,
-            media_up=True,
-            feed_id__isnull=False,
+            call=call, role__in=SIDES, left_at__isnull=True, media_up=True, feed_id__isnull=False
         )
-        .values_list("feed_id", flat=True)
-        .first()
+        .select_related("relative__contact")
+        .order_by("role", "relative__position")
     )
+
+
+def _peer_feeds(call: Call, principal: Principal) -> list[int]:
+    """The feeds a side subscribes to: everyone else's (the detainee's first)."""
+    return [
+        page.feed_id
+        for page in _live_sides(call)
+        if (page.role, page.relative_id) != (principal.role, getattr(principal.leg, "pk", None))
+    ]
 
 
 def _live_feeds(call: Call) -> list[int]:
-    """The published feeds, the kiosk's first: monitors show the detainee, then the relative
-    (console-watch.js places the videos in this order)."""
-    by_role = dict(
-        Participant.objects.filter(
-            call=call, role__in=SIDES, left_at__isnull=True, media_up=True, feed_id__isnull=False
-        ).values_list("role", "feed_id")
+    """The published feeds, the kiosk's first: monitors show the detainee, then the
+    relatives (console-watch.js places the videos in this order)."""
+    return [page.feed_id for page in _live_sides(call)]
+
+
+def _who_sends(call: Call, feeds) -> dict[int, dict[str, Any]]:
+    """Feed -> who publishes it, for the pages to place and name each picture."""
+    found: dict[int, dict[str, Any]] = {}
+    pages = (
+        Participant.objects.filter(call=call, role__in=SIDES)
+        .exclude(published_feeds=[])
+        .select_related("relative__contact")
     )
-    return [by_role[role] for role in SIDES if role in by_role]
+    for page in pages:
+        for feed in page.published_feeds:
+            if feed in feeds:
+                found[feed] = _side_of(page)
+    return found
 
 
-def _peer_on_low_bandwidth(call: Call, role: str) -> bool:
-    return Participant.objects.filter(
-        call=call, role=_other_side(role), left_at__isnull=True, low_bandwidth=True
-    ).exists()
+def _side_of(page: Participant) -> dict[str, Any]:
+    leg = page.relative if page.role == "relative" else None
+    return {
+        "role": page.role,
+        "relative": leg.position if leg else None,
+        "name": leg.contact.first_name if leg and leg.contact_id else "",
+    }
+
+
+def _peer_on_low_bandwidth(call: Call, principal: Principal) -> bool:
+    pages = Participant.objects.filter(call=call, role__in=SIDES, left_at__isnull=True)
+    pages = pages.filter(low_bandwidth=True)
+    if principal.role == "kiosk":
+        return pages.exclude(role="kiosk").exists()
+    # A relative adapts to the detainee's link (the picture it sends matters most).
+    return pages.filter(role="kiosk").exists()
 
 
 def _side_came_back(participant_id: int, attachments: int) -> bool:
@@ -161,12 +202,19 @@ def _side_came_back(participant_id: int, attachments: int) -> bool:
     )
 
 
-async def _announce_if_gone(participant: Participant, attachments: int, reason: str) -> None:
+async def _announce_if_gone(
+    participant: Participant, attachments: int, reason: str, relative: int | None
+) -> None:
     await asyncio.sleep(LEFT_GRACE_SECONDS)
     if await database_sync_to_async(_side_came_back)(participant.pk, attachments):
         return
     await database_sync_to_async(actions.do_announce_peer)(
-        participant.call_id, participant.role, "left", feed=participant.feed_id, reason=reason
+        participant.call_id,
+        participant.role,
+        "left",
+        feed=participant.feed_id,
+        reason=reason,
+        relative=relative,
     )
 
 
@@ -265,13 +313,11 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         self.node = node
         link = await hub.link(node)
-        participant = await database_sync_to_async(_resume)(
-            call, principal.role, frame.get("resume")
-        )
+        participant = await database_sync_to_async(_resume)(call, principal, frame.get("resume"))
         token = frame.get("resume") if participant else None
         if participant is None:
             participant, token = await database_sync_to_async(actions.do_join)(
-                call, principal.role, staff=principal.staff
+                call, principal.role, staff=principal.staff, leg=principal.leg
             )
         self.participant = participant
         if principal.role == "monitor":
@@ -298,6 +344,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             "type": "welcome",
             "call": call.pk,
             "role": principal.role,
+            "relative": principal.position,
             "epoch": self.epoch,
             "resume": token,
             "ice_servers": ice_servers(f"p{participant.pk}"),
@@ -311,11 +358,11 @@ class CallConsumer(AsyncWebsocketConsumer):
             # told it left, it is back.
             await self._announce("back")
         if principal.role in SIDES and await database_sync_to_async(_peer_on_low_bandwidth)(
-            call, principal.role
+            call, principal
         ):
-            # A page that reconnects (or reloads) has forgotten that the other side's link
+            # A page that reconnects (or reloads) has forgotten that another side's link
             # is weak: it must send it little video again from the start.
-            peer = _other_side(principal.role)
+            peer = "relative" if principal.role == "kiosk" else "kiosk"
             await self._send({"type": "peer", "role": peer, "status": "low_bandwidth"})
         await self._subscribe_if_ready()
 
@@ -374,7 +421,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             self.publisher,
             self.room,
             {"type": "offer", "sdp": frame["sdp"]},
-            display=self.principal.role,
+            display=self._side_name(),
         )
         await database_sync_to_async(actions.do_note_published)(
             self.participant, publication.feed_id
@@ -410,13 +457,15 @@ class CallConsumer(AsyncWebsocketConsumer):
     async def on_leave(self, frame: dict) -> None:
         self.left = True
         role = self.principal.role
-        if role in SIDES:
-            reason = (
-                Call.EndReason.HUNG_UP_RELATIVE
-                if role == "relative"
-                else Call.EndReason.HUNG_UP_DETAINEE
+        if role == "relative":
+            # The call goes on while another relative is in it or expected.
+            await database_sync_to_async(actions.do_relative_hang_up)(
+                self.principal.call, self.principal.leg
             )
-            await database_sync_to_async(actions.do_end_call)(self.principal.call, reason, by=role)
+        elif role == "kiosk":
+            await database_sync_to_async(actions.do_end_call)(
+                self.principal.call, Call.EndReason.HUNG_UP_DETAINEE, by=role
+            )
         await self._teardown(destroy=True)
         await self.close(code=1000)
 
@@ -488,15 +537,11 @@ class CallConsumer(AsyncWebsocketConsumer):
             # Janus renegotiates the subscription when a feed leaves (one that comes back
             # is a new feed, subscribed afresh): the browser must answer on the connection
             # it has, not build a new one.
-            self._spawn(
-                self._send(
-                    {"type": "subscribe_offer", "sdp": event.jsep["sdp"], "renegotiate": True}
-                )
-            )
+            self._spawn(self._offer_subscription(event.jsep, rooms.stream_map(event.data), True))
 
     async def _media_up(self) -> None:
         call = await database_sync_to_async(actions.do_mark_media_up)(
-            self.principal.call, self.principal.role
+            self.principal.call, self.principal.role, self.principal.leg
         )
         self.principal.call = call
         self.announced_left = False
@@ -516,16 +561,17 @@ class CallConsumer(AsyncWebsocketConsumer):
             status,
             feed=self.participant.feed_id if self.participant else None,
             reason=reason,
+            relative=self.principal.position,
         )
 
     async def _subscribe_if_ready(self) -> None:
         """Subscribe to the other side (or, for a monitor, to both) once they publish."""
-        role = self.principal.role
-        if role == "monitor":
+        if self.principal.role == "monitor":
             feeds = tuple(await database_sync_to_async(_live_feeds)(self.principal.call))
         else:
-            feed = await database_sync_to_async(_peer_feed)(self.principal.call, role)
-            feeds = (feed,) if feed else ()
+            feeds = tuple(
+                await database_sync_to_async(_peer_feeds)(self.principal.call, self.principal)
+            )
         if not feeds or feeds == self.subscribed_feeds:
             return
         if self.subscriber is not None:
@@ -536,7 +582,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.subscriber = await self.janus_session.attach(affinity=self.room.id)
         self._listen(self.subscriber, self._on_subscriber_event)
         try:
-            offer = await rooms.subscribe(self.subscriber, self.room, list(feeds))
+            offer, streams = await rooms.subscribe_with_streams(
+                self.subscriber, self.room, list(feeds)
+            )
         except JanusError as exc:
             if exc.code != rooms.NO_SUCH_FEED:
                 raise
@@ -554,7 +602,24 @@ class CallConsumer(AsyncWebsocketConsumer):
             janus_subscriber_handle=self.subscriber.id,
             subscribed_feeds=list(feeds),
         )
-        await self._send({"type": "subscribe_offer", "sdp": offer["sdp"]})
+        await self._offer_subscription(offer, streams, False)
+
+    async def _offer_subscription(self, offer: dict, streams: list[dict], renegotiate: bool):
+        """Janus's offer to the page, with who each stream is (a page showing several
+        people places and names each picture by its ``mid``)."""
+        feeds = {stream["feed"] for stream in streams}
+        who = await database_sync_to_async(_who_sends)(self.principal.call, feeds)
+        frame: dict[str, Any] = {
+            "type": "subscribe_offer",
+            "sdp": offer["sdp"],
+            "streams": [
+                {**stream, **who.get(stream["feed"], {"role": "", "relative": None, "name": ""})}
+                for stream in streams
+            ],
+        }
+        if renegotiate:
+            frame["renegotiate"] = True
+        await self._send(frame)
 
     async def _subscribe_to_the_new_feed(self) -> None:
         """On the other side's media_up. Events arrive outside receive()'s error handling:
@@ -591,8 +656,13 @@ class CallConsumer(AsyncWebsocketConsumer):
                     text = str(CallWarning.Preset(event["preset"]).label)
             await self._send({"type": "notice", "text": text})
         elif kind == "call.peer":
-            if event["role"] != self.principal.role:
+            if (event["role"], event.get("relative")) != (
+                self.principal.role,
+                self.principal.position,
+            ):
                 frame = {"type": "peer", "role": event["role"], "status": event["status"]}
+                if event.get("relative") is not None:
+                    frame["relative"] = event["relative"]
                 if event.get("reason"):
                     frame["reason"] = event["reason"]
                 await self._send(frame)
@@ -602,8 +672,13 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._on_call_media(event)
         elif kind == "call.code" and self.principal.role == "kiosk":
             await self._send({**event, "type": "code"})
+        elif kind == "call.relative_out":
+            await self._on_relative_out(event)
         elif kind == "call.attached":
-            if event["role"] != self.principal.role or event["channel"] == self.channel_name:
+            if (event["role"], event.get("relative")) != (
+                self.principal.role,
+                self.principal.position,
+            ) or event["channel"] == self.channel_name:
                 return
             newer = (event["participant"], event["attachment"])
             if self.attachment is not None and newer < self.attachment:
@@ -622,6 +697,36 @@ class CallConsumer(AsyncWebsocketConsumer):
                 # may have taken our session back. Let go of it without releasing it.
                 await self._teardown(destroy=False, release=False)
             await self.close(code=4409)
+
+    async def _on_relative_out(self, event: dict) -> None:
+        """A relative refused, hung up or was removed by staff. Their own page leaves the
+        call (the others go on); every other page hears that they left."""
+        if self.principal.role == "relative" and event["relative"] == self.principal.position:
+            await self._send({"type": "out", "why": event["why"]})
+            self.left = True
+            await self._teardown(destroy=True)
+            await self.close(code=1000)
+            return
+        if self.principal.role == "monitor":
+            return
+        await self._send(
+            {
+                "type": "peer",
+                "role": "relative",
+                "relative": event["relative"],
+                "status": "left",
+                "reason": event["why"],
+            }
+        )
+        if self.principal.role == "kiosk" and event.get("janus_session") and self.node:
+            # Their page may be away (a dropped socket) with its media still in the room:
+            # the kiosk's process takes it out, so that nobody removed sees or hears more.
+            link = await hub.link(self.node)
+            with contextlib.suppress(JanusException):
+                session = link.client.sessions.get(event["janus_session"])
+                if session is None:
+                    session = await link.client.claim_session(event["janus_session"])
+                await session.destroy()
 
     async def _on_call_media(self, event: dict) -> None:
         """The call's room is gone (restart), or a node is back for a call that had none
@@ -673,7 +778,9 @@ class CallConsumer(AsyncWebsocketConsumer):
                 # from us, not from the page: unless it comes back at once.
                 reason = "closed" if code in PAGE_GONE_CODES else "network"
                 task = asyncio.get_running_loop().create_task(
-                    _announce_if_gone(self.participant, self.attachment[1], reason)
+                    _announce_if_gone(
+                        self.participant, self.attachment[1], reason, self.principal.position
+                    )
                 )
                 _background.add(task)
                 task.add_done_callback(_background.discard)
@@ -702,6 +809,12 @@ class CallConsumer(AsyncWebsocketConsumer):
             session.release()
 
     # --- out ---------------------------------------------------------------------------------
+
+    def _side_name(self) -> str:
+        """The publisher's name in the room (and in its recording's files)."""
+        if self.principal.role == "relative" and self.principal.position:
+            return f"relative{self.principal.position}"
+        return self.principal.role
 
     def _call_id(self) -> int | None:
         return self.principal.call.pk if self.principal else None

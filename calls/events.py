@@ -19,6 +19,22 @@ register(
         "media_outage": {"type": "boolean"},
         "given_back_seconds": {"type": "integer", "minimum": 0},
         "lost_seconds": {"type": "integer", "minimum": 0},
+        # The relatives the call reaches, in the booking's order, and whether each is
+        # still expected or out of it (refused, left, removed by staff).
+        "relatives": {
+            "type": "array",
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "relative": {"type": "integer", "minimum": 0, "maximum": 3},
+                    "name": {"type": "string"},
+                    "status": {"enum": ["expected", "refused", "left", "removed"]},
+                },
+                "required": ["relative", "name", "status"],
+                "additionalProperties": False,
+            },
+        },
     },
     ["call", "state", "end_reason", "deadline", "seconds_left"],
 )
@@ -39,6 +55,8 @@ register(
         "expires_at": {"type": "string"},
         "message_status": {"type": "string"},
         "channel": {"type": "string"},
+        # Which relative the code went to (their place in the booking, 0 to 3).
+        "relative": {"type": "integer", "minimum": 0, "maximum": 3},
     },
     ["call", "expires_at", "message_status", "channel"],
 )
@@ -53,8 +71,26 @@ register(
         # open ("network").
         "reason": {"enum": ["closed", "network", ""]},
         "feed": {"type": ["integer", "null"]},
+        # A relative's media: which relative (0 to 3); null for the kiosk's.
+        "relative": {"type": ["integer", "null"], "minimum": 0, "maximum": 3},
     },
     ["call", "role", "status", "feed"],
+)
+
+# One relative is out of the call, which goes on for the others: they refused a text
+# ("refused"), hung up ("left") or staff removed them ("removed"). Between the call's
+# sockets only: their page leaves, the others show them gone, and the kiosk's process
+# destroys their media session should their page be away.
+register(
+    "call.relative_out",
+    {
+        "call": {"type": "integer"},
+        "relative": {"type": "integer", "minimum": 0, "maximum": 3},
+        "why": {"enum": ["refused", "left", "removed"]},
+        "feed": {"type": ["integer", "null"]},
+        "janus_session": {"type": ["integer", "null"]},
+    },
+    ["call", "relative", "why", "feed", "janus_session"],
 )
 
 # The call's room is gone ("restart": its pages must set their media up again, in a
@@ -80,6 +116,7 @@ register(
     {
         "call": {"type": "integer"},
         "role": {"enum": ["kiosk", "relative"]},
+        "relative": {"type": ["integer", "null"], "minimum": 0, "maximum": 3},
         "channel": {"type": "string", "minLength": 1},
         "participant": {"type": "integer"},
         "attachment": {"type": "integer", "minimum": 1},
@@ -135,7 +172,26 @@ def state_event(call) -> dict:
         "media_outage": call.is_open and call.outages.filter(ended_at__isnull=True).exists(),
         "given_back_seconds": call.given_back_seconds,
         "lost_seconds": call.lost_seconds,
+        "relatives": relatives_of(call),
     }
+
+
+def relatives_of(call) -> list[dict]:
+    def status(leg) -> str:
+        if leg.removed_at:
+            return "removed"
+        if leg.left_at:
+            return "left"
+        return "refused" if leg.refused_at else "expected"
+
+    return [
+        {
+            "relative": leg.position,
+            "name": leg.contact.first_name if leg.contact_id else "",
+            "status": status(leg),
+        }
+        for leg in call.relatives.select_related("contact")
+    ]
 
 
 def broadcast_state(call, establishment_id: int) -> None:

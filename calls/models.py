@@ -174,11 +174,11 @@ class CallRelative(models.Model):
     """One relative's leg of a call: the contact it reaches (issue #19).
 
     A call has one leg per contact its booking names, created when the detainee presses
-    "Appeler"; position 0 is ``Call.contact``. The leg is what a relative's code, consents
-    and page belong to (``CallCode.relative``, ``Consent.relative``,
-    ``Participant.relative``). The call layer reaches one relative today
-    (settings.CALL_RELATIVES_SUPPORTED), so a call has exactly one leg; calls made before
-    legs existed got theirs from their contact (migration 0009).
+    "Appeler"; position 0 is ``Call.contact``. The leg is what a relative's code, link,
+    consents and page belong to (``CallCode.relative``, ``Consent.relative``,
+    ``Participant.relative``): each relative enters, consents, refuses, leaves or is
+    removed by staff for themselves, and the call goes on for the others. Calls made
+    before legs existed got theirs from their contact (migration 0009).
     """
 
     ESTABLISHMENT_PATH = "call__booking__room__quarter__establishment"
@@ -188,6 +188,17 @@ class CallRelative(models.Model):
         "people.AuthorizedContact", on_delete=models.PROTECT, related_name="call_legs"
     )
     position = models.PositiveSmallIntegerField(default=0)
+    # In this relative's SMS link (/j/<token>): ties the codes typed on that page to this
+    # leg, so that wrong attempts count against it and a new code goes to this phone.
+    # Leg 0's is the call's own link token.
+    link_token = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    # Refused a text before entering: out of this call, until the detainee calls again.
+    refused_at = models.DateTimeField(null=True, blank=True)
+    # Hung up: the call goes on for the others, without this relative.
+    left_at = models.DateTimeField(null=True, blank=True)
+    # Taken out of the call by staff, with their reason (audited).
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("proche de l'appel")
@@ -201,6 +212,11 @@ class CallRelative(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id}#{self.position} → {self.contact_id}"
+
+    @property
+    def out(self) -> bool:
+        """Refused, hung up or removed: no longer expected in this call."""
+        return bool(self.refused_at or self.left_at or self.removed_at)
 
 
 class CallWarning(models.Model):
@@ -386,10 +402,17 @@ class Participant(models.Model):
 
     class Meta:
         constraints = [
+            # One page per side at a time: the kiosk's, and each relative's (a newer
+            # page of the same side replaces the older one).
             models.UniqueConstraint(
                 fields=["call", "role"],
-                condition=Q(role__in=["kiosk", "relative"]) & Q(left_at__isnull=True),
-                name="participant_one_live_leg_per_side",
+                condition=Q(role="kiosk") & Q(left_at__isnull=True),
+                name="participant_one_live_kiosk",
+            ),
+            models.UniqueConstraint(
+                fields=["call", "relative"],
+                condition=Q(role="relative") & Q(left_at__isnull=True),
+                name="participant_one_live_page_per_relative",
             ),
         ]
 

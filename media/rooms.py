@@ -186,6 +186,22 @@ async def subscribe(
     Janus refuses (error 428) feeds that are not up yet, so pass the publishers'
     handles, when this process has them, to wait for their ``webrtcup`` first.
     """
+    offer, _streams = await subscribe_with_streams(
+        handle, room, feeds, publishers=publishers, timeout=timeout
+    )
+    return offer
+
+
+async def subscribe_with_streams(
+    handle: Handle,
+    room: Room,
+    feeds: Sequence[int],
+    *,
+    publishers: Sequence[Handle] = (),
+    timeout: float = 10.0,
+) -> tuple[Json, list[Json]]:
+    """``subscribe``, with Janus's list of the offer's streams: which ``mid`` carries
+    which feed's audio or video (a page showing several people places each by it)."""
     await _wait_publishing(publishers, timeout)
     body: Json = {
         "request": "join",
@@ -197,7 +213,16 @@ async def subscribe(
     data, offer = await handle.message(body)
     if offer is None:
         raise JanusError(0, f"VideoRoom subscription without an SDP offer: {data}")
-    return offer
+    return offer, stream_map(data)
+
+
+def stream_map(data: Json) -> list[Json]:
+    """The streams of a subscription as Janus lists them ("attached", "updated")."""
+    return [
+        {"mid": str(stream["mid"]), "feed": stream["feed_id"], "kind": stream.get("type", "")}
+        for stream in data.get("streams") or []
+        if stream.get("feed_id") is not None and stream.get("active", True)
+    ]
 
 
 async def start(handle: Handle, answer: Json) -> None:

@@ -50,6 +50,7 @@ def test_it_keeps_a_weak_link_and_tells_the_other_side_after_commit():
         "role": "relative",
         "status": "low_bandwidth",
         "feed": 42,
+        "relative": 0,
     }
 
     actions.do_set_low_bandwidth(participant, False)
@@ -112,6 +113,7 @@ def test_attachments_are_ordered_by_participant_then_by_page():
         "type": "call.attached",
         "call": call.pk,
         "role": "kiosk",
+        "relative": None,
         "channel": "specific.a",
         "participant": first.pk,
         "attachment": 1,

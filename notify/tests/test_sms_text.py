@@ -5,7 +5,7 @@ from django.conf import settings as django_settings
 from django.utils import translation
 
 from calls.actions import _code_text
-from calls.models import Call
+from calls.models import Call, CallRelative
 from notify import sms, speech
 from people.models import AuthorizedContact, Detainee
 
@@ -51,12 +51,12 @@ def test_ucs2_parts_keep_surrogate_pairs_whole():
 
 def _code_message(language: str, validity: int, settings) -> str:
     settings.SITE_URL = "https://visio.parloir.justice.gouv.fr"
+    contact = AuthorizedContact(language=language)
     call = Call(
-        link_token="A" * 16,
-        detainee=Detainee(first_name="Jean-Christophe"),
-        contact=AuthorizedContact(language=language),
+        link_token="A" * 16, detainee=Detainee(first_name="Jean-Christophe"), contact=contact
     )
-    return sms.prepare(_code_text(call, "335012", validity))
+    leg = CallRelative(call=call, contact=contact, link_token="B" * 16, position=1)
+    return sms.prepare(_code_text(call, leg, "335012", validity))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -72,7 +72,7 @@ def test_the_code_message_fits_one_sms_in_every_language(language, validity, set
 def test_in_french_and_english_it_keeps_the_link_that_fills_in_the_code(language, settings):
     text = _code_message(language, 15, settings)
     assert sms.shape(text).encoding == "gsm7"
-    assert "/j/AAAAAAAAAAAAAAAA#335012" in text
+    assert "/j/BBBBBBBBBBBBBBBB#335012" in text  # the relative's own link
 
 
 def test_the_voice_call_speaks_french_where_its_words_are_not_translated():

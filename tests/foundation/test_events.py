@@ -38,6 +38,14 @@ EXAMPLES = {
         "reason": "node_down",
         "epoch": 2,
     },
+    "call.relative_out": {
+        "type": "call.relative_out",
+        "call": 1,
+        "relative": 2,
+        "why": "removed",
+        "feed": 1234,
+        "janus_session": None,
+    },
     "call.attached": {
         "type": "call.attached",
         "call": 1,

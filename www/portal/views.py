@@ -13,7 +13,7 @@ from calls import access as call_access
 from calls import actions as call_actions
 from calls import codes
 from calls.events import end_reason_label
-from calls.models import Call, Consent
+from calls.models import CallRelative, Consent
 from establishments.models import Establishment
 
 
@@ -49,7 +49,7 @@ def enter_code(request, link_token: str | None = None):
         seat, new_seat = _seat(request)
         seat_hash = codes.seat_hash(seat)
         try:
-            call = call_actions.do_redeem_code(
+            leg = call_actions.do_redeem_code_for_leg(
                 request.POST.get("code", ""),
                 client=client_ip(request),
                 link_token=link_token or request.POST.get("link") or None,
@@ -71,9 +71,11 @@ def enter_code(request, link_token: str | None = None):
             for key in (call_access.PORTAL_SESSION_CALL, call_access.PORTAL_SESSION_PENDING):
                 request.session.pop(key, None)
             request.session[call_access.PORTAL_SESSION_SEAT] = seat_hash
+            request.session[call_access.PORTAL_SESSION_LEG] = leg.pk
+            call = leg.call
             # A browser that has not accepted the texts for this call reads them first,
             # even when the relative already did so on another device.
-            if call_actions.has_all_consents(call, seat=seat_hash):
+            if call_actions.has_all_consents(call, seat=seat_hash, leg=leg):
                 request.session[call_access.PORTAL_SESSION_CALL] = call.pk
                 response = redirect("portal:call")
             else:
@@ -139,13 +141,14 @@ def _code_error(link_token: str | None) -> str:
 def request_code(request, link_token: str):
     """A new code on the relative's phone, for a new device or a lost message.
 
-    Only from the SMS link's page (the link names the call), and only to the contact's
-    own number; the answer is the same whether or not a code was sent.
+    Only from the SMS link's page (the link names the relative's leg of the call), and
+    only to that contact's own number; the answer is the same whether or not a code was
+    sent.
     """
-    call = Call.objects.filter(link_token=link_token).first()
-    if call is not None:
+    leg = CallRelative.objects.select_related("call").filter(link_token=link_token).first()
+    if leg is not None:
         try:
-            call_actions.do_send_code_to_relative(call)
+            call_actions.do_send_code_to_relative(leg.call, leg)
         except call_actions.CodeRequestRefused:
             pass
     return redirect(f"{reverse('portal:code_link', args=[link_token])}?nouveau=1")
@@ -159,21 +162,22 @@ def _link_establishment(link_token: str | None) -> Establishment | None:
     """
     if not link_token:
         return None
-    call = (
-        Call.objects.select_related("booking__room__quarter__establishment")
+    leg = (
+        CallRelative.objects.select_related("call__booking__room__quarter__establishment")
         .filter(link_token=link_token)
         .first()
     )
-    return call.establishment if call else None
+    return leg.call.establishment if leg else None
 
 
 def relative_view(view, pending: bool = False):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        call = call_access.portal_call(request.session, pending=pending)
-        if call is None:
+        leg = call_access.portal_leg(request.session, pending=pending)
+        if leg is None:
             return redirect("portal:code")
-        request.call = call
+        request.call = leg.call
+        request.leg = leg
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -193,6 +197,7 @@ def _consent(request, kind: str, accepted: bool) -> None:
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         language=get_language(),
         seat=request.session.get(call_access.PORTAL_SESSION_SEAT, ""),
+        leg=request.leg,
     )
 
 
@@ -235,11 +240,11 @@ def monitoring(request):
         if not accepted:
             return _refused(request)
         seat = request.session.get(call_access.PORTAL_SESSION_SEAT, "")
-        if not call_actions.has_all_consents(call, seat=seat):
+        if not call_actions.has_all_consents(call, seat=seat, leg=request.leg):
             return redirect("portal:terms")
         request.session.pop(call_access.PORTAL_SESSION_PENDING, None)
         request.session[call_access.PORTAL_SESSION_CALL] = call.pk
-        call_actions.do_relative_waiting(call)
+        call_actions.do_relative_waiting(call, request.leg)
         return redirect("portal:call")
     return render(request, "portal/monitoring.html", {"call": call})
 
@@ -250,8 +255,10 @@ def call(request):
     if not call.is_open:
         return redirect("portal:ended")
     seat = request.session.get(call_access.PORTAL_SESSION_SEAT, "")
-    if not call_actions.has_all_consents(call, seat=seat):
+    if not call_actions.has_all_consents(call, seat=seat, leg=request.leg):
         return redirect("portal:terms")
+    if request.leg.out:
+        return redirect("portal:ended")
     return render(
         request,
         "portal/call.html",
@@ -264,12 +271,13 @@ def call(request):
 def hang_up(request):
     """ "Raccrocher" also posts here: the socket may be down when the relative presses it
     (a reconnection under way), and the detainee must not wait for a call that is over."""
-    call_actions.do_end_call(request.call, Call.EndReason.HUNG_UP_RELATIVE, by="relative")
+    call_actions.do_relative_hang_up(request.call, request.leg)
     return redirect("portal:ended")
 
 
 def ended(request):
-    call = call_access.portal_call(request.session, pending=True, seat_lost=True)
+    leg = call_access.portal_leg(request.session, pending=True, seat_lost=True)
+    call = leg.call if leg else None
     establishment = call.establishment if call else None
     refused_at = request.session.get(REFUSED_KEY) if call is None else None
     if refused_at is not None:
@@ -279,6 +287,7 @@ def ended(request):
         "portal/ended.html",
         {
             "call": call,
+            "leg": leg,
             "establishment": establishment,
             "refused": refused_at is not None,
             # With an interruption's category, as the call page said it.
