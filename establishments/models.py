@@ -58,10 +58,8 @@ class Establishment(models.Model):
         blank=True,
         help_text=_("Vide : tout ce qui tient avant la réservation suivante du local."),
     )
-    # How many of a detainee's contacts one booking may name (issue #19, at most 4). The
-    # call itself still reaches one relative: bookings take the smaller of this and
-    # settings.CALL_RELATIVES_SUPPORTED (bookings.contacts.limit), so keep 1 until the
-    # call layer takes several (docs/bookings.md, "Several contacts").
+    # How many of a detainee's contacts one booking may name, hence one call reaches (at
+    # most settings.CALL_RELATIVES_SUPPORTED, 4; bookings.contacts.limit).
     max_relatives_per_call = models.PositiveSmallIntegerField(
         _("proches par appel (au plus)"), default=1
     )

@@ -300,8 +300,9 @@ MAKEUP_MIN_LOST_SECONDS = env.integer("PARLOIR_MAKEUP_MIN_LOST_SECONDS", 60)
 # How many relatives the call layer (codes, consents, signaling, recording) takes in one
 # call. Not read from the environment on purpose: it states what the code does, and a
 # booking naming more contacts than a call reaches would tell relatives of a call they
-# never get a code for (issue #19, docs/bookings.md "Several contacts").
-CALL_RELATIVES_SUPPORTED = 1
+# never get a code for (docs/bookings.md "Several contacts", docs/signaling.md "Several
+# relatives"). Each establishment chooses its own number up to this.
+CALL_RELATIVES_SUPPORTED = 4
 TURN_SECRET = env.secret("PARLOIR_TURN_SECRET", required=False)
 TURN_URLS = [url for url in (env.get("PARLOIR_TURN_URLS", "") or "").split(",") if url]
 TURN_TTL_SECONDS = env.integer("PARLOIR_TURN_TTL_SECONDS", 7200)

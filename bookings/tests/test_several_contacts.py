@@ -60,7 +60,10 @@ def test_by_default_a_booking_names_one_contact(site, family):
     assert not Booking.objects.exists() and not Message.objects.exists()
 
 
-def test_the_establishment_cannot_allow_more_than_the_call_layer_reaches(site, family):
+def test_the_establishment_cannot_allow_more_than_the_call_layer_reaches(
+    site, family, settings
+):
+    settings.CALL_RELATIVES_SUPPORTED = 1
     site.establishment.max_relatives_per_call = 3
     site.establishment.save(update_fields=["max_relatives_per_call"])
     assert booking_contacts.limit(site.establishment) == 1

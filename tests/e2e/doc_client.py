@@ -132,6 +132,48 @@ def _ice_servers(value: Any) -> bool:
     return True
 
 
+def _relative_index(value: Any) -> bool:
+    return _is_int(value) and 0 <= value <= 3
+
+
+def _streams(value: Any) -> bool:
+    # "a list of {mid, feed, kind, role, relative, name}"
+    if not isinstance(value, list):
+        return False
+    for stream in value:
+        if not isinstance(stream, dict) or set(stream) != {
+            "mid",
+            "feed",
+            "kind",
+            "role",
+            "relative",
+            "name",
+        }:
+            return False
+        if not (
+            isinstance(stream["mid"], str)
+            and _is_int(stream["feed"])
+            and stream["kind"] in ("audio", "video")
+            and stream["role"] in ("kiosk", "relative")
+            and (stream["relative"] is None or _relative_index(stream["relative"]))
+            and isinstance(stream["name"], str)
+        ):
+            return False
+    return True
+
+
+def _relatives(value: Any) -> bool:
+    # "list of {relative, name, status}"
+    return isinstance(value, list) and all(
+        isinstance(item, dict)
+        and set(item) == {"relative", "name", "status"}
+        and _relative_index(item["relative"])
+        and isinstance(item["name"], str)
+        and item["status"] in ("expected", "refused", "left", "removed")
+        for item in value
+    )
+
+
 def _state_frame(value: Any) -> bool:
     return isinstance(value, dict) and not check_frame(value, expect_type="state")
 
@@ -143,6 +185,7 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
     "welcome": {
         "call": lambda v: _is_int(v) and v >= 1,
         "role": _one_of(*ROLES),
+        "relative": lambda v: v is None or _relative_index(v),
         # A token to send back in hello, whose resume is "at most 64".
         "resume": lambda v: isinstance(v, str) and 0 < len(v) <= 64,
         "ice_servers": _ice_servers,
@@ -154,6 +197,7 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
     "publish_answer": {"sdp": lambda v: isinstance(v, str) and v.startswith("v=0")},
     "subscribe_offer": {
         "sdp": lambda v: isinstance(v, str) and v.startswith("v=0"),
+        "streams": _streams,
         "renegotiate": lambda v: isinstance(v, bool),
     },
     "state": {
@@ -168,12 +212,14 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "media_outage": lambda v: isinstance(v, bool),
         "given_back_seconds": lambda v: _is_int(v) and v >= 0,
         "lost_seconds": lambda v: _is_int(v) and v >= 0,
+        "relatives": _relatives,
         "final": lambda v: isinstance(v, bool),
     },
     "peer": {
         "role": _one_of(*ROLES),
+        "relative": _relative_index,
         "status": _one_of(*PEER_STATUSES),
-        "reason": _one_of("closed", "network"),
+        "reason": _one_of("closed", "network", "refused", "left", "removed"),
     },
     "media_restart": {
         "reason": _one_of("media_server", "media_available"),
@@ -185,7 +231,9 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "expires_at": _iso,
         "message_status": _one_of(*MESSAGE_STATUSES),
         "channel": _one_of(*CHANNELS),
+        "relative": _relative_index,
     },
+    "out": {"why": _one_of("refused", "left", "removed")},
     "error": {
         "code": _one_of(*ERROR_CODES),
         "message": lambda v: isinstance(v, str),
@@ -193,7 +241,7 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
     },
     "pong": {"id": _is_int},
 }
-OPTIONAL_FIELDS = {"subscribe_offer": {"renegotiate"}, "peer": {"reason"}}
+OPTIONAL_FIELDS = {"subscribe_offer": {"renegotiate"}, "peer": {"reason", "relative"}}
 
 
 def check_frame(frame: Any, expect_type: str | None = None) -> list[str]:
@@ -270,6 +318,9 @@ class Receiving:
 
     pc: RTCPeerConnection
     frames: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
+    # Per sender, by the offer's ``streams``: (role, relative) -> kind -> frames.
+    by_sender: dict[tuple[str, int | None], dict[str, int]] = field(default_factory=dict)
+    streams: list[Frame] = field(default_factory=list)
     sizes: set[tuple[int, int]] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -562,6 +613,9 @@ class DocClient:
             await self._subscribe(frame)
         elif kind == "state" and frame.get("final"):
             await self._stop_media()
+        elif kind == "out":
+            # "stop the media and show the end page"
+            await self._stop_media()
 
     async def wait_for(
         self,
@@ -648,8 +702,10 @@ class DocClient:
 
             @pc.on("track")
             def on_track(track: MediaStreamTrack) -> None:
-                receiving.tasks.append(asyncio.create_task(self._decode(receiving, track)))
+                mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+                receiving.tasks.append(asyncio.create_task(self._decode(receiving, track, mid)))
 
+        self.receiving.streams = list(frame.get("streams") or [])
         await pc.setRemoteDescription(RTCSessionDescription(frame["sdp"], "offer"))
         answer = await pc.createAnswer()
         try:
@@ -661,11 +717,24 @@ class DocClient:
             await pc.setLocalDescription(answer)
         await self._send_local("answer", "subscriber", pc)
 
-    async def _decode(self, receiving: Receiving, track: MediaStreamTrack) -> None:
+    async def _decode(
+        self, receiving: Receiving, track: MediaStreamTrack, mid: str | None = None
+    ) -> None:
         with contextlib.suppress(MediaStreamError):  # the track ended
             while True:
                 decoded = await track.recv()
                 receiving.frames[track.kind] += 1
+                sender = next(
+                    (
+                        (stream["role"], stream["relative"])
+                        for stream in receiving.streams
+                        if stream["mid"] == mid
+                    ),
+                    None,
+                )
+                if sender is not None:
+                    counts = receiving.by_sender.setdefault(sender, {"audio": 0, "video": 0})
+                    counts[track.kind] += 1
                 if track.kind == "video":
                     receiving.sizes.add((decoded.width, decoded.height))
                 async with self._changed:
@@ -673,6 +742,12 @@ class DocClient:
 
     def decoded(self, kind: str) -> int:
         return self.receiving.frames[kind] if self.receiving else 0
+
+    def decoded_from(self, role: str, relative: int | None, kind: str) -> int:
+        """Frames decoded of one sender's ``kind``, placed by the offer's ``streams``."""
+        if self.receiving is None:
+            return 0
+        return self.receiving.by_sender.get((role, relative), {}).get(kind, 0)
 
     def subscriber_setups(self) -> list[str]:
         """The DTLS roles in the receiving PeerConnection's local description."""
