@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from calls import actions as call_actions
-from calls.models import Call, CallWarning, Participant
+from calls.models import Call, CallRelative, CallWarning, Participant
 from ops import nodes
 from parloir import access
 from parloir.params import a_datetime
@@ -92,6 +92,8 @@ def watch(request, pk):
             "outages": list(call.outages.all()),
             "rooms": call.rooms.select_related("node"),
             "makeup": call.makeup_bookings.exclude(status="cancelled").first(),
+            # Several relatives: each one's place in the call; staff may remove one.
+            "relatives": call.relatives.select_related("contact") if call.contact_id else [],
         },
         establishment.zone,
     )
@@ -155,6 +157,24 @@ def interrupt(request, pk):
         messages.error(request, exc.messages[0])
     else:
         messages.success(request, _("Appel interrompu."))
+    return redirect("console:call_watch", pk=call.pk)
+
+
+@require_POST
+@staff_required(access.Can.CONTROL_CALL)
+def remove_relative(request, pk, position):
+    """Take one relative out of the call, with a reason (audited); it goes on for the
+    others."""
+    call = get_object_or_404(_calls(request.user, access.Can.CONTROL_CALL), pk=pk)
+    leg = get_object_or_404(CallRelative, call=call, position=position)
+    try:
+        call_actions.do_remove_relative(
+            call, leg, staff=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Proche retiré de l'appel."))
     return redirect("console:call_watch", pk=call.pk)
 
 

@@ -34,6 +34,11 @@ urlpatterns += [
     path("appels/<id:pk>/", calls.watch, name="call_watch"),
     path("appels/<id:pk>/avertir/", calls.warn, name="call_warn"),
     path("appels/<id:pk>/interrompre/", calls.interrupt, name="call_interrupt"),
+    path(
+        "appels/<id:pk>/proches/<int:position>/retirer/",
+        calls.remove_relative,
+        name="call_remove_relative",
+    ),
     path("detenus/<id:pk>/", calls.detainee, name="detainee"),
     path("detenus/<id:pk>/suspendre/", calls.suspend, name="detainee_suspend"),
     path("suspensions/<id:pk>/lever/", calls.lift, name="suspension_lift"),
