@@ -5,6 +5,7 @@ only them out; the conversation starts with the first relative."""
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -12,7 +13,7 @@ from bookings.models import BookingContact
 from calls import actions
 from calls.models import Call, CallRelative, Participant
 from calls.tests.helpers import ready_call, start
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, sign_in, staff_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,15 +170,17 @@ def test_a_relative_hanging_up_leaves_the_call_to_the_others_and_the_last_ends_i
 
 
 def test_staff_remove_one_relative_with_a_reason_and_the_call_goes_on(family_call, settings):
-    from people.models import StaffUser
-
     call, legs = family_call
-    guard = StaffUser.objects.filter(roles__name="director").first() or None
-    with pytest.raises(Exception) as no_reason:
-        actions.do_remove_relative(call, legs[1], staff=guard, reason="  ")
-    assert "motif" in str(no_reason.value)
+    establishment = call.booking.room.quarter.establishment
+    console = Client()
+    sign_in(console, staff_with_role("guard", establishment))
+    remove = f"/console/appels/{call.pk}/proches/1/retirer/"
+    assert console.post(remove, {"reason": "  "}).status_code == 302
+    legs[1].refresh_from_db()
+    assert legs[1].removed_at is None, "a removal needs its reason"
 
-    actions.do_remove_relative(call, legs[1], staff=guard, reason="Propos menaçants")
+    page = console.post(remove, {"reason": "Propos menaçants"}, follow=True)
+    assert "Proche retiré de l&#x27;appel." in page.content.decode()
     call.refresh_from_db()
     legs[1].refresh_from_db()
     assert call.is_open
@@ -186,7 +189,16 @@ def test_staff_remove_one_relative_with_a_reason_and_the_call_goes_on(family_cal
     event = AuditEvent.objects.get(action="call.relative_removed")
     assert event.data == {"relative": 1, "reason": "Propos menaçants"}
     # Removed is removed: no code, link or second removal brings them back.
-    with pytest.raises(Exception):
-        actions.do_remove_relative(call, legs[1], staff=guard, reason="encore")
+    with pytest.raises(ValidationError):
+        actions.do_remove_relative(call, legs[1], staff=None, reason="encore")
     link, code = _link_and_code(_messages(settings)[legs[1].contact.phone_number])
     assert Client().post(f"/j/{link}", {"code": code}).status_code == 400
+    # Staff of another establishment cannot remove anyone.
+    other = staff_with_role("guard", ready_call().site.establishment)
+    outsider = Client()
+    sign_in(outsider, other)
+    assert (
+        outsider.post(f"/console/appels/{call.pk}/proches/2/retirer/", {"reason": "x"}).status_code
+        == 404
+    )
+    assert CallRelative.objects.get(pk=legs[2].pk).removed_at is None
