@@ -123,11 +123,14 @@ class Hub:
         # still waiting is not recorded at all (enable_recording when it goes live).
         record_now = call.recorded and call.state == Call.State.LIVE
         rec_dir = f"{node.recording_dir}/call-{call.pk}" if call.recorded else None
+        # The kiosk and each relative the call reaches publish (a monitor never does).
+        relatives = await database_sync_to_async(call.relatives.count)()
         try:
             link = await self.link(node)
             room = await rooms.create_room(
                 link.control,
                 admin_key=settings.JANUS_ROOM_ADMIN_KEY,
+                publishers=1 + max(1, relatives),
                 record=record_now,
                 rec_dir=rec_dir,
                 monitoring_allowed=call.recorded,

@@ -1,4 +1,4 @@
-"""VideoRoom operations: one room per call, two publishers, invisible monitors.
+"""VideoRoom operations: one room per call, a publisher per side, invisible monitors.
 
 Each function takes the ``Handle`` it acts through. Room administration
 (create, kick, destroy, list) can go through any VideoRoom handle, typically one
