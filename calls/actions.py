@@ -701,11 +701,19 @@ def _charge(call: Call) -> None:
     if minutes <= 0:
         return
     amount = minutes * establishment.price_per_minute_cents
+    label = f"Appel vidéo #{call.pk} ({minutes} min"
+    relatives = call.relatives.filter(participants__isnull=False).distinct().count()
+    if establishment.charge_per_relative and relatives > 1:
+        # The establishment's rule: each relative who took part counts.
+        amount *= relatives
+        label += f", {relatives} proches, tarif par proche"
+    elif relatives > 1:
+        label += f", {relatives} proches, tarif par appel"
     LedgerEntry.objects.create(
         account=call.detainee.account,
         amount_cents=-amount,
         kind=LedgerEntry.Kind.CALL_CHARGE,
-        label=f"Appel vidéo #{call.pk} ({minutes} min)",
+        label=label + ")",
     )
     call.charged_cents = amount
 

@@ -37,6 +37,7 @@ class EstablishmentAdmin(ScopedModelAdmin):
                     "code_validity_minutes",
                     "recording_retention_days",
                     "price_per_minute_cents",
+                    "charge_per_relative",
                     "max_relatives_per_call",
                 )
             },

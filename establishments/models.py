@@ -50,6 +50,13 @@ class Establishment(models.Model):
     price_per_minute_cents = models.PositiveIntegerField(
         _("tarif par minute (centimes)"), default=0, help_text=_("0 : appels gratuits")
     )
+    # A call of several relatives costs what a call of one costs, unless the
+    # establishment decides that each relative who took part counts.
+    charge_per_relative = models.BooleanField(
+        _("tarif par proche"),
+        default=False,
+        help_text=_("Décoché : un appel à plusieurs proches coûte comme un appel à un proche."),
+    )
     # Seconds a platform fault took from a call are added back to its end, up to the
     # room's next booking; this caps them further (empty: whatever fits).
     giveback_max_minutes = models.PositiveSmallIntegerField(

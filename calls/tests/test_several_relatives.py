@@ -3,10 +3,12 @@ each their own code, link and consents; one refusing, hanging up or being remove
 only them out; the conversation starts with the first relative."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from bookings.models import BookingContact
@@ -202,3 +204,38 @@ def test_staff_remove_one_relative_with_a_reason_and_the_call_goes_on(family_cal
         == 404
     )
     assert CallRelative.objects.get(pk=legs[2].pk).removed_at is None
+
+
+@pytest.mark.parametrize("per_relative", [False, True])
+def test_a_call_of_several_is_charged_per_call_unless_the_establishment_says_per_relative(
+    family_call, settings, per_relative
+):
+    call, legs = family_call
+    establishment = call.booking.room.quarter.establishment
+    establishment.price_per_minute_cents = 20
+    establishment.charge_per_relative = per_relative
+    establishment.save(update_fields=["price_per_minute_cents", "charge_per_relative"])
+    call.booking.detainee.account.ledger.create(amount_cents=10_000, kind="credit", label="x")
+    for leg in legs[:2]:
+        actions.do_record_consent(
+            call, "terms", accepted=True, client_ip=None, user_agent="", language="fr", leg=leg
+        )
+    actions.do_join(call, "kiosk")
+    for leg in legs[:2]:
+        actions.do_join(call, "relative", leg=leg)
+    Call.objects.filter(pk=call.pk).update(
+        state=S.LIVE, started_at=timezone.now() - timedelta(seconds=150)
+    )
+    actions.do_end_call(call, Call.EndReason.HUNG_UP_DETAINEE, by="kiosk")
+
+    call.refresh_from_db()
+    entry = call.booking.detainee.account.ledger.get(kind="call_charge")
+    # Three minutes begun; two relatives took part, the third never came.
+    assert call.charged_cents == (120 if per_relative else 60)
+    assert entry.amount_cents == -call.charged_cents
+    assert ("tarif par proche" if per_relative else "tarif par appel") in entry.label
+    console = Client()
+    sign_in(console, staff_with_role("director", establishment))
+    page = console.get(f"/console/appels/{call.pk}/").content.decode()
+    rule = "tarif par proche, 2 proches" if per_relative else "tarif par appel"
+    assert f"Facturé : {call.charged_cents / 100:.2f} €" in page and rule in page

@@ -92,6 +92,11 @@ def watch(request, pk):
             "outages": list(call.outages.all()),
             "rooms": call.rooms.select_related("node"),
             "makeup": call.makeup_bookings.exclude(status="cancelled").first(),
+            # What the call cost the detainee, and by which rule (issue #19: per call
+            # unless the establishment charges per relative).
+            "charged_euros": f"{call.charged_cents / 100:.2f}",
+            "charge_per_relative": establishment.charge_per_relative,
+            "relatives_in": call.relatives.filter(participants__isnull=False).distinct().count(),
             # Several relatives: each one's place in the call; staff may remove one.
             "relatives": call.relatives.select_related("contact") if call.contact_id else [],
         },
