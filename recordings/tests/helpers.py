@@ -33,6 +33,8 @@ from tests.media.peers import VIDEO_SOURCE, Publisher
 
 MASTER_KEY = "test-master-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 KIOSK_HZ, RELATIVE_HZ = 440, 880
+# A second relative's voice: no harmonic of the others'.
+SECOND_RELATIVE_HZ = 1000
 
 
 # --- Calls ------------------------------------------------------------------------------
@@ -47,20 +49,54 @@ def media_node(recording_dir: Path, name: str = "node-rec") -> MediaNode:
     )
 
 
-def live_call(node: MediaNode, room_id: int, feeds: dict[str, int] | None = None, **rules) -> Call:
-    """A call that went live on ``node`` in Janus room ``room_id``, with each side's feed."""
-    call = start(ready_call(**rules))
-    for kind in ("terms", "privacy", "monitoring"):
-        actions.do_record_consent(
-            call, kind, accepted=True, client_ip="10.0.0.1", user_agent="test", language="fr"
-        )
+def live_call(
+    node: MediaNode,
+    room_id: int,
+    feeds: dict[str, int] | None = None,
+    *,
+    relatives: int = 1,
+    **rules,
+) -> Call:
+    """A call that went live on ``node`` in Janus room ``room_id``, with each side's feed
+    (``feeds``: "kiosk", "relative", then "relative1"… for the further relatives)."""
+    ready = ready_call(**rules)
+    if relatives > 1:
+        from bookings.models import BookingContact
+        from tests.factories import ContactFactory
+
+        establishment = ready.site.establishment
+        establishment.max_relatives_per_call = relatives
+        establishment.save(update_fields=["max_relatives_per_call"])
+        for position in range(1, relatives):
+            BookingContact.objects.create(
+                booking=ready.booking,
+                contact=ContactFactory(detainee=ready.site.detainee),
+                position=position,
+            )
+    call = start(ready)
+    legs = list(call.relatives.order_by("position"))
+    for leg in legs:
+        for kind in ("terms", "privacy", "monitoring"):
+            actions.do_record_consent(
+                call,
+                kind,
+                accepted=True,
+                client_ip="10.0.0.1",
+                user_agent="test",
+                language="fr",
+                leg=leg,
+            )
     actions.do_relative_waiting(call)
     actions.do_assign_room(call, node=node, room_id=room_id, pin="pin", secret="secret")
-    for role in ("kiosk", "relative"):
-        participant, _token = actions.do_join(call, role)
-        if feeds and role in feeds:
-            Participant.objects.filter(pk=participant.pk).update(feed_id=feeds[role])
-        actions.do_mark_media_up(call, role)
+    sides = [("kiosk", "kiosk", None)] + [
+        ("relative" if leg.position == 0 else f"relative{leg.position}", "relative", leg)
+        for leg in legs
+    ]
+    for name, role, leg in sides:
+        participant, _token = actions.do_join(call, role, leg=leg)
+        if feeds and name in feeds:
+            Participant.objects.filter(pk=participant.pk).update(feed_id=feeds[name])
+        actions.do_mark_media_up(call, role, leg)
     return Call.objects.get(pk=call.pk)
 
 
@@ -167,13 +203,16 @@ async def run_call(
     together: float,
     relative_after: float = 1.5,
     crash: bool = False,
+    second_relative_after: float | None = None,
 ) -> CallRun:
     """Kiosk (440 Hz) publishes, the relative (880 Hz) joins ``relative_after`` s later, both
     talk for ``together`` s; then the room is destroyed, or Janus is killed (``crash``)."""
     async with JanusClient(janus.ws_url) as client:
         session = await client.create_session()
         control = await session.attach()
-        room = await recorded_room(control, janus, name)
+        room = await recorded_room(
+            control, janus, name, publishers=2 if second_relative_after is None else 3
+        )
         kiosk = await join(session, room, "kiosk", peer=Tone(frequency=KIOSK_HZ))
         await asyncio.wait_for(kiosk.handle.webrtc_up.wait(), 10)
         zero = time.monotonic()
@@ -181,6 +220,13 @@ async def run_call(
         relative = await join(session, room, "relative", peer=Tone(frequency=RELATIVE_HZ))
         await asyncio.wait_for(relative.handle.webrtc_up.wait(), 10)
         relative_up = time.monotonic() - zero
+        parties = [kiosk, relative]
+        if second_relative_after is not None:
+            # A second relative arrives later, in another home (issue #19).
+            await asyncio.sleep(second_relative_after)
+            second = await join(session, room, "relative1", peer=Tone(frequency=SECOND_RELATIVE_HZ))
+            await asyncio.wait_for(second.handle.webrtc_up.wait(), 10)
+            parties.append(second)
         await asyncio.sleep(together)
         if crash:
             ended = janus.kill() - zero
@@ -189,7 +235,7 @@ async def run_call(
             await rooms.destroy_room(control, room)
             ended = time.monotonic() - zero
             await asyncio.wait_for(hangup, 5)
-        for participant in (kiosk, relative):
+        for participant in parties:
             await participant.peer.close()
         if crash:
             await client.close()
@@ -198,7 +244,11 @@ async def run_call(
     return CallRun(
         room_id=room.id,
         folder=janus.recording_dir / name,
-        feeds={"kiosk": kiosk.feed_id, "relative": relative.feed_id},
+        feeds={
+            "kiosk": kiosk.feed_id,
+            "relative": relative.feed_id,
+            **({"relative1": parties[2].feed_id} if len(parties) > 2 else {}),
+        },
         relative_up=relative_up,
         ended=ended,
         crashed=crash,
@@ -242,7 +292,7 @@ def tone_levels(path: Path, start: float, seconds: float = 0.5) -> dict[int, flo
     floor = float(np.median(spectrum)) + 1e-9
     return {
         hz: float(spectrum[(freqs > hz - 15) & (freqs < hz + 15)].max()) / floor
-        for hz in (KIOSK_HZ, RELATIVE_HZ)
+        for hz in (KIOSK_HZ, RELATIVE_HZ, SECOND_RELATIVE_HZ)
     }
 
 
@@ -273,6 +323,25 @@ def tile_brightness(path: Path, at: float) -> tuple[float, float]:
     width, height = int(video["width"]), int(video["height"])
     frame = np.frombuffer(raw, dtype=np.uint8)[: width * height].reshape(height, width)
     return float(frame[:, : width // 2].mean()), float(frame[:, width // 2 :].mean())
+
+
+def quadrant_brightness(path: Path, at: float) -> list[float]:
+    """Mean luma of the four tiles of a 2x2 grid at ``at`` seconds, row by row."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{at}", "-i", str(path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout  # fmt: skip
+    video = next(s for s in compose.probe(path)["streams"] if s["codec_type"] == "video")
+    width, height = int(video["width"]), int(video["height"])
+    frame = np.frombuffer(raw, dtype=np.uint8)[: width * height].reshape(height, width)
+    half_w, half_h = width // 2, height // 2
+    return [
+        float(frame[y : y + half_h, x : x + half_w].mean())
+        for y in (0, half_h)
+        for x in (0, half_w)
+    ]
 
 
 def decode_errors(path: Path) -> str:

@@ -118,6 +118,52 @@ def test_a_call_becomes_one_playable_recording_with_both_parties_in_sync(
     assert AuditEvent.objects.filter(action="recording.processed", target_id=str(recording.pk))
 
 
+def test_a_call_of_three_is_one_grid_with_everyone_in_sync(
+    db, rec_runner, own_janus, node, tmp_path
+):
+    """Issue #19: the detainee and two relatives, the second arriving later. Every party
+    has a tile and a voice; the late relative's tile is black until they arrive, and their
+    voice and picture start where Janus received them, within 0.3 s."""
+    run = rec_runner.run(
+        helpers.run_call(own_janus, "three", together=3.0, second_relative_after=1.5),
+        timeout=90,
+    )
+    janus_offsets = _first_packets(run)
+    call = helpers.live_call(node, run.room_id, feeds=run.feeds, relatives=2)
+    helpers.place_sources(run.folder, call, run.room_id)
+    call = helpers.end_call(call)
+
+    worker.tick()
+
+    recording = Recording.objects.get(call=call)
+    assert recording.state == Recording.State.READY, recording.problem_detail
+    assert recording.details["sides"] == {
+        "left": "kiosk",
+        "right": "relative",
+        "third": "relative 2",
+    }
+    media = _plaintext(recording, tmp_path)
+    assert helpers.decode_errors(media) == ""
+    video = next(s for s in compose.probe(media)["streams"] if s["codec_type"] == "video")
+    assert (int(video["width"]), int(video["height"])) == (640, 480)
+    second = janus_offsets[run.feeds["relative1"], "audio"]
+    # Before the second relative came: their tile black, their voice absent.
+    before = helpers.tone_levels(media, max(0.2, second - 1.0))
+    assert before[helpers.SECOND_RELATIVE_HZ] < SILENT, before
+    assert helpers.quadrant_brightness(media, max(0.2, second - 1.0))[2] < 5
+    # Then everyone: three voices, three pictures.
+    together = helpers.tone_levels(media, run.ended - 1.0)
+    assert all(together[hz] > HEARD for hz in (KIOSK_HZ, RELATIVE_HZ, helpers.SECOND_RELATIVE_HZ))
+    tiles = helpers.quadrant_brightness(media, run.ended - 1.0)
+    assert all(tile > 40 for tile in tiles[:3]), tiles
+    onset = next(
+        t / 10
+        for t in range(0, int(run.ended * 10))
+        if helpers.tone_levels(media, t / 10, 0.1)[helpers.SECOND_RELATIVE_HZ] > HEARD / 4
+    )
+    assert onset == pytest.approx(second, abs=0.3)
+
+
 def test_a_call_cut_by_a_media_node_crash_plays_up_to_the_crash(
     db, rec_runner, own_janus, node, tmp_path
 ):

@@ -23,12 +23,15 @@ class Viewer:
     peer: Receiver
 
 
-async def recorded_room(control: Handle, janus: JanusProcess, name: str) -> rooms.Room:
+async def recorded_room(
+    control: Handle, janus: JanusProcess, name: str, publishers: int = 2
+) -> rooms.Room:
     return await rooms.create_room(
         control,
         admin_key=janus.room_admin_key,
         record=True,
         rec_dir=janus.recording_dir / name,
+        publishers=publishers,
     )
 
 
