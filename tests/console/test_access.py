@@ -19,6 +19,7 @@ def _object_urls(side):
         "console:call_watch": reverse("console:call_watch", args=[call.pk]),
         "console:call_warn": reverse("console:call_warn", args=[call.pk]),
         "console:call_interrupt": reverse("console:call_interrupt", args=[call.pk]),
+        "console:call_remove_relative": reverse("console:call_remove_relative", args=[call.pk, 0]),
         "console:detainee": reverse("console:detainee", args=[call.detainee_id]),
         "console:detainee_suspend": reverse("console:detainee_suspend", args=[call.detainee_id]),
         "console:contact": reverse("console:contact", args=[call.contact_id]),
@@ -85,6 +86,7 @@ def test_staff_of_one_establishment_get_404_on_every_url_of_the_other(client, tw
             in (
                 "console:call_warn",
                 "console:call_interrupt",
+                "console:call_remove_relative",
                 "console:detainee_suspend",
                 "console:suspension_lift",
                 "console:booking_cancel",
@@ -101,6 +103,7 @@ def test_staff_of_one_establishment_get_404_on_every_url_of_the_other(client, tw
     b.call.refresh_from_db()
     assert b.call.is_open
     assert not b.call.warnings.exists()
+    assert not b.call.relatives.filter(removed_at__isnull=False).exists()
 
 
 def test_the_wall_and_lists_show_only_ones_own_establishment(client, two_sides):

@@ -43,7 +43,14 @@ def _with_quality(calls):
                 left_at__isnull=True, role__in=["kiosk", "relative"]
             ),
             to_attr="sides",
-        )
+        ),
+        Prefetch(
+            "relatives",
+            queryset=CallRelative.objects.filter(
+                refused_at=None, left_at=None, removed_at=None
+            ).select_related("contact"),
+            to_attr="present_relatives",
+        ),
     )
     for call in calls:
         call.poor_link = [
