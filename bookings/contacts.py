@@ -26,7 +26,8 @@ def lock_and_check(
 ) -> list[AuthorizedContact]:
     """Lock ``contacts`` (in id order, after the detainee: bookings.actions' lock order) and
     check each: this detainee's, approved, named once, within the limit; a lawyer is
-    booked alone (the call stays unrecorded and unwatched, and nobody else is in it).
+    booked alone or with one interpreter (the call stays unrecorded and unwatched, and
+    nobody else is in it), and an interpreter only with a lawyer.
 
     Returns them in the order given, fresh from the database.
     """
@@ -54,9 +55,23 @@ def lock_and_check(
             raise ValidationError(
                 _("Ce contact n'est pas autorisé pour cette personne détenue."), code="contact"
             )
-    lawyer = AuthorizedContact.Relationship.LAWYER
-    if len(ordered) > 1 and any(contact.relationship == lawyer for contact in ordered):
-        raise ValidationError(_("Un appel avec un avocat ne réunit que l'avocat."), code="contacts")
+    relationship = AuthorizedContact.Relationship
+    lawyers = [c for c in ordered if c.relationship == relationship.LAWYER]
+    interpreters = [c for c in ordered if c.relationship == relationship.INTERPRETER]
+    if interpreters and not lawyers:
+        raise ValidationError(
+            _("Un interprète ne participe qu'à un appel avec un avocat."), code="contacts"
+        )
+    if lawyers and (
+        len(lawyers) > 1
+        or len(interpreters) > 1
+        or len(ordered) > 2
+        or (len(ordered) == 2 and not interpreters)
+    ):
+        raise ValidationError(
+            _("Un appel avec un avocat ne réunit que l'avocat et, au besoin, un interprète."),
+            code="contacts",
+        )
     return ordered
 
 

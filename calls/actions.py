@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.log import record
+from bookings import contacts as booking_contacts
 from bookings.actions import do_complete_booking
 from bookings.availability import call_deadline, can_start_call
 from bookings.models import Booking
@@ -259,9 +260,8 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         # Calls with lawyers are never recorded nor monitored. The room's flag alone is not
         # enough: a lawyer's booking can sit in a room that is not (or no longer) reserved
         # for lawyers, and it is the contact that makes the call privileged.
-        with_lawyer = (
-            booking.room.for_lawyers
-            or contact.relationship == AuthorizedContact.Relationship.LAWYER
+        with_lawyer = booking.room.for_lawyers or booking_contacts.is_for_lawyer(
+            booking.all_contacts()
         )
         call = Call.objects.create(
             booking=booking,

@@ -238,6 +238,8 @@ class AuthorizedContact(models.Model):
         OTHER_FAMILY = "family", _("Autre membre de la famille")
         FRIEND = "friend", _("Ami(e)")
         LAWYER = "lawyer", _("Avocat(e)")
+        # Authorized for a lawyer's calls only: the call stays unrecorded and unwatched.
+        INTERPRETER = "interpreter", _("Interprète")
         OTHER = "other", _("Autre")
 
     detainee = models.ForeignKey(Detainee, on_delete=models.PROTECT, related_name="contacts")

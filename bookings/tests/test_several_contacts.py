@@ -7,16 +7,18 @@ book several raise that setting, as the call layer will once it reaches several.
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from bookings import contacts as booking_contacts
 from bookings.actions import do_book, do_cancel_booking, do_move_booking
 from bookings.models import Booking, BookingContact
 from bookings.tests.conftest import MONDAY
 from bookings.tests.factories import local
+from establishments.models import VideoRoom
 from notify.models import Message
 from people.actions import do_decide_contact
 from people.models import AuthorizedContact, Role
-from tests.factories import ContactFactory, staff_with_role
+from tests.factories import ContactFactory, VideoRoomFactory, staff_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -60,9 +62,7 @@ def test_by_default_a_booking_names_one_contact(site, family):
     assert not Booking.objects.exists() and not Message.objects.exists()
 
 
-def test_the_establishment_cannot_allow_more_than_the_call_layer_reaches(
-    site, family, settings
-):
+def test_the_establishment_cannot_allow_more_than_the_call_layer_reaches(site, family, settings):
     settings.CALL_RELATIVES_SUPPORTED = 1
     site.establishment.max_relatives_per_call = 3
     site.establishment.save(update_fields=["max_relatives_per_call"])
@@ -98,7 +98,10 @@ def test_a_move_and_a_cancellation_tell_every_contact(site, family, three_allowe
     assert set(told("booking_cancelled")) == {c.pk for c in family}
 
 
-@pytest.mark.parametrize("problem", ["too_many", "twice", "unapproved", "stranger", "lawyer"])
+@pytest.mark.parametrize(
+    "problem",
+    ["too_many", "twice", "unapproved", "stranger", "lawyer", "interpreter_alone", "lawyer_3"],
+)
 def test_every_contact_is_checked(site, family, three_allowed, problem):
     contacts = family[:2]
     if problem == "too_many":
@@ -113,6 +116,17 @@ def test_every_contact_is_checked(site, family, three_allowed, problem):
     elif problem == "lawyer":
         family[1].relationship = AuthorizedContact.Relationship.LAWYER
         family[1].save(update_fields=["relationship"])
+    elif problem == "interpreter_alone":
+        # An interpreter is authorized for a lawyer's calls, never for a family's.
+        family[1].relationship = AuthorizedContact.Relationship.INTERPRETER
+        family[1].save(update_fields=["relationship"])
+    elif problem == "lawyer_3":
+        # A lawyer, an interpreter, and someone else.
+        family[0].relationship = AuthorizedContact.Relationship.LAWYER
+        family[1].relationship = AuthorizedContact.Relationship.INTERPRETER
+        for contact in family[:2]:
+            contact.save(update_fields=["relationship"])
+        contacts = family
     with pytest.raises(ValidationError):
         book_all(site, contacts)
     assert not Booking.objects.exists() and not Message.objects.exists()
@@ -188,3 +202,29 @@ def test_the_kiosk_books_several_contacts_when_allowed(client, settings):
     assert set(told("booking_made")) == {ready.site.contact.pk, sister.pk}
     home = unescape(client.get("/kiosk/accueil").content.decode())
     assert f"{sister.first_name} {sister.last_name}" in home
+
+
+def test_a_lawyers_call_may_add_one_interpreter_and_stays_unrecorded(site, family, three_allowed):
+    from calls.actions import do_start_call
+
+    lawyer, interpreter = family[0], family[1]
+    lawyer.relationship = AuthorizedContact.Relationship.LAWYER
+    interpreter.relationship = AuthorizedContact.Relationship.INTERPRETER
+    for contact in (lawyer, interpreter):
+        contact.save(update_fields=["relationship"])
+    lawyers_room = VideoRoomFactory(quarter=site.quarter, for_lawyers=True)
+    # In either order: the interpreter first does not make the call a family's.
+    booking = do_book(
+        site.detainee,
+        room=lawyers_room,
+        contacts=[interpreter, lawyer],
+        starts_at=local(MONDAY, 10),
+        booked_via="kiosk",
+    )
+    assert booking.all_contacts() == [interpreter, lawyer]
+    # The room is no longer for lawyers by the time of the call: the contacts decide.
+    VideoRoom.objects.filter(pk=lawyers_room.pk).update(for_lawyers=False)
+    Booking.objects.filter(pk=booking.pk).update(starts_at=timezone.now())
+    call = do_start_call(Booking.objects.get(pk=booking.pk), device_label="Borne")
+    assert call.recorded is False
+    assert call.relatives.count() == 2
