@@ -244,7 +244,13 @@ class CallConsumer(AsyncWebsocketConsumer):
         # Janus's view of what this side sends: kind -> receiving.
         self.receiving: dict[str, bool] = {}
         self.announced_left = False
-        self.subscribed_feeds: tuple[int, ...] = ()
+        self.subscribed_feeds: tuple = ()
+        # This page said its link is weak: another relative's picture is left out of its
+        # subscription (their voice stays), the detainee's picture first.
+        self.low_bandwidth = False
+        # Publisher mids per (feed, kind), from Janus's stream lists: how a subscription
+        # names one stream of a feed.
+        self.feed_mids: dict[tuple[int, str], str] = {}
         # This socket's place among its side's attachments (do_announce_attached).
         self.attachment: tuple[int, int] | None = None
         self._unlisten: list = []
@@ -453,6 +459,10 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._error("not_a_publisher", "This participant does not publish.")
             return
         await database_sync_to_async(actions.do_set_low_bandwidth)(self.participant, frame["low"])
+        if self.principal.role == "relative" and self.low_bandwidth != frame["low"]:
+            self.low_bandwidth = frame["low"]
+            if self.janus_session is not None:
+                await self._subscribe_if_ready()
 
     async def on_leave(self, frame: dict) -> None:
         self.left = True
@@ -572,6 +582,9 @@ class CallConsumer(AsyncWebsocketConsumer):
             feeds = tuple(
                 await database_sync_to_async(_peer_feeds)(self.principal.call, self.principal)
             )
+            if self.low_bandwidth and len(feeds) > 1:
+                # On a weak link: the detainee's picture and voice, the others' voices.
+                feeds = feeds[:1] + tuple(self._voice_only(feed) for feed in feeds[1:])
         if not feeds or feeds == self.subscribed_feeds:
             return
         if self.subscriber is not None:
@@ -583,7 +596,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self._listen(self.subscriber, self._on_subscriber_event)
         try:
             offer, streams = await rooms.subscribe_with_streams(
-                self.subscriber, self.room, list(feeds)
+                self.subscriber, self.room, [dict(f) if isinstance(f, tuple) else f for f in feeds]
             )
         except JanusError as exc:
             if exc.code != rooms.NO_SUCH_FEED:
@@ -600,14 +613,24 @@ class CallConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(actions.do_note_media)(
             self.participant,
             janus_subscriber_handle=self.subscriber.id,
-            subscribed_feeds=list(feeds),
+            subscribed_feeds=[f if isinstance(f, int) else dict(f)["feed"] for f in feeds],
         )
         await self._offer_subscription(offer, streams, False)
+
+    def _voice_only(self, feed: int):
+        """``feed``'s audio alone, when its publisher's audio mid is known (hashable, to
+        compare subscriptions); else the whole feed."""
+        mid = self.feed_mids.get((feed, "audio"))
+        return (("feed", feed), ("mid", mid)) if mid else feed
 
     async def _offer_subscription(self, offer: dict, streams: list[dict], renegotiate: bool):
         """Janus's offer to the page, with who each stream is (a page showing several
         people places and names each picture by its ``mid``)."""
         feeds = {stream["feed"] for stream in streams}
+        for stream in streams:
+            if stream.get("feed_mid"):
+                self.feed_mids[stream["feed"], stream["kind"]] = stream.pop("feed_mid")
+            stream.pop("feed_mid", None)
         who = await database_sync_to_async(_who_sends)(self.principal.call, feeds)
         frame: dict[str, Any] = {
             "type": "subscribe_offer",

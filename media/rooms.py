@@ -195,20 +195,23 @@ async def subscribe(
 async def subscribe_with_streams(
     handle: Handle,
     room: Room,
-    feeds: Sequence[int],
+    feeds: Sequence[int | Json],
     *,
     publishers: Sequence[Handle] = (),
     timeout: float = 10.0,
 ) -> tuple[Json, list[Json]]:
     """``subscribe``, with Janus's list of the offer's streams: which ``mid`` carries
-    which feed's audio or video (a page showing several people places each by it)."""
+    which feed's audio or video (a page showing several people places each by it).
+
+    A feed may be given as ``{"feed": id, "mid": publisher's mid}``: that stream only
+    (a weak link takes another relative's voice without their picture)."""
     await _wait_publishing(publishers, timeout)
     body: Json = {
         "request": "join",
         "ptype": "subscriber",
         "room": room.id,
         "pin": room.pin,
-        "streams": [{"feed": feed} for feed in feeds],
+        "streams": [feed if isinstance(feed, dict) else {"feed": feed} for feed in feeds],
     }
     data, offer = await handle.message(body)
     if offer is None:
@@ -219,7 +222,13 @@ async def subscribe_with_streams(
 def stream_map(data: Json) -> list[Json]:
     """The streams of a subscription as Janus lists them ("attached", "updated")."""
     return [
-        {"mid": str(stream["mid"]), "feed": stream["feed_id"], "kind": stream.get("type", "")}
+        {
+            "mid": str(stream["mid"]),
+            "feed": stream["feed_id"],
+            "kind": stream.get("type", ""),
+            # The publisher's own mid for it: what a subscription names to take one stream.
+            "feed_mid": str(stream.get("feed_mid", "")),
+        }
         for stream in data.get("streams") or []
         if stream.get("feed_id") is not None and stream.get("active", True)
     ]

@@ -143,6 +143,21 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
             await kiosk.wait_until(lambda: _hears(kiosk, lina_side, first_side), 30)
             seen["kiosk_streams"] = list(kiosk.receiving.streams)
 
+            # Lina's link weakens: she keeps the detainee's picture and everyone's voice.
+            after = len(lina.frames)
+            await lina.send({"type": "bandwidth", "low": True})
+            offer = await lina.wait_for(lambda f: f["type"] == "subscribe_offer", after=after)
+            seen["weak_streams"] = sorted(
+                (s["role"], s["relative"], s["kind"]) for s in offer["streams"]
+            )
+            await lina.wait_until(
+                lambda: _sees(lina, kiosk_side) and _hears(lina, kiosk_side, first_side), 30
+            )
+            after = len(lina.frames)
+            await lina.send({"type": "bandwidth", "low": False})
+            offer = await lina.wait_for(lambda f: f["type"] == "subscribe_offer", after=after)
+            await lina.wait_until(lambda: _sees(lina, kiosk_side, first_side), 30)
+
             # Lina's page drops (a reload): back with her token, seen again by all.
             resume = lina.welcome["resume"]
             before_reload = len(kiosk.frames)
@@ -198,6 +213,11 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
     streams = {(s["role"], s["relative"], s["kind"]): s["name"] for s in seen["kiosk_streams"]}
     assert streams[("relative", 1, "video")] == "Lina"
     assert ("relative", 0, "audio") in streams
+    assert seen["weak_streams"] == [
+        ("kiosk", None, "audio"),
+        ("kiosk", None, "video"),
+        ("relative", 0, "audio"),
+    ]
     assert seen["lina_back"]["type"] == "welcome"
     assert seen["removed"] == (302, f"/console/appels/{call.pk}/")
     assert seen["first_out"]["why"] == "removed" and seen["first_closed"] == 1000
