@@ -239,3 +239,29 @@ def test_a_call_of_several_is_charged_per_call_unless_the_establishment_says_per
     page = console.get(f"/console/appels/{call.pk}/").content.decode()
     rule = "tarif par proche, 2 proches" if per_relative else "tarif par appel"
     assert f"Facturé : {call.charged_cents / 100:.2f} €" in page and rule in page
+
+
+def test_a_new_code_asked_from_a_link_goes_to_that_relative_only(family_call, settings):
+    call, legs = family_call
+    texts = _messages(settings)
+    link, code = _link_and_code(texts[legs[1].contact.phone_number])
+    page = _enters(link, code)
+    _consents(page)  # Lina is in: her new device asks for a code from her link
+    Call.objects.filter(pk=call.pk).update(deadline=timezone.now() + timedelta(minutes=20))
+    before = {
+        leg.pk: set(call.codes.filter(relative=leg).values_list("pk", flat=True)) for leg in legs
+    }
+
+    assert Client().post(f"/j/{link}/nouveau-code").status_code == 302
+
+    after = {
+        leg.pk: set(call.codes.filter(relative=leg).values_list("pk", flat=True)) for leg in legs
+    }
+    assert len(after[legs[1].pk] - before[legs[1].pk]) == 1
+    assert after[legs[0].pk] == before[legs[0].pk] and after[legs[2].pk] == before[legs[2].pk]
+    new_text = _messages(settings)[legs[1].contact.phone_number]
+    new_link, new_code = _link_and_code(new_text)
+    assert new_link == link and new_code != code
+    # The others' codes still open their own places.
+    other_link, other_code = _link_and_code(texts[legs[0].contact.phone_number])
+    assert _enters(other_link, other_code)
