@@ -226,7 +226,9 @@ def test_the_docs_errors_come_as_documented_and_the_socket_stays_open(stack, e2e
     # A burst of 80 at most, and what refilled while the 120 were answered; the rest
     # refused. How long that took depends on the machine, hence the measured refill.
     pongs, limited, seconds = seen["burst"]
-    assert pongs + limited == 120 and limited > 0, seen["burst"]
+    assert pongs + limited == 120, seen["burst"]
+    # Some refused, unless the machine was so slow that the refill covered them all.
+    assert limited > 0 or RATE_BURST + RATE_PER_SECOND * seconds >= 120, seen["burst"]
     assert 40 <= pongs <= RATE_BURST + RATE_PER_SECOND * seconds + 1, seen["burst"]
     assert seen["still_open_3"] == {"type": "pong", "id": 5}
     # The leave may have met the rate too, and was sent again.
