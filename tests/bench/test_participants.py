@@ -1,0 +1,83 @@
+"""bench/bench_participants.py's measuring functions (the benchmark itself needs Janus and
+takes minutes: it is run by hand, its results are in docs/performance.md)."""
+
+import os
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from bench import bench_participants as bp
+
+
+def test_stat_ticks_skips_a_command_name_holding_spaces_and_brackets():
+    fields = ["S"] + [str(i) for i in range(4, 53)]  # field 3 onwards; 14 and 15 are 14, 15
+    assert bp.stat_ticks("1234 (janus) (x y) " + " ".join(fields)) == 14 + 15
+
+
+def test_cpu_over_sees_a_busy_thread_in_both_counters():
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        sample = bp.cpu_over(os.getpid(), 0.5)
+    finally:
+        stop.set()
+        worker.join()
+    # The spinning thread has one core for itself at most (the GIL): about 0.5 s.
+    assert 0.1 < sample.schedstat < 0.6 + 0.05
+    assert sample.stat == pytest.approx(sample.schedstat, abs=0.05)
+    assert sample.percent == pytest.approx(100 * sample.schedstat / sample.seconds)
+
+
+def test_proc_stat_counts_this_process_cpu():
+    before = bp.proc_stat_cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert bp.proc_stat_cpu_seconds(os.getpid()) - before >= 0.08
+
+
+def test_cpu_per_call_and_participant_and_the_ratio():
+    idle = bp.CpuSample(10, 0.05, 0.05)  # 0.5 % of a core
+    loaded = bp.CpuSample(20, 1.3, 1.3)  # 6.5 %
+    rnd = bp.Round(4, "mesh", 3, idle, loaded, idle, 0.0, [], [], [], 15.0, 0.0)
+    assert rnd.per_call == pytest.approx(2.0)
+    assert rnd.per_participant == pytest.approx(0.5)
+    assert bp.ratio({2: 1.0, 4: 2.4}) == pytest.approx(2.4)
+    assert bp.ratio({2: 1.0}) is None
+
+
+def test_video_streams_forwarded():
+    assert [bp.video_streams(n, "mesh") for n in (2, 3, 4)] == [2, 6, 12]
+    assert [bp.video_streams(n, "detainee-video") for n in (2, 3, 4)] == [2, 4, 6]
+    assert bp.wanted(1, 2, "detainee-video") == ("audio",)
+    assert bp.wanted(1, 0, "detainee-video") == ("audio", "video")
+    assert bp.wanted(0, 2, "detainee-video") == ("audio", "video")
+
+
+def test_fit_recovers_the_cost_of_a_participant_and_of_a_stream():
+    points = [
+        (n, bp.video_streams(n, layout), 0.6 * n + 0.07 * bp.video_streams(n, layout))
+        for layout in bp.LAYOUTS
+        for n in (2, 3, 4)
+    ]
+    a, b = bp.fit(points)
+    assert (a, b) == (pytest.approx(0.6), pytest.approx(0.07))
+    assert bp.fit([(2, 2, 1.0), (4, 4, 2.0)]) is None  # streams proportional to people
+
+
+def test_join_to_frame_starts_at_the_receiving_participants_offer():
+    def participant(offer_sent_at):
+        return SimpleNamespace(publisher=SimpleNamespace(offer_sent_at=offer_sent_at))
+
+    kiosk, relative = participant(10.0), participant(10.2)
+    probe = SimpleNamespace(first_frame=10.5)
+    call = SimpleNamespace(video=lambda: [(kiosk, probe), (relative, probe)])
+    assert bp.join_to_frame([call]) == [pytest.approx(0.5), pytest.approx(0.3)]
