@@ -80,6 +80,7 @@ from bench.perfdoc import (  # noqa: E402
     percentile,
     program_pid,
     publish,
+    thread_cpu_ns,
     tool_version,
     wake_up_costs,
 )
@@ -243,16 +244,25 @@ async def start_call(
     n: int,
     layout: str,
     timeout: float,
+    loop: int | None = None,
 ) -> GroupCall:
+    """``loop``: put the call on that media thread of Janus (its handles' loop_index is
+    the room's id modulo the threads, media/janus.py)."""
     session = await client.create_session()
     control = await session.attach()
-    room = await rooms.create_room(
-        control,
-        admin_key=janus.room_admin_key,
-        record=True,
-        rec_dir=janus.recording_dir / f"call-{index}",
-        publishers=n,
-    )
+    for _ in range(100):
+        room = await rooms.create_room(
+            control,
+            admin_key=janus.room_admin_key,
+            record=True,
+            rec_dir=janus.recording_dir / f"call-{index}",
+            publishers=n,
+        )
+        if loop is None or room.id % await client.event_loops() == loop:
+            break
+        await rooms.destroy_room(control, room)  # room ids are random: draw again
+    else:
+        raise RuntimeError(f"no room id for media thread {loop} in 100 draws")
     names = ["kiosk"] + [f"relative{i}" for i in range(1, n)]
     people = [Participant(Publisher(name, clip), Subscriber(name)) for name in names]
     await asyncio.gather(*(p.publisher.publish(session, room) for p in people))
@@ -436,6 +446,190 @@ def run_round(
     return result
 
 
+# --- side by side: every size at once, each on a media thread of its own -----------------
+
+
+def loop_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of Janus's threads (schedstat), summed by media thread ("hloop N", as
+    Janus names them) and the rest ("other")."""
+    by_name: dict[str, float] = {}
+    for tid, ns in thread_cpu_ns(pid).items():
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        key = name if name.startswith("hloop ") else "other"
+        by_name[key] = by_name.get(key, 0.0) + ns / 1e9
+    return by_name
+
+
+@dataclass
+class SideBySide:
+    """One round: every slot (layout, N) measured over the same window, on its own loop."""
+
+    slots: list[tuple[str, int]]
+    calls: int
+    per_call: dict[tuple[str, int], float]  # % of one core
+    other: float  # % of one core, Janus's threads that are not media loops, loaded - idle
+    generator: float  # % of one core
+    load_average: float
+
+
+async def set_up_side_by_side(
+    client: JanusClient,
+    janus: BenchJanus,
+    clip: Clip,
+    slots: list[tuple[str, int]],
+    loops: list[int],
+    k: int,
+    timeout: float,
+    started: list[GroupCall],
+) -> None:
+    await client.connect()
+    outcomes = await asyncio.gather(
+        *(
+            start_call(client, janus, clip, i * k + j, n, layout, timeout, loop)
+            for i, ((layout, n), loop) in enumerate(zip(slots, loops, strict=True))
+            for j in range(k)
+        ),
+        return_exceptions=True,
+    )
+    started += [c for c in outcomes if isinstance(c, GroupCall)]
+    errors = [e for e in outcomes if isinstance(e, BaseException)]
+    if errors:
+        raise RuntimeError(f"{len(errors)} calls failed to start") from errors[0]
+    await _first_frames([p for c in started for p in c.call.probes], timeout)
+
+
+def run_side_by_side(
+    netns: Netns,
+    runner: NetnsRunner,
+    folder: Path,
+    clip: Clip,
+    slots: list[tuple[str, int]],
+    shift: int,
+    args,
+) -> SideBySide:
+    folder.mkdir(parents=True)
+    janus = BenchJanus(netns, folder, name="bench-sbs", event_loops=len(slots))
+    janus.start()
+    client = JanusClient(janus.ws_url, request_timeout=10)
+    calls: list[GroupCall] = []
+    # Each round moves every slot to the next thread, so that no size keeps a thread
+    # that the scheduler happens to favour.
+    loops = [(i + shift) % len(slots) for i in range(len(slots))]
+    try:
+        pid = program_pid(janus.process.pid, "janus")
+        time.sleep(2)
+        idle0, started_idle = loop_cpu_seconds(pid), time.monotonic()
+        time.sleep(args.idle)
+        idle1, idle_seconds = loop_cpu_seconds(pid), time.monotonic() - started_idle
+        timeout = args.setup_timeout
+        runner.run(
+            set_up_side_by_side(client, janus, clip, slots, loops, args.calls, timeout, calls),
+            timeout + 30,
+        )
+        time.sleep(args.warmup)
+        me = os.getpid()
+        generator = CpuWindow(me)
+        before, started = loop_cpu_seconds(pid), time.monotonic()
+        time.sleep(args.window)
+        after, seconds = loop_cpu_seconds(pid), time.monotonic() - started
+        generator_percent = generator.percent() or 0.0
+        silent = [p.label for c in calls for p in c.call.probes if p.packets == 0]
+        if silent:
+            raise RuntimeError(f"streams without packets: {silent}")
+
+        def percent(key: str) -> float:
+            loaded = (after.get(key, 0) - before.get(key, 0)) / seconds
+            idle = (idle1.get(key, 0) - idle0.get(key, 0)) / idle_seconds
+            return 100 * (loaded - idle)
+
+        result = SideBySide(
+            slots=slots,
+            calls=args.calls,
+            per_call={
+                slot: percent(f"hloop {loop}") / args.calls
+                for slot, loop in zip(slots, loops, strict=True)
+            },
+            other=percent("other"),
+            generator=generator_percent,
+            load_average=os.getloadavg()[0],
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            runner.run(tear_down(client, calls), timeout=30)
+        janus.stop()
+    return result
+
+
+def side_by_side_table(rounds: list[SideBySide]) -> str:
+    slots = rounds[0].slots
+    head = " | ".join(f"{layout} {n}" for layout, n in slots)
+    lines = [
+        f"| round | CPU per call: {head} | Janus's other threads | 4 / 2, mesh "
+        "| 4 / 2, detainee-video | load generator CPU | load average |",
+        "| ---: | " + " | ".join("---:" for _ in slots) + " | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines[0] = lines[0].replace(f"CPU per call: {head}", " | ".join(
+        f"{layout} {n}, CPU per call" for layout, n in slots))  # fmt: skip
+    for i, r in enumerate(rounds, 1):
+        cells = " | ".join(f"{r.per_call[slot]:.2f} %" for slot in slots)
+        lines.append(
+            f"| {i} | {cells} | {r.other:.2f} % | {side_ratio(r, 'mesh')} | "
+            f"{side_ratio(r, 'detainee-video')} | {r.generator:.0f} % | {r.load_average:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def side_ratio(r: SideBySide, layout: str) -> str:
+    big, small = r.per_call.get((layout, 4)), r.per_call.get(("mesh", 2))
+    return "–" if big is None or not small or small <= 0 else f"{big / small:.2f}"
+
+
+def side_by_side_verdict(rounds: list[SideBySide]) -> list[str]:
+    lines = []
+    for layout in LAYOUTS:
+        values = [float(side_ratio(r, layout)) for r in rounds if side_ratio(r, layout) != "–"]
+        if not values:
+            continue
+        value = statistics.median(values)
+        met = "**met**" if round(value, 2) <= GOAL_RATIO else "**not met**"
+        lines.append(
+            f"{layout}, side by side: CPU per call, 4 participants / 2 participants, median "
+            f"of the rounds **{value:.2f}** (range {min(values):.2f}–{max(values):.2f}; goal ≤ "
+            f"{GOAL_RATIO}): {met}."
+        )
+    return lines
+
+
+def side_by_side_document(rounds: list[SideBySide], args) -> str:
+    if not rounds:
+        return ""
+    slots = ", ".join(f"{layout} {n}" for layout, n in rounds[0].slots)
+    bullets = "\n".join(f"- {line}" for line in side_by_side_verdict(rounds))
+    return f"""
+### Side by side
+
+The rounds above measure each size a few minutes apart, and other work on this machine
+changed Janus's cost per packet between them by more than the goal's margin. So the
+ratio is measured a second way, which that drift cannot bias: {len(rounds)} rounds, each on a
+fresh Janus with one media thread per kind of call ({len(rounds[0].slots)} threads:
+{slots}), running {rounds[0].calls} calls of each kind at once, each kind's rooms on its own
+thread (a room's handles share the thread its id selects, media/janus.py; the room id is
+drawn again until it selects the wanted thread; the kinds move to the next thread at each
+round). A thread's CPU (schedstat, "hloop N") over the same {args.window:.0f} s window,
+minus its idle CPU, divided by {rounds[0].calls}, is a kind's CPU per call: every kind saw the
+same load. Janus's other threads (signalling, the VideoRoom's handler) are reported apart;
+they are not per packet. With {len(rounds[0].slots)} media threads on 2 cores they compete
+for the cores, as calls do in a deployed Janus.
+
+{side_by_side_table(rounds)}
+
+{bullets}
+"""
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -516,9 +710,15 @@ def fit(points: Sequence[tuple[int, int, float]]) -> tuple[float, float] | None:
     return (sny * sff - sfy * snf) / det, (sfy * snn - sny * snf) / det
 
 
-def explanation(levels: list[Level]) -> str:
-    points = [(r.n, r.n * (r.n - 1), r.per_call) for lv in levels if lv.layout == "mesh"
-              for r in lv.rounds]  # fmt: skip
+def explanation(levels: list[Level], side: list[SideBySide]) -> str:
+    # The side-by-side rounds, immune to the machine's drift, when there are some.
+    points = [(n, n * (n - 1), r.per_call[(layout, n)]) for r in side
+              for layout, n in r.slots if layout == "mesh"]  # fmt: skip
+    source = "the side-by-side rounds"
+    if len({n for n, _, _ in points}) < 2:
+        points = [(r.n, r.n * (r.n - 1), r.per_call) for lv in levels if lv.layout == "mesh"
+                  for r in lv.rounds]  # fmt: skip
+        source = "the mesh's rounds"
     text = (
         "An SFU's work is per packet. A call of N participants sends Janus N audio and N "
         "video streams, which it records (2 N files), and in the mesh Janus forwards N (N-1) "
@@ -530,7 +730,7 @@ def explanation(levels: list[Level]) -> str:
         return text
     a, b = coefficients
     text += (
-        f" Fitted over the mesh's rounds, CPU per call ≈ {a:.2f} % × N + {b:.3f} % × N (N-1) "
+        f" Fitted over {source} (mesh), CPU per call ≈ {a:.2f} % × N + {b:.3f} % × N (N-1) "
         "(% of one core): forwarding one participant's audio and video to one more "
         f"participant costs Janus {100 * b / a if a > 0 else float('nan'):.0f} % of what "
         "receiving them costs (its packets received, decrypted and written to the "
@@ -545,9 +745,10 @@ def explanation(levels: list[Level]) -> str:
         f"{forecast[6] / forecast[2]:.2f} for 6."
     )
     text += (
-        "\n\nWhat lowers it further, or meets it where forwarding weighs more (a machine "
-        "where sending costs more, bigger calls): fewer or smaller video streams "
-        'forwarded. "detainee-video" measures the first. Simulcast (browsers sending a '
+        "\n\nWhat meets the goal, or keeps it met for bigger calls or where sending "
+        'costs more: fewer or smaller video streams forwarded. "detainee-video" '
+        "measures the first, at the price of relatives not seeing each other. "
+        "Simulcast (browsers sending a "
         "second layer, e.g. 320x180; Janus forwarding the lower one to relatives' small "
         "tiles and the upper one for the main view) would keep every face at a fraction of "
         "the packets; it is not measured here: aiortc publishes one encoding per track, "
@@ -584,9 +785,10 @@ def verdict(levels: list[Level]) -> list[str]:
     return lines
 
 
-def document(levels: list[Level], args) -> str:
+def document(levels: list[Level], side: list[SideBySide], args) -> str:
     command = "bench/bench_participants.py"
-    for option in ("participants", "calls", "rounds", "window", "layouts", "probes", "nice"):
+    options = ("participants", "calls", "rounds", "window", "layouts", "probes", "side_by_side")
+    for option in (*options, "side_calls", "nice"):
         if getattr(args, option) != parser_defaults[option]:
             command += f" --{option.replace('_', '-')} {getattr(args, option)}"
     bullets = "\n".join(f"- {line}" for line in verdict(levels))
@@ -642,8 +844,10 @@ rows alike. Janus ran at the niceness of the run (`--nice`, {args.nice}).
 {table(levels)}
 
 {bullets}
+{side_by_side_document(side, args)}
+### What the cost is made of, and what would meet the goal
 
-{explanation(levels)}
+{explanation(levels, side)}
 """
 
 
@@ -657,6 +861,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="s after the first frames")
     parser.add_argument("--idle", type=float, default=10, help="idle baseline window, s")
     parser.add_argument("--probes", type=int, default=1, help="calls started alone, after")
+    parser.add_argument(
+        "--side-by-side", type=int, default=5, help="rounds of the side-by-side measure (0: none)"
+    )
+    parser.add_argument(
+        "--side-calls", type=int, default=2, help="calls of each kind in a side-by-side round"
+    )
     parser.add_argument("--setup-timeout", type=float, default=30)
     parser.add_argument("--max-seconds", type=int, default=1800, help="hard limit for the run")
     parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
@@ -694,8 +904,20 @@ def main() -> None:
                     folder = workdir / f"{layout}-{n}-{i}"
                     level.rounds.append(run_round(netns, runner, folder, clip, n, layout, args))
                     print(table([Level(n, layout, level.rounds[-1:])]).splitlines()[-1])
+            side: list[SideBySide] = []
+            slots = [("mesh", 2), ("mesh", 4), ("detainee-video", 4)]
+            slots = [(lay, n) for lay, n in slots if n in sizes and (lay in layouts or n == 2)]
+            side_args = argparse.Namespace(**{**vars(args), "calls": args.side_calls})
+            for i in range(args.side_by_side if len(slots) > 1 else 0):
+                gc.collect()
+                print(f"side by side, round {i + 1}…", flush=True)
+                folder = workdir / f"side-{i}"
+                side.append(run_side_by_side(netns, runner, folder, clip, slots, i, side_args))
+                print(side_by_side_table(side[-1:]).splitlines()[-1], flush=True)
     printed = table(levels) + "\n" + "\n".join(verdict(levels))
-    publish(SECTION, printed, None if args.no_doc else document(levels, args))
+    if side:
+        printed += "\n" + side_by_side_table(side) + "\n" + "\n".join(side_by_side_verdict(side))
+    publish(SECTION, printed, None if args.no_doc else document(levels, side, args))
 
 
 if __name__ == "__main__":

@@ -81,3 +81,47 @@ def test_join_to_frame_starts_at_the_receiving_participants_offer():
     probe = SimpleNamespace(first_frame=10.5)
     call = SimpleNamespace(video=lambda: [(kiosk, probe), (relative, probe)])
     assert bp.join_to_frame([call]) == [pytest.approx(0.5), pytest.approx(0.3)]
+
+
+def test_loop_cpu_seconds_sums_janus_media_threads_by_name():
+    stop, named = threading.Event(), threading.Event()
+
+    def spin():
+        # Janus names its media threads so; a thread may rename itself through /proc.
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:
+            comm.write("hloop 1")
+        named.set()
+        while not stop.is_set():
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        named.wait(5)
+        before = bp.loop_cpu_seconds(os.getpid())
+        time.sleep(0.3)
+        after = bp.loop_cpu_seconds(os.getpid())
+    finally:
+        stop.set()
+        worker.join()
+    assert set(after) == {"hloop 1", "other"}
+    assert after["hloop 1"] - before["hloop 1"] > 0.05
+
+
+def test_side_by_side_ratio_is_of_the_same_round():
+    rounds = [
+        bp.SideBySide(
+            [("mesh", 2), ("mesh", 4), ("detainee-video", 4)],
+            2,
+            {("mesh", 2): small, ("mesh", 4): 2.4 * small, ("detainee-video", 4): 2 * small},
+            0.0,
+            40.0,
+            3.0,
+        )
+        for small in (1.0, 1.5, 2.0)
+    ]
+    assert bp.side_ratio(rounds[1], "mesh") == "2.40"
+    assert bp.side_ratio(rounds[1], "detainee-video") == "2.00"
+    verdict = bp.side_by_side_verdict(rounds)
+    assert "**2.40**" in verdict[0] and "**met**" in verdict[0]
+    assert "| 3 | 2.00 % | 4.80 % | 4.00 % |" in bp.side_by_side_table(rounds)
