@@ -17,6 +17,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone, translation
 
 from calls import access as call_access
@@ -423,11 +424,20 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.publisher is None:
             await self._error("not_a_publisher", "This participant does not publish.")
             return
+        bitrate = None
+        if self.principal.role == "relative":
+            relatives = await database_sync_to_async(self.principal.call.relatives.count)()
+            if relatives > 1:
+                # In a call of several, a relative is a small tile for everyone else: less
+                # for each page to receive, and for Janus to forward to N - 1 pages
+                # (docs/performance.md, bench_participants.py).
+                bitrate = settings.GROUP_RELATIVE_VIDEO_BITRATE
         publication = await rooms.publish(
             self.publisher,
             self.room,
             {"type": "offer", "sdp": frame["sdp"]},
             display=self._side_name(),
+            bitrate=bitrate,
         )
         await database_sync_to_async(actions.do_note_published)(
             self.participant, publication.feed_id

@@ -132,9 +132,12 @@ async def list_participants(control: Handle, room: Room) -> list[Json]:
     return list(data.get("participants") or [])
 
 
-async def publish(handle: Handle, room: Room, offer: Json, *, display: str = "") -> Publication:
+async def publish(
+    handle: Handle, room: Room, offer: Json, *, display: str = "", bitrate: int | None = None
+) -> Publication:
     """Join as a publisher with an SDP offer; return the feed id and Janus's answer,
-    asking for 40 ms audio packets (media.sdp).
+    asking for 40 ms audio packets (media.sdp). ``bitrate`` caps this publisher's video
+    below the room's (Janus's REMB to the browser).
 
     The offer may carry all its candidates (aiortc) or none, followed by
     ``trickle`` calls (browsers).
@@ -147,6 +150,8 @@ async def publish(handle: Handle, room: Room, offer: Json, *, display: str = "")
     }
     if display:
         body["display"] = display
+    if bitrate:
+        body["bitrate"] = bitrate
     data, answer = await handle.message(body, offer)
     if answer is None:
         raise JanusError(0, f"VideoRoom joined without an SDP answer: {data}")

@@ -19,8 +19,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from bookings.models import BookingContact
-from calls.models import Call, CallRelative
+from calls.models import Call, CallRelative, Participant
 from calls.tests.helpers import ready_call
+from media.janus import JanusAdmin
 from tests.e2e.doc_client import DocClient
 from tests.e2e.kiosk_client import KioskDocClient
 from tests.factories import ContactFactory, staff_with_role
@@ -60,6 +61,25 @@ def _feed_of(client: DocClient, sender: tuple[str, int | None]) -> int | None:
         ),
         None,
     )
+
+
+async def _publisher_bitrates(stack, call_id: int) -> dict:
+    """Each side's video cap as Janus applies it to its publisher (admin API)."""
+    from channels.db import database_sync_to_async
+
+    pages = await database_sync_to_async(
+        lambda: list(
+            Participant.objects.filter(call_id=call_id, left_at=None)
+            .exclude(janus_publisher_handle=None)
+            .values_list("role", "relative__position", "janus_session", "janus_publisher_handle")
+        )
+    )()
+    found = {}
+    async with JanusAdmin(stack.janus.admin_ws_url, stack.janus.admin_secret) as admin:
+        for role, position, session, handle in pages:
+            info = await admin.handle_info(session, handle)
+            found[role, position] = info["plugin_specific"].get("bitrate")
+    return found
 
 
 def _token(device: TOTPDevice) -> str:
@@ -142,6 +162,7 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
             await kiosk.wait_until(lambda: _sees(kiosk, lina_side, first_side), 30)
             await kiosk.wait_until(lambda: _hears(kiosk, lina_side, first_side), 30)
             seen["kiosk_streams"] = list(kiosk.receiving.streams)
+            seen["bitrates"] = await _publisher_bitrates(stack, call_id)
 
             # Lina's link weakens: she keeps the detainee's picture and everyone's voice.
             after = len(lina.frames)
@@ -213,6 +234,10 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
     streams = {(s["role"], s["relative"], s["kind"]): s["name"] for s in seen["kiosk_streams"]}
     assert streams[("relative", 1, "video")] == "Lina"
     assert ("relative", 0, "audio") in streams
+    # In a call of several, each relative is a small tile: their video is capped lower
+    # than the detainee's (docs/configuration.md, PARLOIR_GROUP_RELATIVE_VIDEO_BITRATE).
+    assert seen["bitrates"][("relative", 0)] == seen["bitrates"][("relative", 1)] == 256_000
+    assert seen["bitrates"][("kiosk", None)] in (None, 0, 512_000), seen["bitrates"]
     assert seen["weak_streams"] == [
         ("kiosk", None, "audio"),
         ("kiosk", None, "video"),
