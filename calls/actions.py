@@ -315,8 +315,13 @@ def do_send_new_code(call: Call, *, device_label: str) -> CallCode:
         # Calling again after the relatives refused: the same call, new codes.
         _transition(call, S.CALLING, by=device_label, detail="called again")
         call.relatives.filter(removed_at=None).update(refused_at=None)
-    entered = set(call.codes.filter(used_at__isnull=False).values_list("relative_id", flat=True))
-    # A new code for each relative who has not come in yet (those who have are in).
+    # A new code for each relative who has not come in with a code still good (those who
+    # have are in; after every relative refused, all codes died and everyone is asked).
+    entered = set(
+        call.codes.filter(used_at__isnull=False, voided_at__isnull=True).values_list(
+            "relative_id", flat=True
+        )
+    )
     waited = [leg for leg in _expected_legs(call) if leg.pk not in entered]
     issued = [_issue_code(call, leg)[0] for leg in waited]
     _transition(call, S.CODE_SENT, by=device_label, detail="new code")

@@ -737,8 +737,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.principal.role == "relative" and event["relative"] == self.principal.position:
             await self._send({"type": "out", "why": event["why"]})
             self.left = True
-            await self._teardown(destroy=True)
+            # Closed first: the page hears a normal close whatever tearing down meets.
             await self.close(code=1000)
+            await self._teardown(destroy=True)
             return
         if self.principal.role == "monitor":
             return

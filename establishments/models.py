@@ -68,7 +68,7 @@ class Establishment(models.Model):
     # How many of a detainee's contacts one booking may name, hence one call reaches (at
     # most settings.CALL_RELATIVES_SUPPORTED, 4; bookings.contacts.limit).
     max_relatives_per_call = models.PositiveSmallIntegerField(
-        _("proches par appel (au plus)"), default=1
+        _("proches par appel (au plus)"), default=3
     )
 
     class Meta:

@@ -54,12 +54,21 @@ def told(purpose):
     return {m.contact_id: m for m in Message.objects.filter(purpose=purpose)}
 
 
-def test_by_default_a_booking_names_one_contact(site, family):
-    assert site.establishment.max_relatives_per_call == 1
+def test_by_default_a_booking_names_up_to_three_contacts(site, family):
+    assert site.establishment.max_relatives_per_call == 3
+    with pytest.raises(ValidationError) as refused:
+        book_all(site, [*family, ContactFactory(detainee=site.detainee)])
+    assert refused.value.code == "contacts"
+    assert not Booking.objects.exists() and not Message.objects.exists()
+    assert book_all(site, family).all_contacts() == family
+
+
+def test_an_establishment_may_keep_calls_to_one_relative(site, family):
+    site.establishment.max_relatives_per_call = 1
+    site.establishment.save(update_fields=["max_relatives_per_call"])
     with pytest.raises(ValidationError) as refused:
         book_all(site, family[:2])
     assert refused.value.code == "contacts"
-    assert not Booking.objects.exists() and not Message.objects.exists()
 
 
 def test_the_establishment_cannot_allow_more_than_the_call_layer_reaches(site, family, settings):
@@ -166,11 +175,13 @@ def test_the_console_books_several_contacts_when_allowed(client, site, family, t
     assert family[2].last_name in detail
 
 
-def test_the_booking_screens_offer_one_contact_by_default(client, site, family):
+def test_the_booking_screens_offer_one_contact_where_calls_reach_one(client, site, family):
     from django.urls import reverse
 
     from tests.factories import sign_in
 
+    site.establishment.max_relatives_per_call = 1
+    site.establishment.save(update_fields=["max_relatives_per_call"])
     sign_in(client, staff_with_role(Role.Name.BOOKING_OFFICER, site.establishment))
     form = client.get(reverse("console:booking_new"), {"detainee": site.detainee.pk})
     assert "Autre proche (facultatif)" not in form.content.decode()

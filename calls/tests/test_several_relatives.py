@@ -265,3 +265,21 @@ def test_a_new_code_asked_from_a_link_goes_to_that_relative_only(family_call, se
     # The others' codes still open their own places.
     other_link, other_code = _link_and_code(texts[legs[0].contact.phone_number])
     assert _enters(other_link, other_code)
+
+
+def test_after_every_relative_refused_a_new_code_goes_to_each_again(family_call, settings):
+    call, legs = family_call
+    texts = _messages(settings)
+    for leg in legs:
+        link, code = _link_and_code(texts[leg.contact.phone_number])
+        page = _enters(link, code)  # each used their code, then refused
+        assert page.post("/conditions", {"decision": "refuse"})["Location"].endswith("/fin")
+    assert Call.objects.get(pk=call.pk).state == S.BOOKED
+
+    actions.do_send_new_code(call, device_label="Borne 1")
+
+    again = _messages(settings)
+    for leg in legs:
+        link, code = _link_and_code(again[leg.contact.phone_number])
+        assert code != _link_and_code(texts[leg.contact.phone_number])[1]
+        _consents(_enters(link, code))

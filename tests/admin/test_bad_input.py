@@ -168,6 +168,8 @@ def test_it_refuses_more_relatives_per_call_than_calls_reach(world, as_user, set
     settings.CALL_RELATIVES_SUPPORTED = 1
     client = as_user(world.a.staff["director"])
     establishment = world.a.establishment
+    establishment.max_relatives_per_call = 1
+    establishment.save(update_fields=["max_relatives_per_call"])
     response = change(client, establishment, max_relatives_per_call="3")
     assert response.status_code == 200
     assert errors_of(response, "max_relatives_per_call") == [
