@@ -68,6 +68,11 @@ AUDIO_FLOWING = f"""async (before) => {{
 
 NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
 
+EXPECTED = """(names) => {
+  const expected = document.getElementById('expected');
+  return !expected.hidden && expected.dataset.names === names;
+}"""
+
 
 @pytest.fixture
 def public_stack(e2e_netns, e2e_janus, tmp_path):
@@ -151,9 +156,11 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
                 kiosk = await kiosk_page(browsers, stack.base_url, ready.credential)
                 await kiosk_sign_in_and_call(kiosk, ready.site.detainee.prison_number)
                 await wait_outbox(stack.outbox, lines + 3)
-                return kiosk
+                # The kiosk says whom it waits for.
+                await kiosk.wait_for_function(EXPECTED, arg="Amina,Lina,Yanis", timeout=20000)
+                return kiosk, await kiosk.locator("#expected").inner_text()
 
-            kiosk = stack.run(e2e_runner, call())
+            kiosk, expected = stack.run(e2e_runner, call())
             codes = codes_by_phone(stack.outbox, lines, 3)
             # Yanis, in Firefox, at the namespace's address (see public_stack).
             link, code = codes[yanis.phone_number]
@@ -224,6 +231,8 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
             if script is not None:
                 script.stop()
 
+    assert expected.startswith("En attente de : Amina"), expected
+    assert "Lina" in expected and "Yanis" in expected, expected
     # Everyone saw the three others, each in their own tile, voice included.
     kiosk_tiles = seen["kiosk"]
     assert [t["caption"] for t in kiosk_tiles] == ["Amina", "Lina", "Yanis"], kiosk_tiles
