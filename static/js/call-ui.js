@@ -182,22 +182,20 @@ function showExpected() {
   const here = new Set(shown().map((person) => person.key));
   const labelsEl = document.getElementById("message-status-labels");
   const labels = labelsEl ? JSON.parse(labelsEl.textContent) : {};
-  const waiting = callRelatives
-    .filter((r) => r.status === "expected" && r.name && !here.has(`relative:${r.relative}`))
-    .map((r) => {
-      const status = codeStatusByRelative.get(r.relative);
-      return status && labels[status] ? `${r.name} (${labels[status]})` : r.name;
-    });
+  const waiting = callRelatives.filter((r) => r.status === "expected" && r.name && !here.has(`relative:${r.relative}`));
   const show = severalRelatives() && waiting.length > 0 && !ended;
+  // Each with their message's status ("Remis"…), as the kiosk shows it for one relative.
+  const described = waiting.map((r) => {
+    const status = codeStatusByRelative.get(r.relative);
+    return status && labels[status] ? `${r.name} (${labels[status]})` : r.name;
+  });
   expectedEl.hidden = !show;
-  expectedEl.textContent = show ? texts.expected.replace("{names}", waiting.join(", ")) : "";
-  expectedEl.dataset.names = show
-    ? callRelatives.filter((r) => r.status === "expected" && r.name && !here.has(`relative:${r.relative}`)).map((r) => r.name).join(",")
-    : "";
+  expectedEl.textContent = show ? texts.expected.replace("{names}", () => described.join(", ")) : "";
+  expectedEl.dataset.names = show ? waiting.map((r) => r.name).join(",") : "";
 }
 
 function named(text, key) {
-  return text.replace("{name}", namesByKey.get(key) || texts.someone);
+  return text.replace("{name}", () => namesByKey.get(key) || texts.someone);
 }
 
 function setStatus(text) {
@@ -276,6 +274,7 @@ function onState(state) {
   if (state.final) {
     ended = true;
     tick();
+    showExpected();
     setStatus(texts.ended);
     root.dataset.endReason = state.end_reason || "";
     showAlert(state.state === "media_failed" ? texts.media_failed : state.end_reason_label || texts.ended);
