@@ -1,7 +1,8 @@
 """A call of several relatives in real browsers through real Janus (issue #19): the kiosk
 and three relatives, each with their own SMS and code, two in Chromium (one on a 360 px
 phone screen) and one in Firefox ESR; everyone sees and hears everyone; the Firefox
-relative hangs up and the call goes on for the others.
+relative hangs up and the call goes on for the others; staff then remove one relative,
+whose page goes to the end page while the detainee and the last relative talk on.
 
 The pages are the reference pages (static/js/call-ui.js): one tile per other person, each
 a <video> playing its own stream, named by the relative's first name.
@@ -10,13 +11,18 @@ a <video> playing its own stream, named by the relative's first name.
 import asyncio
 import json
 import re
+import time
 
 import pytest
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bookings.models import BookingContact
 from calls.models import Call, CallRelative
 from calls.tests.helpers import ready_call
 from tests.e2e.browser import browsers_on, kiosk_page, kiosk_sign_in_and_call, relative_joins
+from tests.e2e.doc_client import DocClient
+from tests.factories import staff_with_role
 from tests.relative.support import (
     FIREFOX,
     FIREFOX_DIR,
@@ -110,6 +116,26 @@ def family_booking():
     return ready, contacts
 
 
+async def staff_remove(base_url: str, guard, device, call_id: int, position: int) -> tuple:
+    """A guard signs in to the console (password, then their second factor) and removes
+    the relative at ``position`` from the call, with a reason."""
+    async with DocClient(base_url) as staff:
+        await staff.fetch("/console/connexion/")
+        status, where, _ = await staff.form(
+            "/console/connexion/", {"username": guard.username, "password": "correct horse battery"}
+        )
+        assert status == 302 and "totp" in where, (status, where)
+        await staff.fetch(where)
+        oath = TOTP(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+        oath.time = time.time()
+        status, where, _ = await staff.form(where, {"token": f"{oath.token():06d}"})
+        assert (status, where) == (302, "/console/"), (status, where)
+        status, where, _ = await staff.form(
+            f"/console/appels/{call_id}/proches/{position}/retirer/", {"reason": "Propos menaçants"}
+        )
+        return status, where
+
+
 def codes_by_phone(outbox, lines_before: int, count: int) -> dict[str, tuple[str, str]]:
     """Each relative's own (link, code), from the message sent to their number."""
     found = {}
@@ -147,6 +173,8 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
 ):
     stack = public_stack
     ready, (amina, lina, yanis) = family_booking()
+    guard = staff_with_role("guard", ready.site.establishment)
+    device = TOTPDevice.objects.create(user=guard, name="phone", confirmed=True)
     lines = len(stack.outbox.read_text().splitlines()) if stack.outbox.exists() else 0
     script = None
     with browsers_on(e2e_runner) as browsers:
@@ -223,6 +251,24 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
                 }
 
             after = stack.run(e2e_runner, after_yanis(), timeout=120)
+
+            # Staff remove Amina: her page leaves for the end page (the server's "out"),
+            # her tile goes, the detainee and Lina talk on.
+            async def amina_removed():
+                call_id = int(kiosk.url.rsplit("/", 1)[-1])
+                removed = await staff_remove(stack.base_url, guard, device, call_id, 0)
+                await amina_page.wait_for_url(re.compile(r"/fin$"), timeout=20000)
+                return {
+                    "removed": removed,
+                    "ended_text": await amina_page.locator("#end-reason").inner_text(),
+                    "kiosk": await everyone_plays(kiosk, ["relative:1"]),
+                    "lina": await everyone_plays(lina_page, ["kiosk"]),
+                    "alert": await kiosk.evaluate(
+                        "() => document.getElementById('alert').textContent"
+                    ),
+                }
+
+            removal = stack.run(e2e_runner, amina_removed(), timeout=120)
         except Exception:
             if script is not None:
                 print(script.log())
@@ -261,4 +307,12 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
     assert call.state == Call.State.LIVE
     legs = {leg.contact_id: leg for leg in CallRelative.objects.filter(call=call)}
     assert legs[yanis.pk].left_at is not None
-    assert legs[amina.pk].left_at is None and legs[lina.pk].left_at is None
+    assert legs[lina.pk].left_at is None and legs[lina.pk].removed_at is None
+
+    # Amina removed: her page ended, the kiosk shows Lina alone (in #remote), as a call
+    # of one relative would, and says who went.
+    assert removal["removed"][0] == 302, removal
+    assert "retiré" in removal["ended_text"], removal
+    assert [(t["id"], t["caption"]) for t in removal["kiosk"]] == [("remote", "Lina")], removal
+    assert removal["alert"] == "Amina a été retiré(e) de l'appel par l'établissement."
+    assert legs[amina.pk].removed_at is not None
