@@ -92,6 +92,9 @@ function dress(tile, person) {
   const video = tile.querySelector("video");
   const caption = tile.querySelector("figcaption");
   tile.dataset.who = person ? person.key : "";
+  // Voice only (a relative on a weak link gets the other relatives' voices without their
+  // pictures): a thin band with the name instead of a black picture.
+  tile.dataset.video = person && person.stream && person.stream.getVideoTracks().length === 0 ? "off" : "on";
   if (person && person.role === "relative" && person.relative !== null && person.relative >= 0) {
     tile.dataset.relative = String(person.relative);
   } else {

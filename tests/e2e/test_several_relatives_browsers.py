@@ -72,6 +72,17 @@ AUDIO_FLOWING = f"""async (before) => {{
   return mids.length > 0 && mids.every((mid) => (now[mid] || 0) > before[mid] + 10);
 }}"""
 
+# A weak link: the detainee's picture, the other relatives' voices only (docs/signaling.md,
+# "Link quality"): their tiles turn into thin bands with the name, still playing the voice.
+VOICES_ONLY = """() => {
+  const tiles = [...document.querySelectorAll('#tiles .tile')];
+  const [first, ...others] = tiles;
+  const v = first.querySelector('video');
+  return tiles.length === 3 && first.dataset.who === 'kiosk' && v.videoWidth > 0 && !v.paused
+    && others.every((t) => t.dataset.video === 'off'
+      && t.querySelector('video').srcObject.getAudioTracks().length === 1);
+}"""
+
 NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
 
 EXPECTED = """(names) => {
@@ -233,6 +244,20 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
 
             seen, lina_scroll_width, expected_hidden = stack.run(e2e_runner, all_in(), timeout=180)
 
+            # Lina's link is weak: she ticks the low-bandwidth mode, keeps the detainee's
+            # picture and everyone's voice; unticked, she sees everyone again.
+            async def weak_link():
+                await lina_page.check("#low-bandwidth")
+                await lina_page.wait_for_function(VOICES_ONLY, timeout=30000)
+                audio = await lina_page.evaluate(AUDIO_RECEIVED)
+                await lina_page.wait_for_function(AUDIO_FLOWING, arg=audio, timeout=15000)
+                bands = await lina_page.evaluate(TILES)
+                await lina_page.uncheck("#low-bandwidth")
+                await everyone_plays(lina_page, ["kiosk", "relative:0", "relative:2"])
+                return bands
+
+            weak_tiles = stack.run(e2e_runner, weak_link(), timeout=120)
+
             # Yanis hangs up in Firefox: the call goes on for the others.
             script.go_on()
             ended = script.expect("ended", timeout=60)
@@ -293,6 +318,7 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
     assert [t["caption"] for t in seen["lina"]] == ["", "Amina", "Yanis"]
     # Lina's phone, 360 px wide, three tiles: nothing to scroll sideways.
     assert lina_scroll_width <= 360, lina_scroll_width
+    assert [t["caption"] for t in weak_tiles] == ["", "Amina", "Yanis"], weak_tiles
     # Nobody left to wait for once the three are in.
     assert expected_hidden
     assert firefox["width"] > 0 and firefox["state"] == "live", firefox
