@@ -54,8 +54,15 @@ export class CallClient extends EventTarget {
     this.closed = false;
     this.attempt = 0;
     this.remoteStream = null;
+    // Who each media section of the receiving connection carries, by mid: the latest
+    // subscribe_offer's streams ({mid, feed, kind, role, relative, name}).
+    this.streams = [];
+    this.relative = null; // which of the call's relatives this page is (welcome.relative)
     this.lowBandwidth = false; // our own choice (ticked, or engaged by the measures)
-    this.peerLowBandwidth = false; // the other side asked us to send less
+    this.peerLowBandwidth = false; // another side asked us to send less
+    // The sides in low-bandwidth mode ("kiosk", "relative:1"…): with several relatives,
+    // we send less while any of them asks for it.
+    this.lowPeers = new Set();
     this.lastQuality = null;
     this.statsTimer = null;
     this.weakSamples = 0;
@@ -73,6 +80,12 @@ export class CallClient extends EventTarget {
 
   start() {
     this.#connect();
+  }
+
+  // Who sends the track of this mid in the receiving connection, from the latest
+  // subscribe_offer: {mid, feed, kind, role, relative, name}, or null if it did not say.
+  whoSends(mid) {
+    return this.streams.find((stream) => String(stream.mid) === String(mid)) || null;
   }
 
   hangup() {
@@ -279,6 +292,7 @@ export class CallClient extends EventTarget {
       case "welcome":
         this.welcomed = true;
         this.epoch = frame.epoch ?? null;
+        this.relative = frame.relative ?? null;
         this.resumeToken = frame.resume;
         sessionStorage.setItem(`parloir.resume.${this.callId}`, frame.resume);
         this.iceServers = frame.ice_servers || [];
@@ -298,6 +312,9 @@ export class CallClient extends EventTarget {
         });
         break;
       case "subscribe_offer":
+        // Kept before the description is applied: its track events read it.
+        this.streams = Array.isArray(frame.streams) ? frame.streams : [];
+        this.#emit("streams", { streams: this.streams, renegotiate: Boolean(frame.renegotiate) });
         if (frame.renegotiate && this.subscriber) await this.#renegotiate(frame.sdp);
         else await this.#negotiate("subscriber", () => this.#subscribe(frame.sdp));
         break;
@@ -321,12 +338,26 @@ export class CallClient extends EventTarget {
       case "code":
         this.#emit("code", frame);
         break;
-      case "peer":
-        if (frame.status === "low_bandwidth" || frame.status === "normal_bandwidth") {
-          this.peerLowBandwidth = frame.status === "low_bandwidth";
+      case "peer": {
+        // frame.relative (which relative, for a relative's frame) is passed on as it came.
+        const side = frame.relative === undefined || frame.relative === null ? frame.role : `${frame.role}:${frame.relative}`;
+        const gone = frame.status === "left" && ["refused", "left", "removed"].includes(frame.reason);
+        if (frame.status === "low_bandwidth") this.lowPeers.add(side);
+        else if (frame.status === "normal_bandwidth" || gone) this.lowPeers.delete(side);
+        const low = this.lowPeers.size > 0;
+        if (low !== this.peerLowBandwidth) {
+          this.peerLowBandwidth = low;
           await this.#applyVideoEncoding();
         }
         this.#emit("peer", frame);
+        break;
+      }
+      case "out":
+        // This relative is out of the call (refused elsewhere, hung up, removed by staff),
+        // which goes on for the others: the server closes the socket next. Stop, without
+        // leave (there is nothing left to leave), and let the page show the end.
+        this.#close();
+        this.#emit("out", { why: frame.why });
         break;
       case "error":
         this.#emit("error", frame);
@@ -498,7 +529,8 @@ export class CallClient extends EventTarget {
     this.#emit("subscribing", {});
     pc.addEventListener("track", (event) => {
       this.remoteStream.addTrack(event.track);
-      this.#emit("remote-track", { track: event.track, mid: event.transceiver ? event.transceiver.mid : null });
+      const mid = event.transceiver ? event.transceiver.mid : null;
+      this.#emit("remote-track", { track: event.track, mid, who: mid === null ? null : this.whoSends(mid) });
       this.#emit("remote-stream", { stream: this.remoteStream });
     });
     await pc.setRemoteDescription({ type: "offer", sdp });
