@@ -28,7 +28,7 @@ export function watch(container, { callId, muted = false, onState = () => {} }) 
     const { track } = e.detail;
     if (track.kind === "video") {
       // Feeds come in order: the detainee's, then the relatives' in the booking's order.
-      const sender = e.detail.sender || {};
+      const sender = e.detail.who || {};
       const video = slot(videoIndex, sender.name || "");
       videoIndex += 1;
       video.srcObject = new MediaStream([track]);
