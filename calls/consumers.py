@@ -853,9 +853,18 @@ class CallConsumer(AsyncWebsocketConsumer):
     def _call_id(self) -> int | None:
         return self.principal.call.pk if self.principal else None
 
+    async def close(self, code=None, reason=None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
     async def _send(self, frame: dict) -> None:
         import json
 
+        if getattr(self, "closing", False):
+            # Events still queued for a socket this side has closed (a relative taken
+            # out, then the state that says so): sending after the close would make the
+            # server drop the connection without its close frame.
+            return
         await self.send(text_data=json.dumps(frame))
 
     async def _error(self, code: str, message: str, *, fatal: bool = False) -> None:
