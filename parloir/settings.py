@@ -102,6 +102,9 @@ SQLITE_OPTIONS = {
 # request runs in a thread of its own, which without a pool opened (and PostgreSQL
 # forked) a new connection for every request. PARLOIR_DB_POOL_SIZE=0 turns it off.
 DB_POOL_SIZE = env.integer("PARLOIR_DB_POOL_SIZE", 8)
+# Threads for the database calls of the call sockets and the media hub (parloir/db.py):
+# half the pool, the other half left to the HTTP requests.
+DB_ASYNC_THREADS = env.integer("PARLOIR_DB_ASYNC_THREADS", max(2, DB_POOL_SIZE // 2))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE > 0:
@@ -114,7 +117,10 @@ if DATABASE_URL:
         }
         # Each connection is tried as it leaves the pool: after a PostgreSQL restart the
         # pooled ones are dead, and the first requests (a relative's hang-up) would fail.
+        # Tried without a round trip unless its socket says the server closed it: Django's
+        # backend with that check (parloir/postgresql, parloir/db.py).
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["ENGINE"] = "parloir.postgresql"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
