@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import select
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -66,3 +67,26 @@ def database_sync_to_async(func):
     from channels.db import DatabaseSyncToAsync
 
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor.get())
+
+
+def close_thread_connections() -> None:
+    """Close the database connections of every database_sync_to_async thread (a test run
+    dropping its database): one task per thread, held at a barrier so that each lands on
+    a thread of its own."""
+    from django.db import connections
+
+    executor = _executor._executor
+    if executor is None:
+        return
+    count = settings.DB_ASYNC_THREADS
+    barrier = threading.Barrier(count)
+
+    def close() -> None:
+        try:
+            barrier.wait(5)
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [executor.submit(close) for _ in range(count)]:
+        future.result(10)
