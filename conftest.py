@@ -19,7 +19,3 @@ def _close_connections_of_asgirefs_thread(django_db_setup):
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
-    # And the threads of the consumers' database calls (parloir/db.py).
-    from parloir.db import close_thread_connections
-
-    close_thread_connections()

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone, translation
@@ -39,7 +40,6 @@ from media.placement import NoMediaNodeAvailable
 from media.turn import ice_servers
 from ops import metrics as ops_metrics
 from parloir import access
-from parloir.db import database_sync_to_async
 from parloir.languages import language_of
 
 log = logging.getLogger(__name__)

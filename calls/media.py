@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from calls import actions
@@ -19,7 +20,6 @@ from calls.models import Call, CallRoom, MediaOutage
 from media import connect, placement, rooms
 from media.janus import Handle, JanusClient, JanusError, JanusException
 from media.models import MediaNode
-from parloir.db import database_sync_to_async
 
 log = logging.getLogger(__name__)
 

@@ -102,9 +102,6 @@ SQLITE_OPTIONS = {
 # request runs in a thread of its own, which without a pool opened (and PostgreSQL
 # forked) a new connection for every request. PARLOIR_DB_POOL_SIZE=0 turns it off.
 DB_POOL_SIZE = env.integer("PARLOIR_DB_POOL_SIZE", 8)
-# Threads for the database calls of the call sockets and the media hub (parloir/db.py):
-# half the pool, the other half left to the HTTP requests.
-DB_ASYNC_THREADS = env.integer("PARLOIR_DB_ASYNC_THREADS", max(2, DB_POOL_SIZE // 2))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE > 0:
