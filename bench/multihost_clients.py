@@ -211,7 +211,7 @@ class Synthetic:
             track.stop()
         await super()._stop_media()
 
-    async def _decode(self, receiving, track) -> None:
+    async def _decode(self, receiving, track, mid: str | None = None) -> None:
         """The keyframes NoDecoder finds (audio yields nothing: received, never decoded)."""
         if track.kind != "video":
             return
