@@ -210,11 +210,13 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
     clients = [p.pid for p in processes.values()]
     time.sleep(max(0.0, start_at - time.time()))
     window_before = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    before_at = time.time()
     time.sleep(WINDOW)
     window_after = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    after_at = time.time()
     window = [after - before for before, after in zip(window_before, window_after, strict=True)]
     # And from "Appeler" until the last call is live, known only at the end: sampled.
-    samples = [(time.time(), *window_before), (time.time(), *window_after)]
+    samples = [(before_at, *window_before), (after_at, *window_after)]
     sampling = threading.Event()
 
     def sample() -> None:
@@ -351,9 +353,8 @@ def span_text(rounds: list[Round]) -> str:
     spans = [r.setup_span for r in rounds if r.setup_span[0] > 0]
     if not spans:
         return ""
-    seconds, web, janus, clients, deployment, total = (
-        statistics.median(span[i] for span in spans) for i in range(6)
-    )
+    # The round of median length, whole (medians taken part by part would not add up).
+    seconds, web, janus, clients, deployment, total = sorted(spans)[len(spans) // 2]
     cores = os.cpu_count() or 1
     rest = max(0.0, total - web - janus - clients - deployment)
     return (
