@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_multihost.py               # 20 calls, 3 rounds
     .venv/bin/python bench/bench_multihost.py --calls 10 --rounds 1 --no-doc
+    .venv/bin/python bench/bench_multihost.py --nice -10    # on a machine shared with other work
 
 The deployment of the multi-host tests (tests/multihost/deployment.py: HAProxy with TLS,
 two web hosts with every worker, PostgreSQL and Redis on their host, two Janus nodes over
@@ -10,9 +11,9 @@ router. N kiosks on the prison's network sign in, then all press "Appeler" in th
 instant; N relatives on the family's network answer each code the moment it is sent
 (from the SMS link: the code page, both consents, the call page). Kiosks and relatives
 are synthetic (bench/multihost_clients.py: the docs' clients, through HTTPS, the call
-WebSocket, ICE and DTLS; pre-encoded media, nothing encoded). Per call: from "Appeler"
-to the first video frame on each side. Goal (issue 16): 20 calls all live within 2 s at
-p95 on this machine's two cores.
+WebSocket, ICE and DTLS; pre-encoded media, nothing encoded, nothing decoded). Per call:
+from "Appeler" to the first complete video keyframe received on each side. Goal (issue
+16): 20 calls all live within 2 s at p95 on this machine's two cores.
 """
 
 from __future__ import annotations
@@ -25,13 +26,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.perfdoc import Interrupted, bound_run, machine, percentile, publish  # noqa: E402
+from bench.perfdoc import (  # noqa: E402
+    NICE_HELP,
+    Interrupted,
+    bound_run,
+    machine,
+    percentile,
+    publish,
+)
 
 SECTION = "Call set-up across several hosts (bench_multihost.py)"
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +60,13 @@ class Round:
     wall: float  # seconds from "Appeler" to the last client's end
     steps: dict  # per step of the set-up: seconds from "Appeler", per call
     # CPU seconds in the first WINDOW seconds after "Appeler": web tier, Janus, load
-    # generator, and the whole machine (all cores)
+    # generator, the deployment's other processes (PostgreSQL with its backends, Redis,
+    # HAProxy, coturn, the agents), and the whole machine (all cores)
     window: list[float]
+    web_by_process: dict[str, float]  # CPU seconds over the round: daphne, each worker
+    # The same five as ``window``, from "Appeler" until the last call was live, and how long
+    # that was (the first item)
+    setup_span: list[float]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,6 +81,45 @@ def _pids(deployment, hosts: tuple[str, ...], names: tuple[str, ...] | None = No
         for (host, name), proc in deployment.net.processes.items()
         if host in hosts and (names is None or name in names) and proc.alive
     ]
+
+
+def _with_descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them (PostgreSQL's backends, for one)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(parents.get(pid, []))
+    return sorted(found)
+
+
+def _by_process(deployment, hosts: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds so far of each named process of ``hosts``, both hosts' added up."""
+    totals: dict[str, float] = {}
+    for (host, name), proc in deployment.net.processes.items():
+        if host in hosts and proc.alive:
+            name = "daphne" if name == "web" else name
+            totals[name] = totals.get(name, 0.0) + _cpu([proc.popen.pid])
+    return totals
+
+
+def idle_web_cpu(deployment, seconds: float = 6.0) -> dict[str, float]:
+    """CPU seconds per second of each web-tier process with no call at all: the workers'
+    polling, daphne's own timers."""
+    before = _by_process(deployment, ("web1", "web2"))
+    started = time.monotonic()
+    time.sleep(seconds)
+    after = _by_process(deployment, ("web1", "web2"))
+    elapsed = time.monotonic() - started
+    return {name: (after[name] - before.get(name, 0.0)) / elapsed for name in after}
 
 
 WINDOW = 2.0
@@ -140,17 +194,39 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
         _pids(deployment, ("web1", "web2")),
         _pids(deployment, ("media1", "media2"), ("janus",)),
     )
+    others = _with_descendants(
+        [
+            proc.popen.pid
+            for (host, _name), proc in deployment.net.processes.items()
+            if host not in ("web1", "web2") and proc.popen.pid not in janus
+        ]
+    )
     web_before, janus_before = _cpu(web), _cpu(janus)
+    by_process_before = _by_process(deployment, ("web1", "web2"))
     start_at = time.time() + 0.5
     processes["kiosks"].stdin.write(f"go {start_at}\n")
     processes["kiosks"].stdin.flush()
     # What every part asked of the two cores in the goal's first 2 s.
     clients = [p.pid for p in processes.values()]
     time.sleep(max(0.0, start_at - time.time()))
-    window_before = (_cpu(web), _cpu(janus), _cpu(clients), _total_cpu())
+    window_before = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    before_at = time.time()
     time.sleep(WINDOW)
-    window_after = (_cpu(web), _cpu(janus), _cpu(clients), _total_cpu())
+    window_after = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    after_at = time.time()
     window = [after - before for before, after in zip(window_before, window_after, strict=True)]
+    # And from "Appeler" until the last call is live, known only at the end: sampled.
+    samples = [(before_at, *window_before), (after_at, *window_after)]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.1):
+            samples.append(
+                (time.time(), _cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+            )
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     results: dict[int, dict] = {}
     failures = []
     for role, process in processes.items():
@@ -166,7 +242,13 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
         if process.returncode != 0:
             failures.append(f"{role} exited {process.returncode}: {err[-2000:]}")
     wall = time.time() - start_at
+    sampling.set()
+    sampler.join()
     web_cpu, janus_cpu = _cpu(web) - web_before, _cpu(janus) - janus_before
+    by_process = {
+        name: cpu - by_process_before.get(name, 0.0)
+        for name, cpu in _by_process(deployment, ("web1", "web2")).items()
+    }
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     clients_cpu = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
@@ -183,8 +265,25 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
         for side in ("kiosk", "relative"):
             for step, at in item.get(f"{side}_marks", {}).items():
                 steps.setdefault(f"{side} {step}", []).append(at - item["appeler"])
+    setup_span = [0.0] * 6
+    if setups:
+        last_live = start_at + max(setups)
+        begin = min(samples, key=lambda row: abs(row[0] - start_at))
+        end = next((row for row in samples if row[0] >= last_live), samples[-1])
+        setup_span = [end[0] - begin[0]] + [b - a for a, b in zip(begin[1:], end[1:], strict=True)]
     return Round(
-        setups, kiosk, relative, failures, web_cpu, janus_cpu, clients_cpu, wall, steps, window
+        setups,
+        kiosk,
+        relative,
+        failures,
+        web_cpu,
+        janus_cpu,
+        clients_cpu,
+        wall,
+        steps,
+        window,
+        by_process,
+        setup_span,
     )
 
 
@@ -233,14 +332,55 @@ def breakdown(rounds: list[Round]) -> str:
 
 def window(rounds: list[Round]) -> str:
     """Who asked for the cores in the goal's first 2 s (median over the rounds)."""
-    web, janus, clients, total = (statistics.median(r.window[i] for r in rounds) for i in range(4))
+    web, janus, clients, deployment, total = (
+        statistics.median(r.window[i] for r in rounds) for i in range(5)
+    )
     cores = os.cpu_count() or 1
-    rest = max(0.0, total - web - janus - clients)
+    rest = max(0.0, total - web - janus - clients - deployment)
     return (
         f'In the first {WINDOW:.0f} s after "Appeler" the machine had {WINDOW * cores:.0f} '
         f"CPU-seconds ({cores} cores) and spent {total:.1f}: the load generator "
-        f"{clients:.1f}, the web tier {web:.1f}, Janus {janus:.1f}, the rest (PostgreSQL, "
-        f"Redis, HAProxy, coturn, the kernel's networking) {rest:.1f}."
+        f"{clients:.1f}, the web tier {web:.1f}, Janus {janus:.1f}, the deployment's other "
+        f"processes (PostgreSQL and its backends, Redis, HAProxy, coturn, the agents) "
+        f"{deployment:.1f}, everything else (the kernel's networking, other work on the "
+        f"machine) {rest:.1f}."
+    )
+
+
+def span_text(rounds: list[Round]) -> str:
+    """Who had the cores from "Appeler" until the last call was live (median over the
+    rounds): the load generator's own share among them."""
+    spans = [r.setup_span for r in rounds if r.setup_span[0] > 0]
+    if not spans:
+        return ""
+    # The round of median length, whole (medians taken part by part would not add up).
+    seconds, web, janus, clients, deployment, total = sorted(spans)[len(spans) // 2]
+    cores = os.cpu_count() or 1
+    rest = max(0.0, total - web - janus - clients - deployment)
+    return (
+        f'From "Appeler" until the last call was live ({seconds:.1f} s) the machine had '
+        f"{seconds * cores:.1f} CPU-seconds and spent {total:.1f}: the load generator "
+        f"{clients:.1f} ({100 * clients / max(total, 1e-9):.0f} %), the web tier {web:.1f}, "
+        f"Janus {janus:.1f}, the deployment's other processes {deployment:.1f}, everything "
+        f"else {rest:.1f}."
+    )
+
+
+def web_processes(rounds: list[Round], idle: dict[str, float]) -> str:
+    """Where the web tier's CPU went over a round, and what the same processes spend with
+    no call at all over as long (median over the rounds)."""
+    wall = statistics.median(r.wall for r in rounds)
+    names = sorted(idle, key=lambda n: (n != "daphne", n))
+    parts = []
+    for name in names:
+        used = statistics.median(r.web_by_process.get(name, 0.0) for r in rounds)
+        parts.append(f"{name} {used:.2f} s ({idle[name] * wall:.2f} s of it idle)")
+    total_idle = sum(idle.values()) * wall
+    return (
+        f"The web tier's CPU over a round ({wall:.1f} s, both web hosts): "
+        + "; ".join(parts)
+        + f". With no call at all, the same processes spend {total_idle:.2f} CPU-s over as "
+        f"long: the workers polling the database and the media nodes."
     )
 
 
@@ -259,9 +399,7 @@ def verdict(rounds: list[Round], count: int) -> str:
         # What the web tier may spend per call for the set-ups to fit the goal's window,
         # the other parts' needs in that window as measured.
         cores = os.cpu_count() or 1
-        web, janus, clients, total = (
-            statistics.median(r.window[i] for r in rounds) for i in range(4)
-        )
+        web, total = (statistics.median(r.window[i] for r in rounds) for i in (0, 4))
         others = max(0.0, total - web)
         budget = max(0.0, WINDOW * cores - others) / count
         per_call = statistics.median(r.web_cpu / max(1, len(r.setups)) for r in rounds)
@@ -273,9 +411,12 @@ def verdict(rounds: list[Round], count: int) -> str:
     return text
 
 
-def document(rounds: list[Round], args) -> str:
+def document(rounds: list[Round], args, idle: dict[str, float]) -> str:
     failures = [f for r in rounds for f in r.failures]
-    return f"""Machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}.
+    nice = f" --nice {args.nice}" if args.nice else ""
+    command = f"bench/bench_multihost.py --calls {args.calls} --rounds {args.rounds}{nice}"
+    return f"""`.venv/bin/python {command}`, {date.today().isoformat()}. Machine:
+{machine()}; load average at the end {os.getloadavg()[0]:.2f}.
 {args.rounds} rounds of {args.calls} calls, each on fresh bookings; every process of the
 deployment (two web hosts with all their workers, PostgreSQL, Redis, HAProxy, two Janus
 and their agents, coturn) and the load generator share the machine's cores.
@@ -286,6 +427,10 @@ and their agents, coturn) and the load generator share the machine's cores.
 
 {window(rounds)}
 
+{span_text(rounds)}
+
+{web_processes(rounds, idle)}
+
 {verdict(rounds, args.calls)}
 {"Failures: " + "; ".join(failures[:10]) if failures else ""}
 
@@ -293,10 +438,12 @@ A call's set-up, from the kiosk's "Appeler" POST: the call and its code (one req
 code message in the outbox (the SMS gateway's stand-in, read by the relative at once),
 the relative's four HTTPS requests (the link's page, the code, both consents) and the call
 page, both sockets' hello, a room on the least loaded node, each side's publication and
-subscription (ICE and DTLS through Janus), the first video frame decoded on each side.
-CPU per call: the web hosts' processes (daphne and the four workers on each) and both
-Janus over the round, divided by the calls. The load generator is the synthetic clients
-(aiortc: DTLS, SRTP and decoding in Python), which a real deployment does not pay.
+subscription (ICE and DTLS through Janus), the first complete video keyframe received
+over SRTP on each side (not decoded: the clients do not decode what they receive, a browser
+shows it a few milliseconds later). CPU per call: the web hosts' processes (daphne and the
+four workers on each) and both Janus over the round, divided by the calls. The load
+generator is the synthetic clients (aiortc: TLS, ICE, DTLS, SRTP, RTP and RTCP in Python),
+which a real deployment does not pay, on the same two cores.
 """
 
 
@@ -306,10 +453,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-seconds", type=int, default=1500)
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
+    parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
     args = parser.parse_args()
     if not 1 <= args.calls <= 40 or not 1 <= args.rounds <= 10:
         parser.error("--calls takes 1 to 40, --rounds 1 to 10")
-    bound_run(args.max_seconds)
+    bound_run(args.max_seconds, args.nice)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parloir.test_settings")
     import django
 
@@ -322,6 +470,7 @@ def main() -> None:
             deployment = Deployment(Path(tmp))
             try:
                 deployment.start()
+                idle = idle_web_cpu(deployment)
                 for index in range(args.rounds):
                     rounds.append(one_round(deployment, Path(tmp), args.calls, index))
                     r = rounds[-1]
@@ -337,9 +486,16 @@ def main() -> None:
     except Interrupted as exc:
         sys.exit(f"bench_multihost: stopped ({exc}); cleaned up")
     printed = "\n\n".join(
-        [table(rounds, args.calls), breakdown(rounds), window(rounds), verdict(rounds, args.calls)]
+        [
+            table(rounds, args.calls),
+            breakdown(rounds),
+            window(rounds),
+            span_text(rounds),
+            web_processes(rounds, idle),
+            verdict(rounds, args.calls),
+        ]
     )
-    publish(SECTION, printed, None if args.no_doc else document(rounds, args))
+    publish(SECTION, printed, None if args.no_doc else document(rounds, args, idle))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,10 @@ if DATABASE_URL:
         }
         # Each connection is tried as it leaves the pool: after a PostgreSQL restart the
         # pooled ones are dead, and the first requests (a relative's hang-up) would fail.
+        # Tried without a round trip unless its socket says the server closed it: Django's
+        # backend with that check (parloir/postgresql, parloir/db.py).
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["ENGINE"] = "parloir.postgresql"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -132,7 +135,15 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.get("PARLOIR_REDIS_PREFIX", "parloir")},
+            "CONFIG": {
+                # A socket's channel is read with BZPOPMIN, which Redis answers after 5 s
+                # when nothing came (channels_redis's brpop_timeout); redis-py 8 gives up
+                # on any read after 5 s by default. The two raced, and on a loaded host the
+                # client lost: the socket's consumer died with a TimeoutError (a dozen a
+                # minute per web host in bench_multihost and the multi-host tests).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.get("PARLOIR_REDIS_PREFIX", "parloir"),
+            },
         }
     }
 else:
