@@ -3,14 +3,18 @@ participant, and first frames, for calls of 2, 3 and 4 participants on a real Ja
 private network namespace.
 
     .venv/bin/python bench/bench_participants.py [--participants 2,3,4] [--calls 3]
-        [--rounds 3] [--window 20] [--layouts mesh,detainee-video] [--no-doc]
+        [--rounds 3] [--window 20] [--layouts mesh,mesh-capped,detainee-video] [--no-doc]
 
 A call of N participants is a kiosk and N-1 relatives in one VideoRoom recorded by Janus
 (2 N .mjr files); every participant publishes audio and video and has one multistream
 subscriber handle (rooms.subscribe) to what it receives of the others. Layouts:
 
 - ``mesh``: every participant receives every other's audio and video (N (N-1) video
-  streams forwarded per call);
+  streams forwarded per call), every video at the room's cap (512 kbit/s);
+- ``mesh-capped``: the same, with each relative's video capped as parloir caps it in a
+  call of 3 or more (rooms.publish(..., bitrate=settings.GROUP_RELATIVE_VIDEO_BITRATE),
+  checked through Janus's admin API) and sending a clip encoded at what the cap allows
+  (CAPPED_KBPS), as a browser obeying Janus's REMB would;
 - ``detainee-video``: the kiosk receives everyone; a relative receives the kiosk's audio
   and video and the other relatives' audio only (2 (N-1) video streams forwarded), what a
   relative's screen would show without simulcast to spend less on relatives' tiles.
@@ -49,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiortc  # noqa: E402
 from aiortc import RTCSessionDescription  # noqa: E402
+from aiortc.codecs import vpx  # noqa: E402
 
 from bench import bench_media  # noqa: E402
 from bench.bench_media import (  # noqa: E402
@@ -57,12 +62,14 @@ from bench.bench_media import (  # noqa: E402
     HEIGHT,
     VIDEO_KBPS,
     WIDTH,
+    AudioPackets,
     BenchJanus,
     Call,
     Clip,
     Probe,
     Publisher,
     Subscriber,
+    VideoPackets,
     _first_frames,
     _watch_lag,
     browser_like_dtls_timer,
@@ -85,12 +92,16 @@ from bench.perfdoc import (  # noqa: E402
     wake_up_costs,
 )
 from media import rooms  # noqa: E402
-from media.janus import JanusClient, Session  # noqa: E402
+from media.janus import JanusAdmin, JanusClient, Session  # noqa: E402
 from tests.media.harness import Netns, NetnsRunner, private_netns, running_in  # noqa: E402
 
 SECTION = "Calls of several participants (bench_participants.py)"
 GOAL_RATIO = 2.5  # issue 19: CPU of a 4-participant call ≤ 2.5 × a 2-participant one
-LAYOUTS = ("mesh", "detainee-video")
+LAYOUTS = ("mesh", "mesh-capped", "detainee-video")
+# What a relative's clip is encoded at where parloir caps its video (calls of 3 and more):
+# a little under the cap (settings.GROUP_RELATIVE_VIDEO_BITRATE, 256 kbit/s), as a browser
+# obeying Janus's REMB sends, the same 640x360 (see document()).
+CAPPED_KBPS = 240
 parser_defaults: dict = {}
 
 
@@ -150,7 +161,7 @@ def ratio(cpu_by_n: dict[int, float], big: int = 4, small: int = 2) -> float | N
 
 def video_streams(n: int, layout: str) -> int:
     """Video streams Janus forwards in a call of ``n`` participants."""
-    if layout == "mesh" or n <= 2:
+    if layout in ("mesh", "mesh-capped") or n <= 2:
         return n * (n - 1)
     return 2 * (n - 1)  # the kiosk gets n-1, each relative the kiosk's
 
@@ -183,9 +194,147 @@ class GroupCall:
 
 def wanted(me: int, other: int, layout: str) -> tuple[str, ...]:
     """What participant ``me`` receives of ``other`` (index 0 is the kiosk)."""
-    if layout == "mesh" or me == 0 or other == 0:
+    if layout in ("mesh", "mesh-capped") or me == 0 or other == 0:
         return ("audio", "video")
     return ("audio",)
+
+
+def capped(index: int, n: int, layout: str) -> bool:
+    """Whether participant ``index`` (0 is the kiosk) publishes under parloir's cap for a
+    relative in a call of several relatives (calls/consumers.py, on_publish): a relative,
+    in a call of 3 or more, in the "mesh-capped" layout."""
+    return layout == "mesh-capped" and n >= 3 and index > 0
+
+
+def group_relative_video_bitrate(var_dir: Path) -> int:
+    """settings.GROUP_RELATIVE_VIDEO_BITRATE as parloir reads it (environment included);
+    the test settings only supply the secrets the settings insist on."""
+    os.environ.setdefault("PARLOIR_VAR_DIR", str(var_dir))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parloir.test_settings")
+    from django.conf import settings
+
+    return int(settings.GROUP_RELATIVE_VIDEO_BITRATE)
+
+
+@dataclass(frozen=True)
+class Clips:
+    full: Clip  # everyone's, where nothing caps it
+    capped: Clip  # a capped relative's
+    cap: int  # bit/s, the publisher's bitrate asked of Janus for a capped relative
+
+    def of(self, index: int, n: int, layout: str) -> tuple[Clip, int | None]:
+        """Participant ``index``'s clip and its cap (None: the room's)."""
+        return (self.capped, self.cap) if capped(index, n, layout) else (self.full, None)
+
+
+def packets_per_second(clip: Clip) -> tuple[float, float]:
+    """RTP packets per second of the clip's video and of its audio as aiortc sends them
+    (VP8 frames cut at aiortc's PACKET_MAX less a 4-byte payload descriptor; one Opus
+    packet per packet)."""
+    size = vpx.PACKET_MAX - 4
+    per_frame = sum(-(-len(frame) // size) for frame in clip.video) / len(clip.video)
+    return per_frame * clip.fps, 1000 / clip.audio_ms
+
+
+def clip_kbps(clip: Clip) -> float:
+    """The clip's video as it is sent: its frames' bytes per second, in kbit/s."""
+    return sum(len(frame) for frame in clip.video) * 8 * clip.fps / len(clip.video) / 1000
+
+
+class CappedPublisher(Publisher):
+    """bench_media's publisher, joining with a ``bitrate`` for Janus to cap its video at
+    (rooms.publish(..., bitrate=), as parloir's consumer asks for a relative in a call of
+    several). Janus sends that cap to the peer as REMB; a browser obeys it, this peer cannot
+    (pre-encoded media): its clip is encoded at what the cap allows."""
+
+    def __init__(self, name: str, clip: Clip, bitrate: int | None) -> None:
+        super().__init__(name, clip)
+        self.bitrate = bitrate
+
+    async def publish(self, session: Session, room: rooms.Room) -> None:
+        # Publisher.publish, with the bitrate.
+        self.handle = await session.attach(affinity=room.id if bench_media.AFFINITY else None)
+        audio = AudioPackets(self.clip.audio, self.clip.audio_ms / 1000, 48000)
+        self.video = VideoPackets(self.clip.video, 1 / self.clip.fps, 90000)
+        self.pc.addTrack(audio)
+        sender = self.pc.addTrack(self.video)
+        sender._send_keyframe = self.video.request_keyframe
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.offer_sent_at = time.monotonic()
+        offer = {"type": "offer", "sdp": self.pc.localDescription.sdp}
+        publication = await rooms.publish(
+            self.handle, room, offer, display=self.name, bitrate=self.bitrate
+        )
+        self.feed_id = publication.feed_id
+        answer = publication.answer
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+
+
+@dataclass
+class CountingProbe(Probe):
+    """bench_media's probe, also counting the RTP payload bytes received."""
+
+    payload_bytes: int = 0
+
+    def wrap(self, receiver, vp8_payload_types: set[int]) -> None:
+        super().wrap(receiver, vp8_payload_types)
+        probed = receiver._handle_rtp_packet
+
+        async def handle(packet, arrival_time_ms):
+            self.payload_bytes += len(packet.payload)
+            await probed(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle
+
+
+def received_kbps(
+    probes: list[CountingProbe], before: dict[int, int], seconds: float
+) -> dict[str, float]:
+    """Median kbit/s of the video streams received over a window, by sender: "kiosk",
+    "relative" (a relative's video where uncapped), "capped relative"."""
+    by_sender: dict[str, list[float]] = {}
+    for probe in probes:
+        if probe.kind != "video":
+            continue
+        sender = probe.publisher
+        kind = (
+            "kiosk"
+            if sender.name == "kiosk"
+            else "capped relative"
+            if getattr(sender, "bitrate", None)
+            else "relative"
+        )
+        kbps = (probe.payload_bytes - before[id(probe)]) * 8 / seconds / 1000
+        by_sender.setdefault(kind, []).append(kbps)
+    return {kind: statistics.median(values) for kind, values in by_sender.items()}
+
+
+async def janus_caps(janus: BenchJanus, calls: list[GroupCall]) -> dict[str, list[int]]:
+    """The video cap Janus applies to each publisher (admin API, handle_info's
+    plugin_specific "bitrate", what it sends as REMB), by sender as in received_kbps."""
+    found: dict[str, set[int]] = {}
+    async with JanusAdmin(janus.admin_ws_url, janus.admin_secret) as admin:
+        for call in calls:
+            for p in call.participants:
+                publisher = p.publisher
+                info = await admin.handle_info(publisher.handle.session.id, publisher.handle.id)
+                kind = (
+                    "kiosk"
+                    if publisher.name == "kiosk"
+                    else "capped relative"
+                    if getattr(publisher, "bitrate", None)
+                    else "relative"
+                )
+                found.setdefault(kind, set()).add(int(info["plugin_specific"].get("bitrate", 0)))
+    return {kind: sorted(values) for kind, values in found.items()}
+
+
+def check_caps(caps: dict[str, list[int]], clips: Clips) -> None:
+    """Capped relatives capped at parloir's rate, everyone else at the room's."""
+    for kind, values in caps.items():
+        wanted_cap = clips.cap if kind == "capped relative" else rooms.DEFAULT_BITRATE
+        if values != [wanted_cap]:
+            raise RuntimeError(f"Janus caps {kind}s at {values} bit/s, not {wanted_cap}")
 
 
 async def subscribe(
@@ -229,7 +378,7 @@ async def subscribe(
             raise RuntimeError(f"{subscriber.name}: {len(transceivers)} {kind} streams offered")
         for publisher, transceiver in zip(senders, transceivers, strict=True):
             label = f"{subscriber.name} <- {publisher.name}"
-            probe = Probe(label, kind, publisher, subscriber, joined_at)
+            probe = CountingProbe(label, kind, publisher, subscriber, joined_at)
             probe.wrap(transceiver.receiver, vp8)
             subscriber.probes.append(probe)
     await subscriber.pc.setLocalDescription(await subscriber.pc.createAnswer())
@@ -239,7 +388,7 @@ async def subscribe(
 async def start_call(
     client: JanusClient,
     janus: BenchJanus,
-    clip: Clip,
+    clips: Clips,
     index: int,
     n: int,
     layout: str,
@@ -264,7 +413,10 @@ async def start_call(
     else:
         raise RuntimeError(f"no room id for media thread {loop} in 100 draws")
     names = ["kiosk"] + [f"relative{i}" for i in range(1, n)]
-    people = [Participant(Publisher(name, clip), Subscriber(name)) for name in names]
+    people = [
+        Participant(CappedPublisher(name, *clips.of(i, n, layout)), Subscriber(name))
+        for i, name in enumerate(names)
+    ]
     await asyncio.gather(*(p.publisher.publish(session, room) for p in people))
     await asyncio.gather(
         *(
@@ -301,6 +453,8 @@ class Round:
     received_fps: float
     load_average: float
     recordings: int = 0
+    caps: dict[str, list[int]] = field(default_factory=dict)  # Janus's, by sender
+    kbps: dict[str, float] = field(default_factory=dict)  # video received, by sender
 
     @property
     def per_call(self) -> float:
@@ -314,7 +468,7 @@ class Round:
 async def set_up(
     client: JanusClient,
     janus: BenchJanus,
-    clip: Clip,
+    clips: Clips,
     k: int,
     n: int,
     layout: str,
@@ -327,7 +481,7 @@ async def set_up(
     lag = asyncio.ensure_future(_watch_lag(load))
     try:
         outcomes = await asyncio.gather(
-            *(start_call(client, janus, clip, i, n, layout, timeout) for i in range(k)),
+            *(start_call(client, janus, clips, i, n, layout, timeout) for i in range(k)),
             return_exceptions=True,
         )
         started += [c for c in outcomes if isinstance(c, GroupCall)]
@@ -353,7 +507,7 @@ def join_to_frame(calls: list[GroupCall]) -> list[float]:
 async def probe_call(
     client: JanusClient,
     janus: BenchJanus,
-    clip: Clip,
+    clips: Clips,
     index: int,
     n: int,
     layout: str,
@@ -362,7 +516,7 @@ async def probe_call(
 ) -> list[float]:
     """One more call started alone on the loaded Janus, then ended: first frames that do
     not count the K calls' set-ups competing for the generator's one thread."""
-    call = await start_call(client, janus, clip, index, n, layout, timeout)
+    call = await start_call(client, janus, clips, index, n, layout, timeout)
     started.append(call)
     await _first_frames(call.call.probes, timeout)
     await end_call(call.call)
@@ -376,7 +530,7 @@ async def tear_down(client: JanusClient, calls: list[GroupCall]) -> None:
 
 
 def run_round(
-    netns: Netns, runner: NetnsRunner, folder: Path, clip: Clip, n: int, layout: str, args
+    netns: Netns, runner: NetnsRunner, folder: Path, clips: Clips, n: int, layout: str, args
 ) -> Round:
     folder.mkdir(parents=True)
     janus = BenchJanus(netns, folder, name=f"bench-{n}")
@@ -389,12 +543,15 @@ def run_round(
         idle = cpu_over(pid, args.idle)
         timeout = args.setup_timeout
         lag = runner.run(
-            set_up(client, janus, clip, args.calls, n, layout, timeout, calls), timeout + 30
+            set_up(client, janus, clips, args.calls, n, layout, timeout, calls), timeout + 30
         )
+        caps = runner.run(janus_caps(janus, calls), 30)
+        check_caps(caps, clips)
         time.sleep(args.warmup)
         probes = [p for c in calls for p in c.call.probes]
         video = [p for p in probes if p.kind == "video"]
         frames_before = sum(p.frames for p in video)
+        bytes_before = {id(p): p.payload_bytes for p in video}
         me = os.getpid()
         generator0, generator_window = proc_stat_cpu_seconds(me), CpuWindow(me)
         loaded = cpu_over(pid, args.window)
@@ -407,6 +564,7 @@ def run_round(
             generator_stat,
         )
         frames = sum(p.frames for p in video) - frames_before
+        kbps = received_kbps(video, bytes_before, elapsed)
         silent = [p.label for p in probes if p.packets == 0]
         if silent:
             raise RuntimeError(f"streams without packets: {silent}")
@@ -416,7 +574,7 @@ def run_round(
         alone: list[float] = []
         for i in range(args.probes):  # after the window: they must not disturb it
             alone += runner.run(
-                probe_call(client, janus, clip, args.calls + i, n, layout, timeout, calls),
+                probe_call(client, janus, clips, args.calls + i, n, layout, timeout, calls),
                 timeout + 30,
             )
         result = Round(
@@ -434,6 +592,8 @@ def run_round(
             alone=alone,
             received_fps=frames / len(video) / loaded.seconds,
             load_average=os.getloadavg()[0],
+            caps=caps,
+            kbps=kbps,
         )
     finally:
         with contextlib.suppress(Exception):
@@ -478,7 +638,7 @@ class SideBySide:
 async def set_up_side_by_side(
     client: JanusClient,
     janus: BenchJanus,
-    clip: Clip,
+    clips: Clips,
     slots: list[tuple[str, int]],
     loops: list[int],
     k: int,
@@ -488,7 +648,7 @@ async def set_up_side_by_side(
     await client.connect()
     outcomes = await asyncio.gather(
         *(
-            start_call(client, janus, clip, i * k + j, n, layout, timeout, loop)
+            start_call(client, janus, clips, i * k + j, n, layout, timeout, loop)
             for i, ((layout, n), loop) in enumerate(zip(slots, loops, strict=True))
             for j in range(k)
         ),
@@ -505,7 +665,7 @@ def run_side_by_side(
     netns: Netns,
     runner: NetnsRunner,
     folder: Path,
-    clip: Clip,
+    clips: Clips,
     slots: list[tuple[str, int]],
     shift: int,
     args,
@@ -526,9 +686,10 @@ def run_side_by_side(
         idle1, idle_seconds = loop_cpu_seconds(pid), time.monotonic() - started_idle
         timeout = args.setup_timeout
         runner.run(
-            set_up_side_by_side(client, janus, clip, slots, loops, args.calls, timeout, calls),
+            set_up_side_by_side(client, janus, clips, slots, loops, args.calls, timeout, calls),
             timeout + 30,
         )
+        check_caps(runner.run(janus_caps(janus, calls), 30), clips)
         time.sleep(args.warmup)
         me = os.getpid()
         generator = CpuWindow(me)
@@ -565,19 +726,20 @@ def run_side_by_side(
 
 def side_by_side_table(rounds: list[SideBySide]) -> str:
     slots = rounds[0].slots
-    head = " | ".join(f"{layout} {n}" for layout, n in slots)
+    big = [layout for layout, n in slots if n == 4]
+    head = " | ".join(f"{layout} {n}, CPU per call" for layout, n in slots)
+    ratios = " | ".join(f"4 / 2, {layout}" for layout in big)
     lines = [
-        f"| round | CPU per call: {head} | Janus's other threads | 4 / 2, mesh "
-        "| 4 / 2, detainee-video | load generator CPU | load average |",
-        "| ---: | " + " | ".join("---:" for _ in slots) + " | ---: | ---: | ---: | ---: | ---: |",
+        f"| round | {head} | Janus's other threads | {ratios} | load generator CPU "
+        "| load average |",
+        "| ---: | " + " | ".join("---:" for _ in [*slots, *big]) + " | ---: | ---: | ---: |",
     ]
-    lines[0] = lines[0].replace(f"CPU per call: {head}", " | ".join(
-        f"{layout} {n}, CPU per call" for layout, n in slots))  # fmt: skip
     for i, r in enumerate(rounds, 1):
         cells = " | ".join(f"{r.per_call[slot]:.2f} %" for slot in slots)
         lines.append(
-            f"| {i} | {cells} | {r.other:.2f} % | {side_ratio(r, 'mesh')} | "
-            f"{side_ratio(r, 'detainee-video')} | {r.generator:.0f} % | {r.load_average:.1f} |"
+            f"| {i} | {cells} | {r.other:.2f} % | "
+            + " | ".join(side_ratio(r, layout) for layout in big)
+            + f" | {r.generator:.0f} % | {r.load_average:.1f} |"
         )
     return "\n".join(lines)
 
@@ -668,14 +830,26 @@ def _pp(values: Sequence[float]) -> str:
     return f"{ms(percentile(values, 0.5))} / {ms(percentile(values, 0.95))}"
 
 
+SENDERS = ("kiosk", "relative", "capped relative")
+
+
+def rates(r: Round) -> str:
+    """Median kbit/s of a sender's video as received, with the cap Janus applies to it."""
+    return ", ".join(
+        f"{kind} {r.kbps[kind]:.0f} ({'/'.join(f'{c // 1000}' for c in r.caps.get(kind, []))})"
+        for kind in SENDERS
+        if kind in r.kbps
+    )
+
+
 def table(levels: list[Level]) -> str:
     lines = [
         "| layout | participants | video streams forwarded per call | Janus CPU, idle → "
         "loaded (median round) | per call | per participant | Janus CPU s over the window, "
         "schedstat / stat | first frame p50 / p95, K calls starting together | its "
         "subscriber part | one more call on the loaded Janus | frames/s received "
-        "| load generator CPU, worst lag |",
-        "| --- | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- | ---: | --- |",
+        "| video received, kbit/s (Janus's cap) | load generator CPU, worst lag |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- | ---: | --- | --- |",
     ]
     for lv in levels:
         m = lv.median
@@ -687,7 +861,7 @@ def table(levels: list[Level]) -> str:
             f"**{lv.per_call:.2f} %**{spread} | {lv.per_participant:.2f} % | "
             f"{m.loaded.schedstat:.2f} / {m.loaded.stat:.2f} | {_pp(lv.frames())} | "
             f"{_pp(lv.subscriber_part())} | {_pp(lv.alone())} | "
-            f"{min(r.received_fps for r in lv.rounds):.1f} | "
+            f"{min(r.received_fps for r in lv.rounds):.1f} | {rates(m)} | "
             f"{max(r.generator.percent for r in lv.rounds):.0f} %, "
             f"{ms(max(r.generator_lag for r in lv.rounds))} |"
         )
@@ -710,7 +884,7 @@ def fit(points: Sequence[tuple[int, int, float]]) -> tuple[float, float] | None:
     return (sny * sff - sfy * snf) / det, (sfy * snn - sny * snf) / det
 
 
-def explanation(levels: list[Level], side: list[SideBySide]) -> str:
+def explanation(levels: list[Level], side: list[SideBySide], clips: Clips | None = None) -> str:
     # The side-by-side rounds, immune to the machine's drift, when there are some.
     points = [(n, n * (n - 1), r.per_call[(layout, n)]) for r in side
               for layout, n in r.slots if layout == "mesh"]  # fmt: skip
@@ -744,10 +918,12 @@ def explanation(levels: list[Level], side: list[SideBySide]) -> str:
         f"{forecast[4] / forecast[2]:.2f} for 4 participants and "
         f"{forecast[6] / forecast[2]:.2f} for 6."
     )
+    text += capped_explanation(levels, side, clips)
     text += (
-        "\n\nWhat meets the goal, or keeps it met for bigger calls or where sending "
+        "\n\nWhat keeps the goal met for bigger calls or where sending "
         'costs more: fewer or smaller video streams forwarded. "detainee-video" '
-        "measures the first, at the price of relatives not seeing each other. "
+        "measures the first, at the price of relatives not seeing each other; the cap "
+        "measures the second for relatives' faces. "
         "Simulcast (browsers sending a "
         "second layer, e.g. 320x180; Janus forwarding the lower one to relatives' small "
         "tiles and the upper one for the main view) would keep every face at a fraction of "
@@ -755,6 +931,67 @@ def explanation(levels: list[Level], side: list[SideBySide]) -> str:
         "and parloir's pages do not publish simulcast yet (static/js/protocol.js). "
         "Audio-only for relatives on weak links lowers it the same way."
     )
+    return text
+
+
+def capped_explanation(
+    levels: list[Level], side: list[SideBySide], clips: Clips | None = None
+) -> str:
+    """What the relatives' cap saves, from the rounds and the side-by-side rounds."""
+    per_call = {(lv.layout, lv.n): lv.per_call for lv in levels}
+    if ("mesh", 4) not in per_call or ("mesh-capped", 4) not in per_call:
+        return ""
+    mesh, capped_ = per_call["mesh", 4], per_call["mesh-capped", 4]
+    text = (
+        '\n\nThe cap ("mesh-capped") forwards the same 12 video streams in a call of 4, '
+        "but 9 of them, the relatives', carry about half the bytes and fewer packets per "
+        f"frame: a call of 4 costs Janus {capped_:.2f} % of a core instead of {mesh:.2f} % "
+        f"({100 * (capped_ - mesh) / mesh:+.0f} %) in the rounds"
+    )
+    pairs = [
+        r.per_call[("mesh-capped", 4)] / r.per_call[("mesh", 4)]
+        for r in side
+        if ("mesh-capped", 4) in r.per_call and r.per_call.get(("mesh", 4), 0) > 0
+    ]
+    if pairs:
+        text += (
+            f", {100 * (statistics.median(pairs) - 1):+.0f} % side by side (median of the "
+            "rounds' own ratios)"
+        )
+    text += "."
+    if clips is not None:
+        # Packets through Janus per second in a call of 4: each sender's received once
+        # and forwarded to 3.
+        full_video, audio = packets_per_second(clips.full)
+        small_video, _ = packets_per_second(clips.capped)
+        before = 4 * 4 * (full_video + audio)
+        after = 4 * (full_video + audio) + 3 * 4 * (small_video + audio)
+        text += (
+            f" Janus's work probably goes with packets more than with bytes, and the cap "
+            "removes "
+            f"fewer packets than bytes: a relative's video goes from {full_video:.0f} to "
+            f"{small_video:.0f} packets/s (a frame of {CAPPED_KBPS} kbit/s at {FPS} "
+            f"frames/s still needs 2 packets), and the audio, {audio:.0f} packets/s per "
+            f"stream, is untouched: the packets through Janus in a call of 4 go from "
+            f"{before:.0f} to {after:.0f} per second ({100 * (after - before) / before:+.0f} "
+            f"%), of which {100 * 4 * 4 * audio / after:.0f} % are audio."
+        )
+    small = per_call.get(("mesh", 2))
+    if small:
+        goal = GOAL_RATIO * small
+        if capped_ > goal:
+            text += (
+                f" With the cap, a call of 4 is still above the goal (in the rounds, "
+                f"{capped_:.2f} % against {goal:.2f} %, 2.5 times a call of 2). What is "
+                "left is the packets the cap does not touch: the kiosk's video, "
+                "forwarded to 3 at the room's rate, and everyone's audio; and the "
+                "relatives' video, still 2 packets a frame. Fewer packets for the relatives' "
+                "tiles needs a lower rate for them (about 120 kbit/s at 15 frames/s for one "
+                "packet a frame; fewer frames/s at the same rate sends as many packets), "
+                "or simulcast's small layer."
+            )
+        else:
+            text += f" The goal leaves a call of 4 up to {goal:.2f} % of a core."
     return text
 
 
@@ -785,10 +1022,10 @@ def verdict(levels: list[Level]) -> list[str]:
     return lines
 
 
-def document(levels: list[Level], side: list[SideBySide], args) -> str:
+def document(levels: list[Level], side: list[SideBySide], clips: Clips, args) -> str:
     command = "bench/bench_participants.py"
     options = ("participants", "calls", "rounds", "window", "layouts", "probes", "side_by_side")
-    for option in (*options, "side_calls", "nice"):
+    for option in (*options, "side_calls", "side_layouts", "nice"):
         if getattr(args, option) != parser_defaults[option]:
             command += f" --{option.replace('_', '-')} {getattr(args, option)}"
     bullets = "\n".join(f"- {line}" for line in verdict(levels))
@@ -814,9 +1051,29 @@ A call of N participants: a kiosk and N-1 relatives in one room recorded by Janu
 .mjr files), each publishing {WIDTH}x{HEIGHT} VP8 at {FPS} frames/s (~{VIDEO_KBPS}
 kbit/s, pre-encoded) and Opus ({AUDIO_KBPS} kbit/s), each with one multistream
 subscription (`rooms.subscribe`) to the others. "mesh": everyone receives everyone's
-audio and video, N (N-1) video streams forwarded. "detainee-video": the kiosk receives
+audio and video, N (N-1) video streams forwarded, every video at the room's cap
+({rooms.DEFAULT_BITRATE // 1000} kbit/s), as parloir did before capping relatives.
+"mesh-capped": the same, as parloir now does it: in a call of 3 or more, each relative
+publishes with `bitrate` = `settings.GROUP_RELATIVE_VIDEO_BITRATE` ({clips.cap // 1000}
+kbit/s; `rooms.publish(..., bitrate=)`, calls/consumers.py), Janus's REMB to the browser;
+the kiosk keeps the room's cap. A browser obeys that REMB, these pre-encoded peers cannot,
+so a capped relative sends a clip encoded at {CAPPED_KBPS} kbit/s
+({clip_kbps(clips.capped):.0f} kbit/s as sent, against {clip_kbps(clips.full):.0f} for the
+full clip): a little under the cap, as a browser's encoder targets the estimate less its
+audio and packet overhead (so if anything the measure is on the expensive side). Same
+{WIDTH}x{HEIGHT}: Janus's work is per packet, and at a given bitrate a smaller picture
+sends about the same packets (one or two per frame at {CAPPED_KBPS} kbit/s and {FPS}
+frames/s); and a browser does not necessarily shrink it (Chrome picks its first
+resolution from its start bitrate, 300 kbit/s, still enough for 640x360 at its
+threshold, then lowers it only when its encoder's quantizer stays high, which depends on
+the picture). Each round checks with Janus's admin API (handle_info, plugin_specific
+"bitrate") that it caps every capped relative at {clips.cap // 1000} kbit/s and every
+other publisher at the room's {rooms.DEFAULT_BITRATE // 1000}, and the table gives the
+video bitrate received from each kind of sender (the median stream's RTP payload over
+the window; the cap Janus applies in brackets). "detainee-video": the kiosk receives
 everyone, a relative the kiosk's audio and video and the other relatives' audio only, 2
-(N-1) video streams (N = 2 is the same call in both layouts, measured once). No monitor.
+(N-1) video streams, uncapped (N = 2 is the same call in every layout, with one
+relative and no cap: measured once, under "mesh"). No monitor.
 For each N, layout and round, a fresh Janus (our generator's configuration, one media
 thread per core, a call's handles on one thread) runs in a private network namespace;
 {args.calls} calls start together; CPU is the time Janus's threads ran (schedstat, in
@@ -847,7 +1104,7 @@ rows alike. Janus ran at the niceness of the run (`--nice`, {args.nice}).
 {side_by_side_document(side, args)}
 ### What the cost is made of, and what would meet the goal
 
-{explanation(levels, side)}
+{explanation(levels, side, clips)}
 """
 
 
@@ -867,6 +1124,13 @@ def main() -> None:
     parser.add_argument(
         "--side-calls", type=int, default=2, help="calls of each kind in a side-by-side round"
     )
+    # Each layout more is 2 calls of 4 more for the load generator's one thread, which
+    # already has half a core's work with three.
+    parser.add_argument(
+        "--side-layouts",
+        default="mesh,mesh-capped",
+        help="layouts whose call of 4 is measured side by side with a call of 2",
+    )
     parser.add_argument("--setup-timeout", type=float, default=30)
     parser.add_argument("--max-seconds", type=int, default=1800, help="hard limit for the run")
     parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
@@ -879,6 +1143,8 @@ def main() -> None:
         parser.error("--participants takes sizes between 2 and 8")
     if not layouts or set(layouts) - set(LAYOUTS):
         parser.error(f"--layouts takes {', '.join(LAYOUTS)}")
+    if {lay.strip() for lay in args.side_layouts.split(",") if lay.strip()} - set(LAYOUTS):
+        parser.error(f"--side-layouts takes {', '.join(LAYOUTS)}")
     if args.calls < 1 or args.rounds < 1:
         parser.error("--calls and --rounds take counts of at least 1")
 
@@ -890,8 +1156,13 @@ def main() -> None:
     plan = [(lay, n) for lay, n in plan if lay == layouts[0] or n > 2]
     with tempfile.TemporaryDirectory(prefix="parloir-bench-participants-") as tmp:
         workdir = Path(tmp)
-        print(f"encoding the {WIDTH}x{HEIGHT} test clip…", flush=True)
-        clip = encode_clip(workdir)
+        print(f"encoding the {WIDTH}x{HEIGHT} test clips…", flush=True)
+        (workdir / "capped").mkdir()
+        clips = Clips(
+            full=encode_clip(workdir),
+            capped=encode_clip(workdir / "capped", kbps=CAPPED_KBPS),
+            cap=group_relative_video_bitrate(workdir / "var"),
+        )
         with private_netns(prefix="parloir-bp") as netns, running_in(netns) as runner:
             gc.disable()  # as in bench_media: full collections stalled the generator
             levels = [Level(n, layout if n > 2 else "mesh") for layout, n in plan]
@@ -902,22 +1173,23 @@ def main() -> None:
                     gc.collect()
                     print(f"round {i + 1}, {layout}, {n} participants…", flush=True)
                     folder = workdir / f"{layout}-{n}-{i}"
-                    level.rounds.append(run_round(netns, runner, folder, clip, n, layout, args))
+                    level.rounds.append(run_round(netns, runner, folder, clips, n, layout, args))
                     print(table([Level(n, layout, level.rounds[-1:])]).splitlines()[-1])
             side: list[SideBySide] = []
-            slots = [("mesh", 2), ("mesh", 4), ("detainee-video", 4)]
-            slots = [(lay, n) for lay, n in slots if n in sizes and (lay in layouts or n == 2)]
+            side_layouts = {layout.strip() for layout in args.side_layouts.split(",")}
+            slots = [("mesh", 2)] + [(layout, 4) for layout in LAYOUTS if layout in side_layouts]
+            slots = [(lay, n) for lay, n in slots if n in sizes]
             side_args = argparse.Namespace(**{**vars(args), "calls": args.side_calls})
             for i in range(args.side_by_side if len(slots) > 1 else 0):
                 gc.collect()
                 print(f"side by side, round {i + 1}…", flush=True)
                 folder = workdir / f"side-{i}"
-                side.append(run_side_by_side(netns, runner, folder, clip, slots, i, side_args))
+                side.append(run_side_by_side(netns, runner, folder, clips, slots, i, side_args))
                 print(side_by_side_table(side[-1:]).splitlines()[-1], flush=True)
     printed = table(levels) + "\n" + "\n".join(verdict(levels))
     if side:
         printed += "\n" + side_by_side_table(side) + "\n" + "\n".join(side_by_side_verdict(side))
-    publish(SECTION, printed, None if args.no_doc else document(levels, side, args))
+    publish(SECTION, printed, None if args.no_doc else document(levels, side, clips, args))
 
 
 if __name__ == "__main__":

@@ -125,3 +125,56 @@ def test_side_by_side_ratio_is_of_the_same_round():
     verdict = bp.side_by_side_verdict(rounds)
     assert "**2.40**" in verdict[0] and "**met**" in verdict[0]
     assert "| 3 | 2.00 % | 4.80 % | 4.00 % |" in bp.side_by_side_table(rounds)
+
+
+def test_mesh_capped_caps_relatives_only_in_calls_of_several():
+    assert [bp.video_streams(n, "mesh-capped") for n in (2, 3, 4)] == [2, 6, 12]
+    assert bp.wanted(1, 2, "mesh-capped") == ("audio", "video")
+    assert not bp.capped(1, 2, "mesh-capped")  # one relative: parloir does not cap
+    assert not bp.capped(0, 4, "mesh-capped")  # the kiosk keeps the room's rate
+    assert bp.capped(1, 3, "mesh-capped") and bp.capped(3, 4, "mesh-capped")
+    assert not bp.capped(1, 4, "mesh")
+    full, small = object(), object()
+    clips = bp.Clips(full, small, 256_000)
+    assert clips.of(0, 4, "mesh-capped") == (full, None)
+    assert clips.of(2, 4, "mesh-capped") == (small, 256_000)
+    assert clips.of(1, 2, "mesh-capped") == (full, None)
+
+
+def test_the_cap_is_parloirs_setting(tmp_path, monkeypatch):
+    # The function sets these when unset: leave the environment as it was afterwards.
+    for key, default in (
+        ("PARLOIR_VAR_DIR", str(tmp_path)),
+        ("DJANGO_SETTINGS_MODULE", "parloir.test_settings"),
+    ):
+        monkeypatch.setenv(key, os.environ.get(key, default))
+    assert bp.group_relative_video_bitrate(tmp_path) == 256_000  # the setting's default
+
+
+def test_received_kbps_by_kind_of_sender_over_the_window():
+    def probe(sender, bitrate, payload_bytes, kind="video"):
+        publisher = SimpleNamespace(name=sender, bitrate=bitrate)
+        return SimpleNamespace(kind=kind, publisher=publisher, payload_bytes=payload_bytes)
+
+    probes = [
+        probe("kiosk", None, 1_100_000),
+        probe("relative1", 256_000, 600_000),
+        probe("relative2", 256_000, 500_000),
+        probe("relative1", 256_000, 9_999_999, kind="audio"),
+    ]
+    before = {id(p): 100_000 for p in probes}
+    # 1 000 000 bytes over 20 s: 400 kbit/s; the relatives' median of 500 and 400 kB.
+    assert bp.received_kbps(probes, before, 20) == {
+        "kiosk": pytest.approx(400),
+        "capped relative": pytest.approx(180),
+    }
+
+
+def test_check_caps_wants_capped_relatives_at_the_setting_and_others_at_the_rooms():
+    clips = bp.Clips(None, None, 256_000)
+    bp.check_caps({"kiosk": [512_000], "capped relative": [256_000]}, clips)
+    bp.check_caps({"kiosk": [512_000], "relative": [512_000]}, clips)
+    with pytest.raises(RuntimeError, match="capped relatives"):
+        bp.check_caps({"kiosk": [512_000], "capped relative": [512_000]}, clips)
+    with pytest.raises(RuntimeError, match="kiosks"):
+        bp.check_caps({"kiosk": [256_000, 512_000]}, clips)
