@@ -278,10 +278,9 @@ class Watcher:
             while True:
                 started = time.monotonic()
                 try:
-                    # One trip to a database thread per pass (read, then write what
-                    # changed), not two: this runs four times a second on every web host.
-                    nodes = await database_sync_to_async(self._read_and_record)()
+                    nodes = await database_sync_to_async(_all_nodes)()
                     self._follow(nodes)
+                    await database_sync_to_async(self._record)(nodes)
                     ops_metrics.worker_pass("media_health")
                 except DatabaseError:
                     log.exception("Media health pass failed; trying again")
@@ -376,11 +375,6 @@ class Watcher:
                 log.exception("Cannot store the packet loss of media node %s", pk)
             await asyncio.sleep(max(0.0, self.loss_every - (time.monotonic() - started)))
 
-    def _read_and_record(self) -> list[MediaNode]:
-        nodes = _all_nodes()
-        self._record(nodes)
-        return nodes
-
     def _record(self, nodes: list[MediaNode]) -> dict[str, str]:
         now = timezone.now()
         mono = time.monotonic()
@@ -394,9 +388,7 @@ class Watcher:
             if before not in (None, MediaNode.State.UP) and node.state == MediaNode.State.UP:
                 hooks.node_up(node)
             seen = self.seen.get(node.pk)
-            if seen is None or self._pingers.get(node.pk, ("",))[0] != node.admin_ws_url:
-                # A new node, or a node with a new address: its pinger (started by
-                # _follow after this) has not asked it yet.
+            if seen is None:
                 continue
             fresh = seen.monotonic is not None and mono - seen.monotonic < self.down_after
             if fresh:

@@ -72,7 +72,7 @@ async def _frames_until(socket, predicate, timeout: float = 10) -> list[dict]:
     seen: list[dict] = []
     async with asyncio.timeout(timeout):
         while True:
-            output = await socket.receive_output()
+            output = await socket.receive_output(timeout)
             if output["type"] == "websocket.close":
                 seen.append({"type": "closed", "code": output.get("code")})
                 return seen
