@@ -31,6 +31,24 @@ def ready_call(minutes_into_slot: int = 1, slot_minutes: int = 30, **rules) -> R
     return Ready(site, booking, device, credential)
 
 
+def ready_family(names: tuple[str, ...] = ("Lina", "Yanis")) -> tuple[Ready, list]:
+    """A ready booking naming the site's contact and one more contact per name, in an
+    establishment whose calls reach them all: (ready, contacts in the booking's order)."""
+    from bookings.models import BookingContact
+    from tests.factories import ContactFactory
+
+    ready = ready_call()
+    establishment = ready.site.establishment
+    establishment.max_relatives_per_call = 1 + len(names)
+    establishment.save(update_fields=["max_relatives_per_call"])
+    contacts = [ready.site.contact]
+    for position, name in enumerate(names, start=1):
+        contact = ContactFactory(detainee=ready.site.detainee, first_name=name)
+        BookingContact.objects.create(booking=ready.booking, contact=contact, position=position)
+        contacts.append(contact)
+    return ready, contacts
+
+
 def start(ready: Ready) -> Call:
     return actions.do_start_call(ready.booking, device_label=ready.device.label)
 

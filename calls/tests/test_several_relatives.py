@@ -11,11 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from bookings.models import BookingContact
 from calls import actions
 from calls.models import Call, CallRelative, Participant
-from calls.tests.helpers import ready_call, start
-from tests.factories import ContactFactory, sign_in, staff_with_role
+from calls.tests.helpers import ready_call, ready_family, start
+from tests.factories import sign_in, staff_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,16 +24,7 @@ S = Call.State
 @pytest.fixture
 def family_call(settings):
     """A booking naming three contacts, called: its call and the three legs."""
-    ready = ready_call()
-    establishment = ready.site.establishment
-    establishment.max_relatives_per_call = 3
-    establishment.save(update_fields=["max_relatives_per_call"])
-    for position, name in ((1, "Lina"), (2, "Yanis")):
-        BookingContact.objects.create(
-            booking=ready.booking,
-            contact=ContactFactory(detainee=ready.site.detainee, first_name=name),
-            position=position,
-        )
+    ready, _contacts = ready_family()
     call = start(ready)
     return call, list(CallRelative.objects.filter(call=call).order_by("position"))
 

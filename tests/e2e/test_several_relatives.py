@@ -18,13 +18,12 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
-from bookings.models import BookingContact
 from calls.models import Call, CallRelative, Participant
-from calls.tests.helpers import ready_call
+from calls.tests.helpers import ready_family
 from media.janus import JanusAdmin
 from tests.e2e.doc_client import DocClient
 from tests.e2e.kiosk_client import KioskDocClient
-from tests.factories import ContactFactory, staff_with_role
+from tests.factories import staff_with_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media]
 
@@ -100,15 +99,8 @@ async def _staff_signs_in(staff: DocClient, username: str, device: TOTPDevice) -
 
 
 def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
-    ready = ready_call()
+    ready, family = ready_family()
     establishment = ready.site.establishment
-    establishment.max_relatives_per_call = 3
-    establishment.save(update_fields=["max_relatives_per_call"])
-    family = [ready.site.contact]
-    for position, name in ((1, "Lina"), (2, "Yanis")):
-        contact = ContactFactory(detainee=ready.site.detainee, first_name=name)
-        BookingContact.objects.create(booking=ready.booking, contact=contact, position=position)
-        family.append(contact)
     guard = staff_with_role("guard", establishment)
     device = TOTPDevice.objects.create(user=guard, name="phone", confirmed=True)
     kiosk_side, lina_side = ("kiosk", None), ("relative", 1)

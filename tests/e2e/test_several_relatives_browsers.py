@@ -17,9 +17,8 @@ import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bookings.models import BookingContact
 from calls.models import Call, CallRelative
-from calls.tests.helpers import ready_call
+from calls.tests.helpers import ready_family
 from tests.e2e.browser import browsers_on, kiosk_page, kiosk_sign_in_and_call, relative_joins
 from tests.e2e.doc_client import DocClient
 from tests.factories import staff_with_role
@@ -113,18 +112,7 @@ def node():
 
 def family_booking():
     """A booking naming three contacts: Amina (the booking's own), Lina and Yanis."""
-    from tests.factories import ContactFactory
-
-    ready = ready_call()
-    establishment = ready.site.establishment
-    establishment.max_relatives_per_call = 3
-    establishment.save(update_fields=["max_relatives_per_call"])
-    contacts = [ready.site.contact]
-    for position, name in ((1, "Lina"), (2, "Yanis")):
-        contact = ContactFactory(detainee=ready.site.detainee, first_name=name)
-        BookingContact.objects.create(booking=ready.booking, contact=contact, position=position)
-        contacts.append(contact)
-    return ready, contacts
+    return ready_family()
 
 
 async def staff_remove(base_url: str, guard, device, call_id: int, position: int) -> tuple:
