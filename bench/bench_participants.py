@@ -14,7 +14,7 @@ subscriber handle (rooms.subscribe) to what it receives of the others. Layouts:
 - ``mesh-capped``: the same, with each relative's video capped as parloir caps it in a
   call of 3 or more (rooms.publish(..., bitrate=settings.GROUP_RELATIVE_VIDEO_BITRATE),
   checked through Janus's admin API) and sending a clip encoded at what the cap allows
-  (CAPPED_KBPS), as a browser obeying Janus's REMB would;
+  (capped_kbps), as a browser obeying Janus's REMB would;
 - ``detainee-video``: the kiosk receives everyone; a relative receives the kiosk's audio
   and video and the other relatives' audio only (2 (N-1) video streams forwarded), what a
   relative's screen would show without simulcast to spend less on relatives' tiles.
@@ -99,9 +99,17 @@ SECTION = "Calls of several participants (bench_participants.py)"
 GOAL_RATIO = 2.5  # issue 19: CPU of a 4-participant call ≤ 2.5 × a 2-participant one
 LAYOUTS = ("mesh", "mesh-capped", "detainee-video")
 # What a relative's clip is encoded at where parloir caps its video (calls of 3 and more):
-# a little under the cap (settings.GROUP_RELATIVE_VIDEO_BITRATE, 256 kbit/s), as a browser
-# obeying Janus's REMB sends, the same 640x360 (see document()).
-CAPPED_KBPS = 240
+# a little under the cap (settings.GROUP_RELATIVE_VIDEO_BITRATE), as a browser obeying
+# Janus's REMB sends (it aims below the estimate by its audio and packet overhead), the same
+# 640x360 (see document()).
+CAPPED_SHARE = 0.94
+
+
+def capped_kbps(cap: int) -> int:
+    """The clip's bitrate for a relative capped at ``cap`` bit/s: 240 kbit/s for 256000."""
+    return round(cap * CAPPED_SHARE / 1000)
+
+
 parser_defaults: dict = {}
 
 
@@ -970,8 +978,9 @@ def capped_explanation(
             f" Janus's work probably goes with packets more than with bytes, and the cap "
             "removes "
             f"fewer packets than bytes: a relative's video goes from {full_video:.0f} to "
-            f"{small_video:.0f} packets/s (a frame of {CAPPED_KBPS} kbit/s at {FPS} "
-            f"frames/s still needs 2 packets), and the audio, {audio:.0f} packets/s per "
+            f"{small_video:.0f} packets/s ({small_video / FPS:.1f} packets a frame at "
+            f"{capped_kbps(clips.cap)} kbit/s and {FPS} frames/s), and the audio, "
+            f"{audio:.0f} packets/s per "
             f"stream, is untouched: the packets through Janus in a call of 4 go from "
             f"{before:.0f} to {after:.0f} per second ({100 * (after - before) / before:+.0f} "
             f"%), of which {100 * 4 * 4 * audio / after:.0f} % are audio."
@@ -984,11 +993,10 @@ def capped_explanation(
                 f" With the cap, a call of 4 is still above the goal (in the rounds, "
                 f"{capped_:.2f} % against {goal:.2f} %, 2.5 times a call of 2). What is "
                 "left is the packets the cap does not touch: the kiosk's video, "
-                "forwarded to 3 at the room's rate, and everyone's audio; and the "
-                "relatives' video, still 2 packets a frame. Fewer packets for the relatives' "
-                "tiles needs a lower rate for them (about 120 kbit/s at 15 frames/s for one "
-                "packet a frame; fewer frames/s at the same rate sends as many packets), "
-                "or simulcast's small layer."
+                "forwarded to 3 at the room's rate, and everyone's audio. Fewer packets "
+                "for the relatives' tiles needs a lower rate for them (one packet a frame "
+                "takes at most about 130 kbit/s at 15 frames/s; fewer frames/s at the same "
+                "rate sends as many packets), or simulcast's small layer."
             )
         else:
             text += f" The goal leaves a call of 4 up to {goal:.2f} % of a core."
@@ -1057,12 +1065,12 @@ audio and video, N (N-1) video streams forwarded, every video at the room's cap
 publishes with `bitrate` = `settings.GROUP_RELATIVE_VIDEO_BITRATE` ({clips.cap // 1000}
 kbit/s; `rooms.publish(..., bitrate=)`, calls/consumers.py), Janus's REMB to the browser;
 the kiosk keeps the room's cap. A browser obeys that REMB, these pre-encoded peers cannot,
-so a capped relative sends a clip encoded at {CAPPED_KBPS} kbit/s
+so a capped relative sends a clip encoded at {capped_kbps(clips.cap)} kbit/s
 ({clip_kbps(clips.capped):.0f} kbit/s as sent, against {clip_kbps(clips.full):.0f} for the
 full clip): a little under the cap, as a browser's encoder targets the estimate less its
 audio and packet overhead (so if anything the measure is on the expensive side). Same
 {WIDTH}x{HEIGHT}: Janus's work is per packet, and at a given bitrate a smaller picture
-sends about the same packets (one or two per frame at {CAPPED_KBPS} kbit/s and {FPS}
+sends about the same packets (one or two per frame at {capped_kbps(clips.cap)} kbit/s and {FPS}
 frames/s); and a browser does not necessarily shrink it (Chrome picks its first
 resolution from its start bitrate, 300 kbit/s, still enough for 640x360 at its
 threshold, then lowers it only when its encoder's quantizer stays high, which depends on
@@ -1158,10 +1166,11 @@ def main() -> None:
         workdir = Path(tmp)
         print(f"encoding the {WIDTH}x{HEIGHT} test clips…", flush=True)
         (workdir / "capped").mkdir()
+        cap = group_relative_video_bitrate(workdir / "var")
         clips = Clips(
             full=encode_clip(workdir),
-            capped=encode_clip(workdir / "capped", kbps=CAPPED_KBPS),
-            cap=group_relative_video_bitrate(workdir / "var"),
+            capped=encode_clip(workdir / "capped", kbps=capped_kbps(cap)),
+            cap=cap,
         )
         with private_netns(prefix="parloir-bp") as netns, running_in(netns) as runner:
             gc.disable()  # as in bench_media: full collections stalled the generator

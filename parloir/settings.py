@@ -316,7 +316,7 @@ MAKEUP_MIN_LOST_SECONDS = env.integer("PARLOIR_MAKEUP_MIN_LOST_SECONDS", 60)
 CALL_RELATIVES_SUPPORTED = 4
 # In a call of several relatives, the most a relative's video may take (bit/s, Janus's
 # REMB): each is a small tile on the others' screens, and Janus forwards it N - 1 times.
-GROUP_RELATIVE_VIDEO_BITRATE = env.integer("PARLOIR_GROUP_RELATIVE_VIDEO_BITRATE", 256_000)
+GROUP_RELATIVE_VIDEO_BITRATE = env.integer("PARLOIR_GROUP_RELATIVE_VIDEO_BITRATE", 128_000)
 TURN_SECRET = env.secret("PARLOIR_TURN_SECRET", required=False)
 TURN_URLS = [url for url in (env.get("PARLOIR_TURN_URLS", "") or "").split(",") if url]
 TURN_TTL_SECONDS = env.integer("PARLOIR_TURN_TTL_SECONDS", 7200)

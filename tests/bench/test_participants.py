@@ -141,6 +141,10 @@ def test_mesh_capped_caps_relatives_only_in_calls_of_several():
     assert clips.of(1, 2, "mesh-capped") == (full, None)
 
 
+def test_a_capped_relatives_clip_is_a_little_under_the_cap():
+    assert bp.capped_kbps(256_000) == 241 and bp.capped_kbps(128_000) == 120
+
+
 def test_the_cap_is_parloirs_setting(tmp_path, monkeypatch):
     # The function sets these when unset: leave the environment as it was afterwards.
     for key, default in (
@@ -148,7 +152,7 @@ def test_the_cap_is_parloirs_setting(tmp_path, monkeypatch):
         ("DJANGO_SETTINGS_MODULE", "parloir.test_settings"),
     ):
         monkeypatch.setenv(key, os.environ.get(key, default))
-    assert bp.group_relative_video_bitrate(tmp_path) == 256_000  # the setting's default
+    assert bp.group_relative_video_bitrate(tmp_path) == 128_000  # the setting's default
 
 
 def test_received_kbps_by_kind_of_sender_over_the_window():

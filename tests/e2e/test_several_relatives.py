@@ -228,7 +228,7 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
     assert ("relative", 0, "audio") in streams
     # In a call of several, each relative is a small tile: their video is capped lower
     # than the detainee's (docs/configuration.md, PARLOIR_GROUP_RELATIVE_VIDEO_BITRATE).
-    assert seen["bitrates"][("relative", 0)] == seen["bitrates"][("relative", 1)] == 256_000
+    assert seen["bitrates"][("relative", 0)] == seen["bitrates"][("relative", 1)] == 128_000
     assert seen["bitrates"][("kiosk", None)] in (None, 0, 512_000), seen["bitrates"]
     assert seen["weak_streams"] == [
         ("kiosk", None, "audio"),
