@@ -65,8 +65,9 @@ GRID = {
     3: [(0, 0), (TILE_W, 0), (TILE_W // 2, TILE_H)],
     4: [(0, 0), (TILE_W, 0), (0, TILE_H), (TILE_W, TILE_H)],
 }
-# A party away for less than this (lost packets, a quick republication) keeps its place.
-PRESENCE_GAP = 1.0
+# A party away for less than this (lost packets, a quick republication) keeps its place;
+# a layout is shown for at least this long (see ``segments``).
+PRESENCE_GAP = SHORTEST_LAYOUT = 1.0
 PR_SET_PDEATHSIG = 1
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
@@ -434,10 +435,16 @@ def presence(
     return {side: spans[side] for side in SIDES if side in spans}
 
 
-def segments(spans: dict[str, list[tuple[float, float]]], duration: float) -> list[Segment]:
-    """The timeline cut where the set of present sides changes, from 0 to ``duration``.
-    Nobody is there at the very end (the last stream stopped a frame before): the last
-    layout is kept to the end."""
+def segments(
+    spans: dict[str, list[tuple[float, float]]], duration: float, shortest: float = SHORTEST_LAYOUT
+) -> list[Segment]:
+    """The timeline, from 0 to ``duration``, cut where the set of present sides changes.
+
+    A layout that would last less than ``shortest`` (parties whose streams start or stop a
+    few tenths apart, as at the end of every call) is not shown: that stretch takes the
+    layout next to it that has a place for everyone in it, the following one first (a
+    party about to arrive gets its tile a little early, black until its first picture).
+    Whoever is there always has a place; only its tile may be there a moment too long."""
     times = {t for intervals in spans.values() for span in intervals for t in span}
     cuts = sorted({0.0} | {t for t in times if 0 < t < duration})
     found: list[Segment] = []
@@ -445,13 +452,31 @@ def segments(spans: dict[str, list[tuple[float, float]]], duration: float) -> li
         present = tuple(
             side for side in SIDES if any(a <= start < b for a, b in spans.get(side, ()))
         )
-        if found and found[-1].sides == present:
-            found[-1] = Segment(found[-1].start, end, present)
+        found.append(Segment(start, end, present))
+    found = _joined(found)
+    while True:
+        for i, segment in enumerate(found):
+            if segment.end - segment.start >= shortest:
+                continue
+            neighbours = [j for j in (i + 1, i - 1) if 0 <= j < len(found)]
+            wider = [j for j in neighbours if set(segment.sides) <= set(found[j].sides)]
+            if wider:
+                found[i] = Segment(segment.start, segment.end, found[wider[0]].sides)
+                break
         else:
-            found.append(Segment(start, end, present))
-    if len(found) > 1 and not found[-1].sides:
-        found[-2:] = [Segment(found[-2].start, duration, found[-2].sides)]
-    return found
+            return found
+        found = _joined(found)
+
+
+def _joined(found: list[Segment]) -> list[Segment]:
+    """Neighbouring segments with the same sides made one."""
+    joined: list[Segment] = []
+    for segment in found:
+        if joined and joined[-1].sides == segment.sides:
+            joined[-1] = Segment(joined[-1].start, segment.end, segment.sides)
+        else:
+            joined.append(segment)
+    return joined
 
 
 def layout(
