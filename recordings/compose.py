@@ -1,4 +1,4 @@
-"""From a call's Janus ``.mjr`` files to one WebM with both parties, in sync, both voices heard.
+"""From a call's Janus ``.mjr`` files to one WebM with every party, in sync, every voice heard.
 
 No database here: the worker (recordings.jobs) and the benchmark both call it.
 
@@ -10,11 +10,12 @@ No database here: the worker (recordings.jobs) and the benchmark both call it.
    or came back, later.
 2. ``janus-pp-rec`` turns each file into a plain .webm (VP8) or .opus, without
    re-encoding, all files at once.
-3. Video, when there is more than one stream: one side-by-side picture (each party scaled
-   into a 320x240 tile, black where a party has no video yet or any more; a 2x2 grid for
-   a call of three or four parties, see ``layout``), re-encoded to
-   VP8 at 15 images/s. Browsers show only the first video track of a file, so two untouched
-   tracks would let staff see one party only: composing is the one way to show both.
+3. Video, when there is more than one stream: one picture, each party scaled into a
+   320x240 tile, re-encoded to VP8 at 15 images/s. Two parties side by side (640x240,
+   each in its half, black while away); three or four in a 640x480 grid of whoever is
+   there, re-laid as parties arrive and leave (``presence``, ``segments``, ``layout``).
+   Browsers show only the first video track of a file, so untouched tracks would let
+   staff see one party only: composing is the one way to show everyone.
    A single video stream (one party without camera) is copied as it is.
 4. Audio: every Opus stream decoded, put at its place, the detainee's side panned a little
    to the left and the relative's to the right (both still heard in both ears), mixed and

@@ -66,6 +66,15 @@ def _frame(path: Path, width: int, height: int, at: float = 1.0) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
 
 
+def _samples(path: Path) -> np.ndarray:
+    """The sound of ``path``, mono at 8 kHz."""
+    pcm = subprocess.run(
+        [*compose.FFMPEG, "-i", str(path), "-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(pcm, np.int16).astype(float)
+
+
 def _tile(frame: np.ndarray, x: int, y: int) -> np.ndarray:
     # The middle of the tile: clear of the edges the encoder blurs.
     th, tw = compose.TILE_H, compose.TILE_W
@@ -186,12 +195,7 @@ def test_every_party_has_its_tile_and_its_voice(tmp_path, sides):
         # The third party centred below the two others; on each side of it, black.
         assert frame[250:, :150].max() < 30 and frame[250:, 490:].max() < 30
     # Every tone is in the mix.
-    pcm = subprocess.run(
-        [*compose.FFMPEG, "-i", str(composed.path), "-vn", "-ac", "1", "-ar", "8000",
-         "-f", "s16le", "-"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    samples = np.frombuffer(pcm, np.int16).astype(float)
+    samples = _samples(composed.path)
     spectrum = np.abs(np.fft.rfft(samples))
     freqs = np.fft.rfftfreq(len(samples), 1 / 8000)
     floor = np.median(spectrum)
@@ -310,12 +314,7 @@ def test_the_grid_is_re_laid_when_a_party_arrives_or_leaves_in_sync(tmp_path):
     alone = next(t for f, t in zip(frames, times, strict=True) if _shows(f, L, 160, 120))
     assert alone == pytest.approx(5.5, abs=0.3)
     # The second relative's voice too: heard from 2 s to 4 s only.
-    pcm = subprocess.run(
-        [*compose.FFMPEG, "-i", str(composed.path), "-vn", "-ac", "1", "-ar", "8000",
-         "-f", "s16le", "-"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    samples = np.frombuffer(pcm, np.int16).astype(float)
+    samples = _samples(composed.path)
     heard = []
     for start in np.arange(0.0, 6.4, 0.1):
         window = samples[int(start * 8000) : int((start + 0.1) * 8000)]
