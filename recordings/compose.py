@@ -55,8 +55,8 @@ SIDES = (LEFT, RIGHT, THIRD, FOURTH)
 TILE_W, TILE_H, FPS = 320, 240, 15
 VIDEO_BITRATE, AUDIO_BITRATE = "300k", "40k"
 KEYFRAME_SECONDS = 2
-# Each side keeps 80% in its own ear and 40% in the other one; in a grid, the left
-# column's parties lean left and the right column's right.
+# Each side keeps 80% in its own ear and 40% in the other one; a third party leans left
+# and a fourth right (their columns in a grid of four).
 PAN = {LEFT: (0.8, 0.4), RIGHT: (0.4, 0.8), THIRD: (0.8, 0.4), FOURTH: (0.4, 0.8)}
 # Where the tiles go in a 640x480 picture, by how many parties are there (see ``layout``).
 GRID = {
@@ -445,7 +445,8 @@ def segments(
     few tenths apart, as at the end of every call) is not shown: that stretch takes the
     layout next to it that has a place for everyone in it, the following one first (a
     party about to arrive gets its tile a little early, black until its first picture).
-    Whoever is there always has a place; only its tile may be there a moment too long."""
+    Whoever is there always has a place; a tile may only be laid a moment early or kept
+    a moment late."""
     times = {t for intervals in spans.values() for span in intervals for t in span}
     cuts = sorted({0.0} | {t for t in times if 0 < t < duration})
     found: list[Segment] = []
