@@ -1,4 +1,4 @@
-"""From a call's Janus ``.mjr`` files to one WebM with both parties, in sync, both voices heard.
+"""From a call's Janus ``.mjr`` files to one WebM with every party, in sync, every voice heard.
 
 No database here: the worker (recordings.jobs) and the benchmark both call it.
 
@@ -10,11 +10,12 @@ No database here: the worker (recordings.jobs) and the benchmark both call it.
    or came back, later.
 2. ``janus-pp-rec`` turns each file into a plain .webm (VP8) or .opus, without
    re-encoding, all files at once.
-3. Video, when there is more than one stream: one side-by-side picture (each party scaled
-   into a 320x240 tile, black where a party has no video yet or any more; a 2x2 grid for
-   a call of three or four parties, see ``layout``), re-encoded to
-   VP8 at 15 images/s. Browsers show only the first video track of a file, so two untouched
-   tracks would let staff see one party only: composing is the one way to show both.
+3. Video, when there is more than one stream: one picture, each party scaled into a
+   320x240 tile, re-encoded to VP8 at 15 images/s. Two parties side by side (640x240,
+   each in its half, black while away); three or four in a 640x480 grid of whoever is
+   there, re-laid as parties arrive and leave (``presence``, ``segments``, ``layout``).
+   Browsers show only the first video track of a file, so untouched tracks would let
+   staff see one party only: composing is the one way to show everyone.
    A single video stream (one party without camera) is copied as it is.
 4. Audio: every Opus stream decoded, put at its place, the detainee's side panned a little
    to the left and the relative's to the right (both still heard in both ears), mixed and
@@ -54,9 +55,20 @@ SIDES = (LEFT, RIGHT, THIRD, FOURTH)
 TILE_W, TILE_H, FPS = 320, 240, 15
 VIDEO_BITRATE, AUDIO_BITRATE = "300k", "40k"
 KEYFRAME_SECONDS = 2
-# Each side keeps 80% in its own ear and 40% in the other one; in a grid, the left
-# column's parties lean left and the right column's right.
+# Each side keeps 80% in its own ear and 40% in the other one; a third party leans left
+# and a fourth right (their columns in a grid of four).
 PAN = {LEFT: (0.8, 0.4), RIGHT: (0.4, 0.8), THIRD: (0.8, 0.4), FOURTH: (0.4, 0.8)}
+# Where the tiles go in a 640x480 picture, by how many parties are there (see ``layout``).
+GRID = {
+    0: [],
+    1: [(TILE_W // 2, TILE_H // 2)],
+    2: [(0, TILE_H // 2), (TILE_W, TILE_H // 2)],
+    3: [(0, 0), (TILE_W, 0), (TILE_W // 2, TILE_H)],
+    4: [(0, 0), (TILE_W, 0), (0, TILE_H), (TILE_W, TILE_H)],
+}
+# A party away for less than this (lost packets, a quick republication) keeps its place;
+# a layout is shown for at least this long (see ``segments``).
+PRESENCE_GAP = SHORTEST_LAYOUT = 1.0
 PR_SET_PDEATHSIG = 1
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
@@ -112,6 +124,18 @@ class Track:
         return self.offset + self.duration
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the call's timeline (seconds) during which the same sides are there."""
+
+    start: float
+    end: float
+    sides: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "sides": [*self.sides]}
+
+
 @dataclass
 class Composed:
     path: Path
@@ -120,6 +144,8 @@ class Composed:
     audio: str  # "mixed", "copied" or "none"
     tracks: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # When composed: who was laid out in the picture, segment by segment.
+    layout: list[dict] = field(default_factory=list)
 
 
 def _die_with_parent() -> None:
@@ -393,20 +419,103 @@ def place(tracks: Sequence[Track]) -> int:
 # --- Composition ------------------------------------------------------------------------
 
 
-def layout(sides: Sequence[str]) -> tuple[int, int, dict[str, tuple[int, int]]]:
-    """The picture's width and height, and where each side's tile goes (x, y).
+def presence(
+    tracks: Sequence[Track], gap: float = PRESENCE_GAP
+) -> dict[str, list[tuple[float, float]]]:
+    """When each side is there, on the call's timeline: while any of its streams (audio or
+    video, any of its publications) runs. Gaps shorter than ``gap`` (a burst of lost
+    packets, a quick republication) are filled, so that the picture does not jump."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for track in sorted(tracks, key=lambda t: (t.offset, t.end)):
+        intervals = spans.setdefault(_side(track), [])
+        if intervals and track.offset - intervals[-1][1] < gap:
+            start, end = intervals[-1]
+            intervals[-1] = (start, max(end, track.end))
+        else:
+            intervals.append((track.offset, track.end))
+    return {side: spans[side] for side in SIDES if side in spans}
 
-    Two parties side by side (640x240: the detainee left, the relative right); three or
-    four in a 2x2 grid (640x480: the detainee top left, then each relative in the order
-    of their legs), a party's tile black while it has no video.
+
+def segments(
+    spans: dict[str, list[tuple[float, float]]], duration: float, shortest: float = SHORTEST_LAYOUT
+) -> list[Segment]:
+    """The timeline, from 0 to ``duration``, cut where the set of present sides changes.
+
+    A layout that would last less than ``shortest`` (parties whose streams start or stop a
+    few tenths apart, as at the end of every call) is not shown: that stretch takes the
+    layout next to it that has a place for everyone in it, the following one first (a
+    party about to arrive gets its tile a little early, black until its first picture).
+    Whoever is there always has a place; a tile may only be laid a moment early or kept
+    a moment late."""
+    times = {t for intervals in spans.values() for span in intervals for t in span}
+    cuts = sorted({0.0} | {t for t in times if 0 < t < duration})
+    found: list[Segment] = []
+    for start, end in zip(cuts, [*cuts[1:], duration], strict=True):
+        present = tuple(
+            side for side in SIDES if any(a <= start < b for a, b in spans.get(side, ()))
+        )
+        found.append(Segment(start, end, present))
+    found = _joined(found)
+    while True:
+        for i, segment in enumerate(found):
+            if segment.end - segment.start >= shortest:
+                continue
+            neighbours = [j for j in (i + 1, i - 1) if 0 <= j < len(found)]
+            wider = [j for j in neighbours if set(segment.sides) <= set(found[j].sides)]
+            if wider:
+                found[i] = Segment(segment.start, segment.end, found[wider[0]].sides)
+                break
+        else:
+            return found
+        found = _joined(found)
+
+
+def _joined(found: list[Segment]) -> list[Segment]:
+    """Neighbouring segments with the same sides made one."""
+    joined: list[Segment] = []
+    for segment in found:
+        if joined and joined[-1].sides == segment.sides:
+            joined[-1] = Segment(joined[-1].start, segment.end, segment.sides)
+        else:
+            joined.append(segment)
+    return joined
+
+
+def layout(
+    sides: Sequence[str], present: Sequence[str] | None = None
+) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    """The picture's width and height for a call whose ``sides`` show video, and where
+    each of the ``present`` ones (all by default) has its tile (x, y).
+
+    Two parties side by side (640x240: the detainee left, the relative right), each in
+    its half for the whole call, black while absent. Three or four: a 640x480 picture
+    re-laid with whoever is there, in the order detainee, then each relative by leg: one
+    centred, two side by side in the middle, three as two above and one centred below,
+    four in a 2x2 grid.
     """
-    if not set(sides) & {THIRD, FOURTH}:
-        return 2 * TILE_W, TILE_H, {LEFT: (0, 0), RIGHT: (TILE_W, 0)}
-    return (
-        2 * TILE_W,
-        2 * TILE_H,
-        {side: ((i % 2) * TILE_W, (i // 2) * TILE_H) for i, side in enumerate(SIDES)},
-    )
+    shown = [side for side in SIDES if side in set(sides)]
+    if len(shown) <= 2:
+        if set(shown) <= {LEFT, RIGHT}:
+            return 2 * TILE_W, TILE_H, {LEFT: (0, 0), RIGHT: (TILE_W, 0)}
+        return 2 * TILE_W, TILE_H, {side: (i * TILE_W, 0) for i, side in enumerate(shown)}
+    there = [side for side in shown if present is None or side in present]
+    return 2 * TILE_W, 2 * TILE_H, dict(zip(there, GRID[len(there)], strict=False))
+
+
+def _side(track: Track) -> str:
+    return track.source.side if track.source.side in SIDES else RIGHT
+
+
+def _piecewise(values: Sequence[tuple[float, int]]) -> str:
+    """An ffmpeg expression of ``t`` worth each value from its start time: a sum of steps
+    (flat, however many changes), quoted for the filter graph."""
+    first = values[0][1]
+    steps = [
+        f"{value - previous:+d}*gte(t,{start:.3f})"
+        for (_start, previous), (start, value) in zip(values, values[1:], strict=False)
+        if value != previous
+    ]
+    return f"'{first}{''.join(steps)}'" if steps else str(first)
 
 
 def tile_command(track: Track, fifo: Path) -> list[str]:
@@ -439,22 +548,31 @@ def video_command(
     duration: float,
     out: Path,
     audio: tuple[Path, float] | None = None,
+    timeline: Sequence[Segment] = (),
 ) -> list[str]:
-    """Lay the tiles on a black picture (``layout``), each at its side and time, encode it
-    to VP8 and mux it with ``audio`` (an Ogg Opus path and its offset), copied."""
+    """Lay the tiles on a black picture, each at its time and at the place ``layout`` gives
+    its side in each segment of ``timeline`` (off the picture while its side is away),
+    encode it to VP8 and mux it with ``audio`` (an Ogg Opus path and its offset), copied."""
     argv = [*FFMPEG, "-copyts"]
     for track, fifo in tiles:
         argv += ["-itsoffset", f"{track.offset:.3f}", "-f", "nut", "-i", str(fifo)]
     if audio is not None:
         path, offset = audio
         argv += ["-itsoffset", f"{offset:.3f}", "-f", "ogg", "-i", str(path)]
-    width, height, places = layout([track.source.side for track, _fifo in tiles])
+    sides = [_side(track) for track, _fifo in tiles]
+    width, height, _places = layout(sides)
+    if not timeline:
+        timeline = [Segment(0.0, duration, tuple(sides))]
+    where = [(segment.start, layout(sides, segment.sides)[2]) for segment in timeline]
     graph = [f"color=c=black:s={width}x{height}:r={FPS}:d={duration:.3f}[bg]"]
     last = "bg"
-    for i, (track, _fifo) in enumerate(tiles):
-        x, y = places.get(track.source.side, places[RIGHT])
+    for i, side in enumerate(sides):
+        # Away: just right of the picture, where overlay draws nothing.
+        x = _piecewise([(start, places.get(side, (width, 0))[0]) for start, places in where])
+        y = _piecewise([(start, places.get(side, (width, 0))[1]) for start, places in where])
+        moving = ":eval=frame" if "'" in x + y else ""
         tail = ",format=yuv420p[out]" if i == len(tiles) - 1 else f"[o{i}]"
-        graph.append(f"[{last}][{i}:v]overlay=x={x}:y={y}:eof_action=pass{tail}")
+        graph.append(f"[{last}][{i}:v]overlay=x={x}:y={y}{moving}:eof_action=pass{tail}")
         last = f"o{i}"
     argv += ["-filter_complex", ";".join(graph), "-map", "[out]"]
     if audio is not None:
@@ -529,14 +647,19 @@ def compose(tracks: Sequence[Track], work: Path, out: Path, runner: Runner) -> C
     elif audios:
         audio_input = (audios[0].path, audios[0].offset)
     clock = time.monotonic()
+    timeline: list[Segment] = []
     if composing:
         video_mode = "composed"
+        # Only parties with a camera get a tile; they are there while any stream of theirs
+        # runs (their voice may come a little before their first picture).
+        shown = {_side(track) for track in videos}
+        timeline = segments(presence([t for t in tracks if _side(t) in shown]), duration)
         tiles = []
         for i, track in enumerate(videos):
             tiles.append((track, _fifo(work / f"tile-{i}.fifo")))
             commands.append(tile_command(track, tiles[-1][1]))
             names.append(f"tile-{i}")
-        commands.append(video_command(tiles, duration, out, audio_input))
+        commands.append(video_command(tiles, duration, out, audio_input, timeline))
         names.append("compose")
         runner.run(*commands, names=names)
     else:
@@ -571,4 +694,5 @@ def compose(tracks: Sequence[Track], work: Path, out: Path, runner: Runner) -> C
             for t in tracks
         ],
         seconds=seconds,
+        layout=[segment.as_dict() for segment in timeline],
     )

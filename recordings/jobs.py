@@ -319,6 +319,8 @@ def produce(recording: Recording, work: Path, runner: compose.Runner) -> Outcome
         tracks=composed.tracks,
         sides={side: ROLE_OF_SIDE[side] for side in sorted({t.source.side for t in tracks})},
         seconds={k: round(v, 3) for k, v in composed.seconds.items()},
+        # Who the picture shows, segment by segment (empty when nothing was composed).
+        layout=composed.layout,
     )
     problem, detail = "", ""
     # A relative may well publish without a camera: a missing kind is noted, not flagged.

@@ -325,8 +325,10 @@ def tile_brightness(path: Path, at: float) -> tuple[float, float]:
     return float(frame[:, : width // 2].mean()), float(frame[:, width // 2 :].mean())
 
 
-def quadrant_brightness(path: Path, at: float) -> list[float]:
-    """Mean luma of the four tiles of a 2x2 grid at ``at`` seconds, row by row."""
+def region_brightness(
+    path: Path, at: float, regions: list[tuple[int, int, int, int]]
+) -> list[float]:
+    """Mean luma of each region (x, y, width, height) of the picture at ``at`` seconds."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-ss", f"{at}", "-i", str(path), "-frames:v", "1",
          "-f", "rawvideo", "-pix_fmt", "gray", "-"],
@@ -336,12 +338,7 @@ def quadrant_brightness(path: Path, at: float) -> list[float]:
     video = next(s for s in compose.probe(path)["streams"] if s["codec_type"] == "video")
     width, height = int(video["width"]), int(video["height"])
     frame = np.frombuffer(raw, dtype=np.uint8)[: width * height].reshape(height, width)
-    half_w, half_h = width // 2, height // 2
-    return [
-        float(frame[y : y + half_h, x : x + half_w].mean())
-        for y in (0, half_h)
-        for x in (0, half_w)
-    ]
+    return [float(frame[y : y + h, x : x + w].mean()) for x, y, w, h in regions]
 
 
 def decode_errors(path: Path) -> str:

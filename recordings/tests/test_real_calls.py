@@ -122,8 +122,9 @@ def test_a_call_of_three_is_one_grid_with_everyone_in_sync(
     db, rec_runner, own_janus, node, tmp_path
 ):
     """Issue #19: the detainee and two relatives, the second arriving later. Every party
-    has a tile and a voice; the late relative's tile is black until they arrive, and their
-    voice and picture start where Janus received them, within 0.3 s."""
+    present has a tile and a voice: the picture shows the two first side by side until the
+    second relative arrives, then is re-laid for three; their voice and picture start
+    where Janus received them, within 0.3 s."""
     run = rec_runner.run(
         helpers.run_call(own_janus, "three", together=3.0, second_relative_after=1.5),
         timeout=90,
@@ -146,22 +147,52 @@ def test_a_call_of_three_is_one_grid_with_everyone_in_sync(
     assert helpers.decode_errors(media) == ""
     video = next(s for s in compose.probe(media)["streams"] if s["codec_type"] == "video")
     assert (int(video["width"]), int(video["height"])) == (640, 480)
-    second = janus_offsets[run.feeds["relative1"], "audio"]
-    # Before the second relative came: their tile black, their voice absent.
-    before = helpers.tone_levels(media, max(0.2, second - 1.0))
+    first = janus_offsets[run.feeds["relative"], "video"]
+    second = min(janus_offsets[run.feeds["relative1"], kind] for kind in ("audio", "video"))
+    # The layout changes where Janus's streams begin: the kiosk and the first relative
+    # (the kiosk alone before, if that lasted a second), then the second relative too.
+    layout = recording.details["layout"]
+    assert [segment["sides"] for segment in layout[-2:]] == [
+        ["left", "right"],
+        ["left", "right", "third"],
+    ], layout
+    assert layout[-1]["start"] == pytest.approx(second, abs=0.01)
+    # Tiles of 320x240 (the test pattern fills their middle rows), and black bands.
+    above, below = (0, 0, 640, 110), (0, 370, 640, 110)
+    middle_left, middle_right = (40, 160, 240, 160), (360, 160, 240, 160)
+    top_left, top_right = (40, 40, 240, 160), (360, 40, 240, 160)
+    # The lower half of the second relative's tile, centred below: black in the layout
+    # of two (whose tiles end at y = 360).
+    bottom = (200, 380, 240, 60)
+    corners = [(0, 250, 150, 230), (490, 250, 150, 230)]
+    # Before the second relative came: two side by side in the middle, their voice absent.
+    assert second - first > 1.0, janus_offsets  # the relative's picture had time to show
+    before_at = (first + second) / 2 + 0.2
+    before = helpers.tone_levels(media, before_at - 0.25)
     assert before[helpers.SECOND_RELATIVE_HZ] < SILENT, before
-    assert helpers.quadrant_brightness(media, max(0.2, second - 1.0))[2] < 5
-    # Then everyone: three voices, three pictures.
+    left, right, top, low = helpers.region_brightness(
+        media, before_at, [middle_left, middle_right, above, below]
+    )
+    assert left > 40 and right > 40 and top < 5 and low < 5, (left, right, top, low)
+    # Then everyone: three voices, three pictures (two above, one centred below).
     together = helpers.tone_levels(media, run.ended - 1.0)
     assert all(together[hz] > HEARD for hz in (KIOSK_HZ, RELATIVE_HZ, helpers.SECOND_RELATIVE_HZ))
-    tiles = helpers.quadrant_brightness(media, run.ended - 1.0)
-    assert all(tile > 40 for tile in tiles[:3]), tiles
+    tiles = helpers.region_brightness(
+        media, run.ended - 1.0, [top_left, top_right, bottom, *corners]
+    )
+    assert all(tile > 40 for tile in tiles[:3]) and all(c < 5 for c in tiles[3:]), tiles
     onset = next(
         t / 10
         for t in range(0, int(run.ended * 10))
         if helpers.tone_levels(media, t / 10, 0.1)[helpers.SECOND_RELATIVE_HZ] > HEARD / 4
     )
-    assert onset == pytest.approx(second, abs=0.3)
+    assert onset == pytest.approx(janus_offsets[run.feeds["relative1"], "audio"], abs=0.3)
+    seen = next(
+        t / 10
+        for t in range(int(onset * 10) - 5, int(run.ended * 10))
+        if helpers.region_brightness(media, t / 10, [bottom])[0] > 40
+    )
+    assert seen == pytest.approx(janus_offsets[run.feeds["relative1"], "video"], abs=0.3)
 
 
 def test_a_call_cut_by_a_media_node_crash_plays_up_to_the_crash(
