@@ -2,7 +2,8 @@
 
 Each action runs in one transaction, checks the staff actor's rights through
 parloir.access, writes its audit event, logs the booking's transition and tells the
-relative through notify (messages leave after commit). Lock order, to stay clear of
+relative through notify (messages leave after commit); the layers above follow
+through bookings.hooks, in the same transaction. Lock order, to stay clear of
 deadlocks: detainee, then contact, then booking rows, then the audit head.
 """
 
@@ -18,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.log import record
 from bookings import contacts as booking_contacts
-from bookings import makeup
+from bookings import hooks, makeup
 from bookings.availability import Availability, Refusal, local_day_bounds
 from bookings.db import DETAINEE_OVERLAP, overlap_guard_name
 from bookings.models import (
@@ -33,6 +34,7 @@ from establishments.models import Establishment, Quarter, VideoRoom
 from notify.actions import do_send_message
 from notify.models import Message
 from parloir import access
+from parloir.reasons import require_reason
 from people.models import AuthorizedContact, Detainee, StaffUser
 
 REFUSALS = {
@@ -56,13 +58,6 @@ REFUSALS = {
 
 def _refuse(code: str) -> ValidationError:
     return ValidationError(REFUSALS[code], code=code)
-
-
-def _require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("Un motif est obligatoire."), code="reason")
-    return reason
 
 
 def _check_side(via: str, actor: StaffUser | None, establishment_id: int, *, capability=None):
@@ -364,7 +359,7 @@ def cancel_refusal(call, via: str) -> ValidationError | None:
     Staff stop an open call from its page (calls.actions.do_interrupt), never by
     cancelling its booking. The detainee's own cancellation still ends a call that has
     not begun, as his red button does; a live one he hangs up. The system's
-    cancellations (people hooks, closures) end the call on purpose and are not asked.
+    cancellations (bookings.listeners, closures) end the call on purpose and are not asked.
     """
     if call is None or not call.is_open:
         return None
@@ -404,16 +399,7 @@ def _cancel(booking: Booking, *, reason: str, via: str, actor, data=None) -> Boo
         "booking.cancelled", booking, via=via, actor=actor, data={"reason": reason, **(data or {})}
     )
     _tell(booking, Message.Purpose.BOOKING_CANCELLED)
-    # A call opened early (within the kiosk's tolerance) goes with its booking.
-    from calls.actions import end_calls_of
-    from calls.models import Call
-
-    end_calls_of(
-        Call.objects.filter(booking=booking),
-        Call.EndReason.CANCELLED if via == Via.KIOSK else Call.EndReason.STAFF,
-        staff=actor,
-        detail="booking_cancelled",
-    )
+    hooks.booking_cancelled(booking, via=via, actor=actor, reason=reason)
     return booking
 
 
@@ -426,7 +412,7 @@ def do_cancel_booking(
     Refused to staff while the booking's call is open, and to the kiosk once it is live
     (cancel_refusal).
     """
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     _check_side(via, actor, booking.room.quarter.establishment_id)
     booking = _lock_booking(booking)
     _check_transition(booking, Booking.Status.CANCELLED)
@@ -626,7 +612,7 @@ def cancel_future_bookings(
 ) -> int:
     """Cancel the bookings not yet begun among ``bookings`` and tell their contacts.
 
-    Used by closures and by the people hooks; a booking under way is left to the
+    Used by closures and by bookings.listeners; a booking under way is left to the
     call layer, which checks suspensions and contacts when a call starts. With
     ``spare_open_calls`` (closures), so is a booking whose call opened early: adding a
     closure is no way around the call layer's rules for stopping a call.
@@ -692,7 +678,7 @@ def do_add_closure(
     ``starts``/``ends`` are aware instants, or local dates meaning whole days
     (a public holiday is ``starts=ends=that day``).
     """
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     if actor is not None:
         access.require(actor, access.Can.BOOK, establishment)
     starts_at, ends_at = _as_range(establishment, starts, ends)

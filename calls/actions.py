@@ -40,6 +40,7 @@ from notify import sms
 from notify.actions import channel_for, do_send_message
 from notify.models import Message
 from ops import metrics as ops_metrics
+from parloir.reasons import require_reason
 from people.models import AuthorizedContact, Detainee, LedgerEntry
 
 logger = logging.getLogger("parloir.security")
@@ -214,7 +215,7 @@ def _issue_code(call: Call, leg: CallRelative, *, announce: bool = True) -> tupl
         created_at=now,
         expires_at=now + timedelta(minutes=minutes),
     )
-    # Queued before the message: notify reports each later status (notify/kiosk.py), and
+    # Queued before the message: notify reports each later status (calls/code_messages.py), and
     # events leave after commit in the order they were queued.
     if announce:
         send_event(
@@ -1263,9 +1264,7 @@ def do_interrupt(call: Call, *, category: str, reason: str, urgent: bool, staff)
     """Staff end a call: a stated reason, and a warning first unless it is urgent."""
     from parloir import access
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("Un motif est obligatoire."), code="reason")
+    reason = require_reason(reason)
     if category not in Call.InterruptCategory.values:
         raise ValidationError(_("Choisissez la catégorie du motif."), code="category")
     call = _lock(call)

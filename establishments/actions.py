@@ -7,7 +7,7 @@ from audit.log import record
 from calls.access import new_kiosk_credential
 from establishments.models import KioskDevice
 from parloir import access
-from people.actions import _require_reason
+from parloir.reasons import require_reason
 from people.models import StaffUser
 
 
@@ -35,7 +35,7 @@ def do_register_kiosk(room, label: str, *, actor: StaffUser):
 
 @transaction.atomic
 def do_revoke_kiosk(device, *, reason: str, actor: StaffUser) -> None:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     access.require(actor, access.Can.MANAGE_ESTABLISHMENT, device.room.quarter.establishment_id)
     device.revoked_at = timezone.now()
     device.save(update_fields=["revoked_at"])

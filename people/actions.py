@@ -1,6 +1,7 @@
 """The only place that changes people: detainees, contacts, suspensions, roles.
 
-Each function runs in a transaction and writes its audit event in it.
+Each function runs in a transaction and writes its audit event in it. The layers
+above follow a change through people.hooks, in the same transaction.
 """
 
 import re
@@ -14,6 +15,8 @@ from django.utils.translation import gettext as _
 
 from audit.log import record
 from parloir import access
+from parloir.reasons import require_reason
+from people import hooks
 from people.models import (
     AuthorizedContact,
     ContactDecision,
@@ -32,13 +35,6 @@ PIN_RE = re.compile(r"^[0-9]{4,8}$")
 def validate_pin(pin: str) -> None:
     if not PIN_RE.match(pin or ""):
         raise ValidationError(_("Le code PIN doit comporter de 4 à 8 chiffres."), code="pin")
-
-
-def _require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("Un motif est obligatoire."), code="reason")
-    return reason
 
 
 @transaction.atomic
@@ -140,7 +136,7 @@ def do_decide_contact(
     contact: AuthorizedContact, to_status: str, *, reason: str, actor: StaffUser
 ) -> ContactDecision:
     """Move a contact along its workflow (approve, refuse, revoke), with a reason."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     access.require(actor, access.Can.DECIDE_CONTACTS, contact.detainee.establishment_id)
     # Lock the row so two clerks deciding at once cannot both succeed.
     contact = AuthorizedContact.objects.select_for_update().get(pk=contact.pk)
@@ -171,13 +167,7 @@ def do_decide_contact(
         data={"from": from_status, "to": to_status, "reason": reason},
     )
     if to_status == AuthorizedContact.Status.REVOKED:
-        from bookings.hooks import contact_revoked
-        from calls.actions import end_calls_of
-        from calls.models import Call
-
-        contact_revoked(contact, actor=actor)
-        # Its call under way, or whose code is out, ends too: the code dies with it.
-        end_calls_of(Call.objects.filter(contact=contact), staff=actor, detail="contact_revoked")
+        hooks.contact_revoked(contact, actor=actor)
     return decision
 
 
@@ -190,7 +180,7 @@ def do_suspend(
     reason: str,
     actor: StaffUser,
 ) -> Suspension:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     access.require(actor, access.Can.SUSPEND, detainee.establishment_id)
     if ends_at <= starts_at:
         raise ValidationError(
@@ -211,18 +201,13 @@ def do_suspend(
             "reason": reason,
         },
     )
-    from bookings.hooks import suspension_decided
-    from calls.actions import end_calls_for_suspension
-
-    suspension_decided(suspension, actor=actor)
-    # A suspension that starts during a call ends it.
-    end_calls_for_suspension(suspension)
+    hooks.suspension_decided(suspension, actor=actor)
     return suspension
 
 
 @transaction.atomic
 def do_lift_suspension(suspension: Suspension, *, reason: str, actor: StaffUser) -> Suspension:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     access.require(actor, access.Can.SUSPEND, suspension.detainee.establishment_id)
     suspension = Suspension.objects.select_for_update().get(pk=suspension.pk)
     if suspension.lifted_at is not None:
@@ -259,9 +244,7 @@ def do_change_detainee_status(detainee: Detainee, status: str, *, actor: StaffUs
         data={"from": previous, "to": status},
     )
     if status != Detainee.Status.PRESENT:
-        from bookings.hooks import detainee_left
-
-        detainee_left(detainee, actor=actor)
+        hooks.detainee_left(detainee, actor=actor)
     return detainee
 
 
@@ -288,9 +271,7 @@ def do_move_detainee(detainee: Detainee, quarter, *, actor: StaffUser) -> Detain
         target=detainee,
         data={"from": previous, "to": quarter.pk},
     )
-    from bookings.hooks import detainee_moved
-
-    detainee_moved(detainee, actor=actor)
+    hooks.detainee_moved(detainee, actor=actor)
     return detainee
 
 
@@ -408,7 +389,7 @@ def do_reset_second_factor(user: StaffUser, *, reason: str, actor: StaffUser) ->
     """Forget a staff member's authenticator (a lost phone): they enrol a new one at sign-in."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     if user.pk == actor.pk:
         raise ValidationError(
             _("Un autre agent doit réinitialiser votre second facteur."), code="self"

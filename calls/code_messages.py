@@ -1,26 +1,24 @@
 """Call codes: the one kind of message whose fate the kiosk shows while it waits.
 
-Registered by NotifyConfig.ready(). Imports of the calls layer stay inside the
-functions: calls imports notify, not the other way round at import time.
+Listeners of notify.hooks, registered by CallsConfig.ready(): notify knows nothing of
+calls, and learns from this check whether a code is still worth sending.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from calls.events import call_group, send_event
+from calls.models import CallCode
 from notify.models import Message
 
 
-def _code_of(message: Message):
-    from calls.models import CallCode
-
+def _code_of(message: Message) -> CallCode | None:
     return CallCode.objects.filter(message_id=message.pk).first()
 
 
 def code_message_changed(message: Message) -> None:
     """Tell the kiosk (the call's group) the new status or channel of the current code."""
-    from calls.events import call_group, send_event
-
     code = _code_of(message)
     if code is None or code.voided_at is not None:
         # A replaced code's message: the kiosk shows the newer one.
