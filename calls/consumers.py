@@ -443,7 +443,15 @@ class CallConsumer(AsyncWebsocketConsumer):
             self.participant, publication.feed_id
         )
         self.participant.feed_id = publication.feed_id
-        await self._send({"type": "publish_answer", "sdp": publication.answer["sdp"]})
+        # The page must know the cap: a sending estimate held at it is our choice, not a
+        # weak link, and must not switch the page to its low-bandwidth mode.
+        await self._send(
+            {
+                "type": "publish_answer",
+                "sdp": publication.answer["sdp"],
+                "max_bitrate": bitrate or rooms.DEFAULT_BITRATE,
+            }
+        )
 
     async def on_answer(self, frame: dict) -> None:
         if self.subscriber is None:

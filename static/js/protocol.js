@@ -12,6 +12,7 @@ export const LOW_VIDEO_ENCODING = { maxBitrate: 100_000, scaleResolutionDownBy: 
 // The mode engages by itself when the estimate of what we can send stays under this, or
 // the loss over this, for WEAK_SAMPLES samples in a row (one bad second is not a bad link).
 export const LOW_BANDWIDTH_KBPS = 250;
+const AT_CAP_SHARE = 0.8;
 const LOW_BANDWIDTH_LOSS_PERCENT = 15;
 const WEAK_SAMPLES = 3;
 // A PeerConnection that has not connected this long after it was made, or that stays
@@ -59,6 +60,8 @@ export class CallClient extends EventTarget {
     this.streams = [];
     this.relative = null; // which of the call's relatives this page is (welcome.relative)
     this.lowBandwidth = false; // our own choice (ticked, or engaged by the measures)
+    // The most the server lets our video take (publish_answer's max_bitrate), in kbit/s.
+    this.sendCapKbps = null;
     this.peerLowBandwidth = false; // another side asked us to send less
     // The sides in low-bandwidth mode ("kiosk", "relative:1"…): with several relatives,
     // we send less while any of them asks for it.
@@ -306,6 +309,7 @@ export class CallClient extends EventTarget {
         if (frame.publish) await this.#negotiate("publisher", () => this.#publish());
         break;
       case "publish_answer":
+        this.sendCapKbps = Number.isFinite(frame.max_bitrate) ? frame.max_bitrate / 1000 : null;
         await this.#negotiate("publisher", async () => {
           await this.publisher.setRemoteDescription({ type: "answer", sdp: frame.sdp });
           await this.#applyVideoEncoding();
@@ -467,8 +471,10 @@ export class CallClient extends EventTarget {
     }
     // The sending estimate means something only when the link, not the encoder, holds the
     // video back: a still picture needs little and the estimate then stays where it began;
-    // and once our video is capped on purpose, the cap is all the estimate shows.
-    sample.constrainedKbps = sample.bandwidthLimited && !this.#videoLow() ? sample.outgoingKbps : null;
+    // and once our video is capped on purpose, the cap is all the estimate shows: ours (the
+    // low-bandwidth mode) or the server's (a relative's small tile in a call of several).
+    sample.constrainedKbps = sample.bandwidthLimited && !this.#videoLow()
+      && !atCap(sample.outgoingKbps, this.sendCapKbps) ? sample.outgoingKbps : null;
     sample.level = classifyQuality(sample);
     this.lastQuality = sample;
     this.#emit("quality", sample);
@@ -587,6 +593,12 @@ function readPublisherStats(report, sample) {
       if (typeof stat.fractionLost === "number") sample.lossPercent = Math.max(sample.lossPercent ?? 0, stat.fractionLost * 100);
     }
   });
+}
+
+// The sending estimate is held by the server's cap rather than by the link: Janus's REMB
+// keeps it at the cap (a little under, as the browser leaves room for its overheads).
+export function atCap(outgoingKbps, capKbps) {
+  return outgoingKbps !== null && capKbps !== null && outgoingKbps >= AT_CAP_SHARE * capKbps;
 }
 
 // "good", "medium" or "poor" from one sample; unknown measures count as fine.

@@ -194,7 +194,10 @@ SERVER_FRAMES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "state": _state_frame,
         "epoch": lambda v: _is_int(v) and v >= 0,
     },
-    "publish_answer": {"sdp": lambda v: isinstance(v, str) and v.startswith("v=0")},
+    "publish_answer": {
+        "sdp": lambda v: isinstance(v, str) and v.startswith("v=0"),
+        "max_bitrate": lambda v: _is_int(v) and v > 0,
+    },
     "subscribe_offer": {
         "sdp": lambda v: isinstance(v, str) and v.startswith("v=0"),
         "streams": _streams,

@@ -155,6 +155,10 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
             await kiosk.wait_until(lambda: _hears(kiosk, lina_side, first_side), 30)
             seen["kiosk_streams"] = list(kiosk.receiving.streams)
             seen["bitrates"] = await _publisher_bitrates(stack, call_id)
+            seen["told"] = {
+                name: client.publish_answer["max_bitrate"]
+                for name, client in (("kiosk", kiosk), ("first", first), ("lina", lina))
+            }
 
             # Lina's link weakens: she keeps the detainee's picture and everyone's voice.
             after = len(lina.frames)
@@ -230,6 +234,9 @@ def test_a_detainee_and_three_relatives_hold_one_call(stack, e2e_runner):
     # than the detainee's (docs/configuration.md, PARLOIR_GROUP_RELATIVE_VIDEO_BITRATE).
     assert seen["bitrates"][("relative", 0)] == seen["bitrates"][("relative", 1)] == 128_000
     assert seen["bitrates"][("kiosk", None)] in (None, 0, 512_000), seen["bitrates"]
+    # Each page is told the cap Janus applies to its video (publish_answer's max_bitrate):
+    # a sending estimate held there is no weak link (static/js/protocol.js, atCap).
+    assert seen["told"] == {"kiosk": 512_000, "first": 128_000, "lina": 128_000}
     assert seen["weak_streams"] == [
         ("kiosk", None, "audio"),
         ("kiosk", None, "video"),

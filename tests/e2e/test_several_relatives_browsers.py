@@ -16,6 +16,7 @@ import time
 import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from calls.models import Call, CallRelative
 from calls.tests.helpers import ready_family
@@ -51,6 +52,33 @@ ALL_PLAYING = f"""(who) => {{
   const tiles = ({TILES})();
   return tiles.length === who.length && tiles.every((t, i) => t.who === who[i] && t.playing);
 }}"""
+
+# What the receiving connection gets, per mid, and who the server said sends it.
+INBOUND = """async () => {
+  const client = window.parloirCall;
+  const found = [];
+  for (const stat of (await client.subscriber.getStats()).values()) {
+    if (stat.type !== 'inbound-rtp') continue;
+    const who = client.whoSends(stat.mid);
+    found.push({
+      mid: stat.mid, kind: stat.kind, who: who && `${who.role}:${who.relative}`,
+      packets: stat.packetsReceived, frames: stat.framesDecoded, keyframes: stat.keyFramesDecoded,
+    });
+  }
+  const tracks = [...document.querySelectorAll('#tiles .tile video')].map((v) => v.srcObject
+    ? v.srcObject.getVideoTracks().map((t) => `${t.readyState}${t.muted ? ' muted' : ''}`)
+    : null);
+  return {found, tracks, signaling: client.subscriber.signalingState,
+    low: client.lowBandwidth, quality: client.lastQuality, cap: client.sendCapKbps};
+}"""
+
+# protocol.js's atCap, as the page loads it: an estimate at or just under the server's cap
+# is the cap; well under it, or with no cap known, it is the link.
+AT_CAP_CASES = """async () => {
+  const page = document.querySelector('script[type=module][src*="call-ui"]').src;
+  const { atCap } = await import(new URL('protocol.js', page));
+  return [atCap(128, 128), atCap(110, 128), atCap(90, 128), atCap(120, null), atCap(null, 128)];
+}"""
 
 # Each tile's picture moves on: its currentTime passes what it was.
 ALL_ADVANCING = f"""(before) => ({TILES})().every((t, i) => t.time > before[i] + 0.3)"""
@@ -159,7 +187,14 @@ async def wait_outbox(outbox, lines: int, timeout: float = 20) -> None:
 async def everyone_plays(page, who: list[str], timeout_ms: int = 45000) -> list[dict]:
     """The page shows exactly ``who``, in that order, every tile playing and moving on,
     and the voice of each reaching it."""
-    await page.wait_for_function(ALL_PLAYING, arg=who, timeout=timeout_ms)
+    try:
+        await page.wait_for_function(ALL_PLAYING, arg=who, timeout=timeout_ms)
+    except PlaywrightTimeoutError:
+        # Say what the page showed instead: which tiles, and which of them did not play.
+        raise AssertionError(
+            f"{page.url} never showed {who} playing: {await page.evaluate(TILES)}; "
+            f"received: {await page.evaluate(INBOUND)}"
+        ) from None
     before = [tile["time"] for tile in await page.evaluate(TILES)]
     await page.wait_for_function(ALL_ADVANCING, arg=before, timeout=15000)
     audio = await page.evaluate(AUDIO_RECEIVED)
@@ -226,11 +261,22 @@ def test_a_kiosk_and_three_relatives_see_each_other_and_one_hangs_up(
                     ),
                     "lina": await everyone_plays(lina_page, ["kiosk", "relative:0", "relative:2"]),
                 }
+                # Told the cap Janus holds their video at, the pages do not take it for a
+                # weak link (it used to switch them to voices only under load).
+                caps = {
+                    name: await page.evaluate("() => window.parloirCall.sendCapKbps")
+                    for name, page in (("kiosk", kiosk), ("amina", amina_page), ("lina", lina_page))
+                }
+                at_cap = await amina_page.evaluate(AT_CAP_CASES)
                 scroll_width = await lina_page.evaluate(NO_HORIZONTAL_SCROLL)
                 waiting = await kiosk.evaluate("() => document.getElementById('expected').hidden")
-                return seen, scroll_width, waiting
+                return seen, scroll_width, waiting, caps, at_cap
 
-            seen, lina_scroll_width, expected_hidden = stack.run(e2e_runner, all_in(), timeout=180)
+            seen, lina_scroll_width, expected_hidden, caps, at_cap = stack.run(
+                e2e_runner, all_in(), timeout=180
+            )
+            assert caps == {"kiosk": 512, "amina": 128, "lina": 128}, caps
+            assert at_cap == [True, True, False, False, False], at_cap
 
             # Lina's link is weak: she ticks the low-bandwidth mode, keeps the detainee's
             # picture and everyone's voice; unticked, she sees everyone again.
