@@ -81,7 +81,15 @@ class Script:
         return "".join(self.output[-40:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process.poll() is not None:
+            return
+        # SIGTERM lets puppeteer close Firefox, which it started in a process group of its
+        # own: a SIGKILL to node alone left Firefox running (and loading the machine) after
+        # a failed test.
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
 
