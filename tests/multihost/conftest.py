@@ -38,6 +38,28 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         deployed.stop()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def logs_of_a_failure(request, deployment) -> Iterator[None]:
+    """A failed scenario prints what the web hosts and the load balancer logged meanwhile:
+    a failure on a loaded CI machine can seldom be run again to see why."""
+    offsets = {key: deployment.net.log_size(*key) for key in deployment.net.processes}
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    for (host, name), offset in offsets.items():
+        if host.startswith("web") or host == "lb":
+            logged = deployment.net.since(host, name, offset)
+            print(f"--- {host}/{name}, during the test ---\n{logged}")
+
+
 @pytest.fixture(scope="module")
 def family(deployment) -> Iterator[NetnsRunner]:
     with _runner(deployment, "family") as runner:

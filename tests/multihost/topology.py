@@ -241,6 +241,20 @@ class Topology:
             time.sleep(0.05)
         raise HarnessError(f"{host}/{name}: no {pattern!r}:\n{self.tail(host, name)}")
 
+    def log_size(self, host: str, name: str) -> int:
+        log = self.workdir / "logs" / f"{host}-{name}.log"
+        return log.stat().st_size if log.exists() else 0
+
+    def since(self, host: str, name: str, offset: int, limit: int = 200) -> str:
+        """What ``host``/``name`` logged after ``offset`` bytes, its last ``limit`` lines."""
+        log = self.workdir / "logs" / f"{host}-{name}.log"
+        if not log.exists():
+            return "(no log)"
+        with log.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        return "\n".join(text.splitlines()[-limit:])
+
     def tail(self, host: str, name: str, lines: int = 60) -> str:
         log = self.workdir / "logs" / f"{host}-{name}.log"
         if not log.exists():
