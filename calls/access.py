@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -116,26 +117,48 @@ def portal_leg(session, *, pending: bool = False, seat_lost: bool = False) -> Ca
     seat = session.get(PORTAL_SESSION_SEAT) or ""
     if not call_id or not seat:
         return None
-    call = (
-        Call.objects.select_related("booking__room__quarter__establishment", "contact", "detainee")
-        .filter(pk=call_id)
-        .first()
-    )
-    if call is None:
-        return None
     leg_id = session.get(PORTAL_SESSION_LEG)
     if leg_id:
-        leg = CallRelative.objects.select_related("contact").filter(pk=leg_id, call=call).first()
+        # The leg and its call in one query: every page and hello of a relative asks.
+        leg = (
+            CallRelative.objects.select_related(
+                "contact",
+                "call__booking__room__quarter__establishment",
+                "call__contact",
+                "call__detainee",
+            )
+            .filter(pk=leg_id, call_id=call_id)
+            .first()
+        )
+        if leg is None:
+            return None
+        call = leg.call
     else:
         # A session from before calls had several relatives: the first.
-        leg = first_leg(call)
-    if leg is None:
-        return None
-    leg.call = call
+        call = (
+            Call.objects.select_related(
+                "booking__room__quarter__establishment", "contact", "detainee"
+            )
+            .filter(pk=call_id)
+            .first()
+        )
+        leg = first_leg(call) if call is not None else None
+        if leg is None:
+            return None
+        leg.call = call
     if not seat_lost and not hmac.compare_digest(seat, current_seat(call, leg)):
         return None
     return leg
 
 
+# How fresh a kiosk's last_seen_at is kept: a write per request would be one more query
+# on every page and heartbeat of every kiosk, for a date shown to the minute.
+DEVICE_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
 def touch_device(device: KioskDevice) -> None:
-    KioskDevice.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+    now = timezone.now()
+    if device.last_seen_at is not None and now - device.last_seen_at < DEVICE_SEEN_RESOLUTION:
+        return
+    KioskDevice.objects.filter(pk=device.pk).update(last_seen_at=now)
+    device.last_seen_at = now

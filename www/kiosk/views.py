@@ -1,5 +1,6 @@
 """The kiosk in the video room: detainee sign-in, the booking now, "Appeler", the call."""
 
+import time
 from functools import wraps
 
 from django.conf import settings
@@ -21,11 +22,23 @@ from notify.models import Message
 from parloir.params import a_datetime, an_id
 from people.actions import SignInRefused, do_kiosk_sign_in
 
+# When the kiosk's session was last renewed (a Unix time): see _keep_signed_in.
+RENEWED_AT = "kiosk_renewed_at"
+
 
 def _keep_signed_in(request, device) -> None:
-    """A shared kiosk signs its detainee out after KIOSK_IDLE_SECONDS without this."""
+    """A shared kiosk signs its detainee out after KIOSK_IDLE_SECONDS without this.
+
+    The session is renewed (saved, its cookie sent again) at most every tenth of that
+    time: a save per request was three queries on every kiosk page and heartbeat. The
+    detainee is then signed out between nine tenths of the idle time and all of it after
+    their last request."""
     call_access.touch_device(device)
-    request.session.set_expiry(settings.KIOSK_IDLE_SECONDS)
+    idle = settings.KIOSK_IDLE_SECONDS
+    now = int(time.time())
+    if now - request.session.get(RENEWED_AT, 0) >= max(1, idle // 10):
+        request.session.set_expiry(idle)
+        request.session[RENEWED_AT] = now
 
 
 def kiosk_view(require_detainee: bool = True):
