@@ -363,6 +363,8 @@ class DocClient:
         self.handling_errors: list[BaseException] = []
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task | None = None
+        # Media stopped on a final state or "out" (see _handle), awaited by close().
+        self._media_stopping: list[asyncio.Task] = []
         self._cookieless: aiohttp.ClientSession | None = None
         self._send_lock = asyncio.Lock()
         self.pages: list[str] = []  # URLs the portal went through
@@ -614,11 +616,13 @@ class DocClient:
             await self.publisher.setRemoteDescription(RTCSessionDescription(frame["sdp"], "answer"))
         elif kind == "subscribe_offer":
             await self._subscribe(frame)
-        elif kind == "state" and frame.get("final"):
-            await self._stop_media()
-        elif kind == "out":
-            # "stop the media and show the end page"
-            await self._stop_media()
+        elif kind == "state" and frame.get("final") or kind == "out":
+            # "stop the media and show the end page", beside the socket, not in its way: the
+            # server's close frame follows, and a client that answers it only once its
+            # peer connections are shut (seconds on a loaded machine) is past the server's
+            # 1 s close handshake and gets its connection reset (1006) instead of 1000. A
+            # browser answers the close frame whatever its page is busy with.
+            self._media_stopping.append(asyncio.create_task(self._stop_media()))
 
     async def wait_for(
         self,
@@ -782,6 +786,7 @@ class DocClient:
         await self._close_receiving()
 
     async def close(self) -> None:
+        await asyncio.gather(*self._media_stopping, return_exceptions=True)
         await self._stop_media()
         if self.ws is not None and not self.ws.closed:
             await self.ws.close()
