@@ -310,6 +310,14 @@ class CountingProbe(Probe):
         receiver._handle_rtp_packet = handle
 
 
+def sender_kind(publisher) -> str:
+    """How the tables name a publisher: "kiosk", "relative" (a relative's video where
+    uncapped) or "capped relative"."""
+    if publisher.name == "kiosk":
+        return "kiosk"
+    return "capped relative" if getattr(publisher, "bitrate", None) else "relative"
+
+
 def received_kbps(
     probes: list[CountingProbe], before: dict[int, int], seconds: float
 ) -> dict[str, float]:
@@ -319,14 +327,7 @@ def received_kbps(
     for probe in probes:
         if probe.kind != "video":
             continue
-        sender = probe.publisher
-        kind = (
-            "kiosk"
-            if sender.name == "kiosk"
-            else "capped relative"
-            if getattr(sender, "bitrate", None)
-            else "relative"
-        )
+        kind = sender_kind(probe.publisher)
         kbps = (probe.payload_bytes - before[id(probe)]) * 8 / seconds / 1000
         by_sender.setdefault(kind, []).append(kbps)
     return {kind: statistics.median(values) for kind, values in by_sender.items()}
@@ -341,14 +342,8 @@ async def janus_caps(janus: BenchJanus, calls: list[GroupCall]) -> dict[str, lis
             for p in call.participants:
                 publisher = p.publisher
                 info = await admin.handle_info(publisher.handle.session.id, publisher.handle.id)
-                kind = (
-                    "kiosk"
-                    if publisher.name == "kiosk"
-                    else "capped relative"
-                    if getattr(publisher, "bitrate", None)
-                    else "relative"
-                )
-                found.setdefault(kind, set()).add(int(info["plugin_specific"].get("bitrate", 0)))
+                cap = int(info["plugin_specific"].get("bitrate", 0))
+                found.setdefault(sender_kind(publisher), set()).add(cap)
     return {kind: sorted(values) for kind, values in found.items()}
 
 

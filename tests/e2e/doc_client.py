@@ -616,7 +616,7 @@ class DocClient:
             await self.publisher.setRemoteDescription(RTCSessionDescription(frame["sdp"], "answer"))
         elif kind == "subscribe_offer":
             await self._subscribe(frame)
-        elif kind == "state" and frame.get("final") or kind == "out":
+        elif (kind == "state" and frame.get("final")) or kind == "out":
             # "stop the media and show the end page", beside the socket, not in its way: the
             # server's close frame follows, and a client that answers it only once its
             # peer connections are shut (seconds on a loaded machine) is past the server's
