@@ -159,7 +159,39 @@ def media_file(workdir: Path) -> Path:
     return path
 
 
-def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
+def _profile(deployment, folder: Path, index: int) -> list[subprocess.Popen]:
+    """py-spy on every daphne for the set-up's first seconds: what their Python spent its
+    time on, as collapsed stacks (one file per web host and round; needs py-spy)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(  # noqa: S603
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(proc.popen.pid),
+                "--duration",
+                "5",
+                "--rate",
+                "100",
+                "--gil",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(folder / f"{host}-round{index}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for (host, name), proc in deployment.net.processes.items()
+        if name == "web" and proc.alive
+    ]
+
+
+def one_round(
+    deployment, workdir: Path, count: int, index: int, profile: Path | None = None
+) -> Round:
     from tests.multihost.deployment import SITE
 
     calls = deployment.control("web1", "ready_calls", count=count)["calls"]
@@ -206,6 +238,7 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
     start_at = time.time() + 0.5
     processes["kiosks"].stdin.write(f"go {start_at}\n")
     processes["kiosks"].stdin.flush()
+    profilers = _profile(deployment, profile, index) if profile else []
     # What every part asked of the two cores in the goal's first 2 s.
     clients = [p.pid for p in processes.values()]
     time.sleep(max(0.0, start_at - time.time()))
@@ -242,6 +275,8 @@ def one_round(deployment, workdir: Path, count: int, index: int) -> Round:
         if process.returncode != 0:
             failures.append(f"{role} exited {process.returncode}: {err[-2000:]}")
     wall = time.time() - start_at
+    for profiler in profilers:
+        profiler.wait(60)
     sampling.set()
     sampler.join()
     web_cpu, janus_cpu = _cpu(web) - web_before, _cpu(janus) - janus_before
@@ -402,7 +437,9 @@ def verdict(rounds: list[Round], count: int) -> str:
         web, total = (statistics.median(r.window[i] for r in rounds) for i in (0, 4))
         others = max(0.0, total - web)
         budget = max(0.0, WINDOW * cores - others) / count
-        per_call = statistics.median(r.web_cpu / max(1, len(r.setups)) for r in rounds)
+        per_call = statistics.median(
+            [r.web_cpu / len(r.setups) for r in rounds if r.setups] or [float("nan")]
+        )
         text += (
             f" The web tier's CPU per call set-up (median {per_call:.2f} s) would have to "
             f"fall to about {budget:.2f} s for {count} set-ups to fit in {WINDOW:.0f} s on "
@@ -454,6 +491,11 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=int, default=1500)
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
     parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="folder for py-spy's samples of each daphne during each set-up (needs py-spy)",
+    )
     args = parser.parse_args()
     if not 1 <= args.calls <= 40 or not 1 <= args.rounds <= 10:
         parser.error("--calls takes 1 to 40, --rounds 1 to 10")
@@ -472,7 +514,7 @@ def main() -> None:
                 deployment.start()
                 idle = idle_web_cpu(deployment)
                 for index in range(args.rounds):
-                    rounds.append(one_round(deployment, Path(tmp), args.calls, index))
+                    rounds.append(one_round(deployment, Path(tmp), args.calls, index, args.profile))
                     r = rounds[-1]
                     print(
                         f"round {index + 1}: {len(r.setups)}/{args.calls} live, p95 "

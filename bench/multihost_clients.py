@@ -288,7 +288,9 @@ async def relatives(spec: dict) -> None:
     give_up = time.time() + spec["timeout"] + 30
 
     while len(tasks) < len(spec["calls"]) and time.time() < give_up:
-        lines = outbox.read_text().splitlines() if outbox.exists() else []
+        # Complete lines only: the notify worker may be half-way through writing one.
+        written = outbox.read_text() if outbox.exists() else ""
+        lines = written[: written.rfind("\n") + 1].splitlines()
         for line in lines[seen:]:
             text = json.loads(line)["text"]
             found = re.search(r"(https?://\S+/j/\S+?)#(\d+)", text)

@@ -99,8 +99,15 @@ def _transition(call: Call, to_state: str, *, by: str, staff=None, detail: str =
     return call
 
 
-def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> None:
-    """Everything the kiosk checks before "Appeler"; raises CallRefused with the reason."""
+def check_can_call(
+    booking: Booking,
+    contact: AuthorizedContact,
+    at=None,
+    *,
+    named: list[AuthorizedContact] | None = None,
+) -> None:
+    """Everything the kiosk checks before "Appeler"; raises CallRefused with the reason.
+    ``named``: the booking's contacts, ``contact`` first, when the caller has read them."""
     at = at or timezone.now()
     detainee: Detainee = booking.detainee
     establishment = booking.room.quarter.establishment
@@ -111,7 +118,9 @@ def check_can_call(booking: Booking, contact: AuthorizedContact, at=None) -> Non
         raise CallRefused(_("Votre compte téléphonique n'est pas actif."), code="account_inactive")
     if detainee.active_suspension(at) is not None:
         raise CallRefused(_("Votre accès aux appels vidéo est suspendu."), code="suspended")
-    named = [contact, *(row.contact for row in booking.other_contacts.select_related("contact"))]
+    if named is None:
+        others = booking.other_contacts.select_related("contact")
+        named = [contact, *(row.contact for row in others)]
     for someone in named:
         if (
             someone.detainee_id != detainee.pk
@@ -253,7 +262,9 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         .get(pk=booking.pk)
     )
     contact = booking.contact
-    check_can_call(booking, contact)
+    # Read once: the checks, the lawyer's privilege and the legs all need them.
+    named = booking.all_contacts()
+    check_can_call(booking, contact, named=named)
     call = Call.objects.select_for_update().filter(booking=booking).first()
     if call is not None and not call.is_open:
         raise CallRefused(_("L'appel de ce créneau est terminé."), code="call_over")
@@ -261,9 +272,7 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         # Calls with lawyers are never recorded nor monitored. The room's flag alone is not
         # enough: a lawyer's booking can sit in a room that is not (or no longer) reserved
         # for lawyers, and it is the contact that makes the call privileged.
-        with_lawyer = booking.room.for_lawyers or booking_contacts.is_for_lawyer(
-            booking.all_contacts()
-        )
+        with_lawyer = booking.room.for_lawyers or booking_contacts.is_for_lawyer(named)
         call = Call.objects.create(
             booking=booking,
             contact=contact,
@@ -278,12 +287,12 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         CallRelative.objects.bulk_create(
             CallRelative(
                 call=call,
-                contact=named,
+                contact=someone,
                 position=position,
                 # Leg 0's link is the call's (one relative: the same link as always).
                 link_token=call.link_token if position == 0 else codes.new_token()[:16],
             )
-            for position, named in enumerate(booking.all_contacts())
+            for position, someone in enumerate(named)
         )
     if call.state in (S.RELATIVE_JOINED, S.LIVE):
         return call
@@ -295,6 +304,9 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         _issue_code(call, leg)
     _transition(call, S.CODE_SENT, by=device_label)
     call.save(update_fields=["state"])
+    broadcast_state(call, booking.room.quarter.establishment_id)
+    # Last: the audit chain's head stays locked until COMMIT, and twenty kiosks pressing
+    # "Appeler" together queue on it.
     record(
         "call.started",
         establishment=booking.room.quarter.establishment_id,
@@ -302,7 +314,6 @@ def do_start_call(booking: Booking, *, device_label: str) -> Call:
         actor_label=f"kiosk:{device_label}",
         data={"booking": booking.pk, "contact": contact.pk},
     )
-    broadcast_state(call, booking.room.quarter.establishment_id)
     return call
 
 

@@ -15,9 +15,11 @@ from parloir.background import StartWorkers  # noqa: E402
 from parloir.logmask import redact_daphne_access_log  # noqa: E402
 from parloir.routing import websocket_urlpatterns  # noqa: E402
 from parloir.startup import check_serving_secrets  # noqa: E402
+from parloir.warmup import warm_up  # noqa: E402
 
 check_serving_secrets()
 redact_daphne_access_log()
+warm_up()
 
 application = StartWorkers(
     ProtocolTypeRouter(

@@ -14,6 +14,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.get("PARLOIR_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env.flag("PARLOIR_DEBUG", default=False)
+# Server events checked against their schemas as they are sent (parloir/events.py): in
+# development and in the tests; frames from browsers are always checked.
+CHECK_EVENT_SCHEMAS = env.flag("PARLOIR_CHECK_EVENT_SCHEMAS", default=DEBUG)
 # Production is anything not explicitly in debug mode: there, missing secrets stop startup.
 SECRET_KEY = env.secret(
     "PARLOIR_SECRET_KEY", required=not DEBUG, dev_default="insecure-development-key-only"

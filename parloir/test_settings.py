@@ -16,6 +16,7 @@ for _name in (
 
 from parloir.settings import *  # noqa: E402,F403
 
+CHECK_EVENT_SCHEMAS = True  # every event the tests make is checked
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in prod
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

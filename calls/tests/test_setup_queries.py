@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # SAVEPOINT included): "Appeler" delivers the code message to the outbox inside its
 # request, as the SMS gateways' first attempt does.
 BUDGET = {
-    "appeler": 44,
+    "appeler": 42,
     "kiosk call page": 6,
     "link page": 1,
     "code": 20,

@@ -107,3 +107,45 @@ def test_it_sends_nothing_when_the_transaction_rolls_back():
         send_event(["test-group"], {**EXAMPLES["call.notice"], "text": "committed"})
     message = async_to_sync(layer.receive)(channel)
     assert message["event"]["text"] == "committed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_unchecked_where_schemas_are_not_checked(settings):
+    """Production: our own events go out without a schema check (the tests check them)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    settings.CHECK_EVENT_SCHEMAS = False
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("test-unchecked", channel)
+    with transaction.atomic():
+        send_event(["test-unchecked"], {**EXAMPLES["call.notice"], "extra": "kept"})
+    assert async_to_sync(layer.receive)(channel)["event"]["extra"] == "kept"
+    settings.CHECK_EVENT_SCHEMAS = True
+    with pytest.raises(jsonschema.ValidationError):
+        send_event(["test-unchecked"], {**EXAMPLES["call.notice"], "extra": "kept"})
+
+
+def test_it_checks_event_schemas_in_development_only_by_default():
+    import os
+    import subprocess
+    import sys
+
+    def checked(**env) -> str:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PARLOIR_")}
+        for name in ("SECRET_KEY", "AUDIT_KEY", "JANUS_ADMIN_SECRET", "JANUS_ROOM_ADMIN_KEY",
+                     "RECORDING_MASTER_KEY"):  # fmt: skip
+            base[f"PARLOIR_{name}"] = "test-only"
+        code = "from parloir import settings; print(settings.CHECK_EVENT_SCHEMAS)"
+        return subprocess.run(
+            [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
+    assert checked() == "False"
+    assert checked(PARLOIR_DEBUG="1") == "True"
+    assert checked(PARLOIR_CHECK_EVENT_SCHEMAS="1") == "True"
+    from django.conf import settings
+
+    assert settings.CHECK_EVENT_SCHEMAS is True  # the tests check every event they make
