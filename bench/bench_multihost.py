@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,12 +62,16 @@ class Round:
     steps: dict  # per step of the set-up: seconds from "Appeler", per call
     # CPU seconds in the first WINDOW seconds after "Appeler": web tier, Janus, load
     # generator, the deployment's other processes (PostgreSQL with its backends, Redis,
-    # HAProxy, coturn, the agents), and the whole machine (all cores)
+    # HAProxy, coturn, the agents), the recordings' tools (the last round's calls being
+    # composed), and the whole machine (all cores)
     window: list[float]
     web_by_process: dict[str, float]  # CPU seconds over the round: daphne, each worker
-    # The same five as ``window``, from "Appeler" until the last call was live, and how long
+    # The same six as ``window``, from "Appeler" until the last call was live, and how long
     # that was (the first item)
     setup_span: list[float]
+    # The calls live more than twice as late as the round's median, each with the time of
+    # every step: where a slow set-up waited
+    late: list[str]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -130,6 +135,20 @@ def _total_cpu() -> float:
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     busy = sum(fields) - fields[3] - fields[4]
     return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _tools_cpu(workers: list[int]) -> float:
+    """CPU seconds of the recordings workers' tools (janus-pp-rec, ffmpeg): those that
+    ended (their worker's children's time) and those still running."""
+    total = 0.0
+    for pid in workers:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    running = [pid for pid in _with_descendants(workers) if pid not in workers]
+    return total + _cpu(running)
 
 
 def _cpu(pids: list[int]) -> float:
@@ -242,10 +261,18 @@ def one_round(
     # What every part asked of the two cores in the goal's first 2 s.
     clients = [p.pid for p in processes.values()]
     time.sleep(max(0.0, start_at - time.time()))
-    window_before = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    recorders = _pids(deployment, ("web1", "web2"), ("recordings_worker",))
+
+    def reading() -> tuple[float, ...]:
+        return (
+            _cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _tools_cpu(recorders),
+            _total_cpu(),
+        )  # fmt: skip
+
+    window_before = reading()
     before_at = time.time()
     time.sleep(WINDOW)
-    window_after = (_cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
+    window_after = reading()
     after_at = time.time()
     window = [after - before for before, after in zip(window_before, window_after, strict=True)]
     # And from "Appeler" until the last call is live, known only at the end: sampled.
@@ -254,9 +281,7 @@ def one_round(
 
     def sample() -> None:
         while not sampling.wait(0.1):
-            samples.append(
-                (time.time(), _cpu(web), _cpu(janus), _cpu(clients), _cpu(others), _total_cpu())
-            )
+            samples.append((time.time(), *reading()))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -300,7 +325,24 @@ def one_round(
         for side in ("kiosk", "relative"):
             for step, at in item.get(f"{side}_marks", {}).items():
                 steps.setdefault(f"{side} {step}", []).append(at - item["appeler"])
-    setup_span = [0.0] * 6
+    late = []
+    if setups:
+        median = statistics.median(setups)
+        for call, item in sorted(results.items()):
+            if {"appeler", "kiosk_frame", "relative_frame"} <= set(item):
+                took = max(item["kiosk_frame"], item["relative_frame"]) - item["appeler"]
+                if took > 2 * median:
+                    marks = {
+                        f"{side} {step}": round(at - item["appeler"], 2)
+                        for side in ("kiosk", "relative")
+                        for step, at in item.get(f"{side}_marks", {}).items()
+                    }
+                    late.append(
+                        f"call {call}: {took:.2f} s; kiosk frame "
+                        f"{item['kiosk_frame'] - item['appeler']:.2f} s, relative frame "
+                        f"{item['relative_frame'] - item['appeler']:.2f} s; steps {marks}"
+                    )
+    setup_span = [0.0] * 7
     if setups:
         last_live = start_at + max(setups)
         begin = min(samples, key=lambda row: abs(row[0] - start_at))
@@ -319,6 +361,7 @@ def one_round(
         window,
         by_process,
         setup_span,
+        late,
     )
 
 
@@ -367,17 +410,18 @@ def breakdown(rounds: list[Round]) -> str:
 
 def window(rounds: list[Round]) -> str:
     """Who asked for the cores in the goal's first 2 s (median over the rounds)."""
-    web, janus, clients, deployment, total = (
-        statistics.median(r.window[i] for r in rounds) for i in range(5)
+    web, janus, clients, deployment, tools, total = (
+        statistics.median(r.window[i] for r in rounds) for i in range(6)
     )
     cores = os.cpu_count() or 1
-    rest = max(0.0, total - web - janus - clients - deployment)
+    rest = max(0.0, total - web - janus - clients - deployment - tools)
     return (
         f'In the first {WINDOW:.0f} s after "Appeler" the machine had {WINDOW * cores:.0f} '
         f"CPU-seconds ({cores} cores) and spent {total:.1f}: the load generator "
         f"{clients:.1f}, the web tier {web:.1f}, Janus {janus:.1f}, the deployment's other "
         f"processes (PostgreSQL and its backends, Redis, HAProxy, coturn, the agents) "
-        f"{deployment:.1f}, everything else (the kernel's networking, other work on the "
+        f"{deployment:.1f}, the recordings' tools (composing the last round's calls) "
+        f"{tools:.1f}, everything else (the kernel's networking, other work on the "
         f"machine) {rest:.1f}."
     )
 
@@ -389,15 +433,15 @@ def span_text(rounds: list[Round]) -> str:
     if not spans:
         return ""
     # The round of median length, whole (medians taken part by part would not add up).
-    seconds, web, janus, clients, deployment, total = sorted(spans)[len(spans) // 2]
+    seconds, web, janus, clients, deployment, tools, total = sorted(spans)[len(spans) // 2]
     cores = os.cpu_count() or 1
-    rest = max(0.0, total - web - janus - clients - deployment)
+    rest = max(0.0, total - web - janus - clients - deployment - tools)
     return (
         f'From "Appeler" until the last call was live ({seconds:.1f} s) the machine had '
         f"{seconds * cores:.1f} CPU-seconds and spent {total:.1f}: the load generator "
         f"{clients:.1f} ({100 * clients / max(total, 1e-9):.0f} %), the web tier {web:.1f}, "
-        f"Janus {janus:.1f}, the deployment's other processes {deployment:.1f}, everything "
-        f"else {rest:.1f}."
+        f"Janus {janus:.1f}, the deployment's other processes {deployment:.1f}, the "
+        f"recordings' tools {tools:.1f}, everything else {rest:.1f}."
     )
 
 
@@ -434,7 +478,7 @@ def verdict(rounds: list[Round], count: int) -> str:
         # What the web tier may spend per call for the set-ups to fit the goal's window,
         # the other parts' needs in that window as measured.
         cores = os.cpu_count() or 1
-        web, total = (statistics.median(r.window[i] for r in rounds) for i in (0, 4))
+        web, total = (statistics.median(r.window[i] for r in rounds) for i in (0, 5))
         others = max(0.0, total - web)
         budget = max(0.0, WINDOW * cores - others) / count
         per_call = statistics.median(
@@ -492,6 +536,11 @@ def main() -> None:
     parser.add_argument("--no-doc", action="store_true", help="do not touch performance.md")
     parser.add_argument("--nice", type=int, default=0, help=NICE_HELP)
     parser.add_argument(
+        "--logs",
+        type=Path,
+        help="folder to keep every host's logs in (the deployment's are deleted otherwise)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="folder for py-spy's samples of each daphne during each set-up (needs py-spy)",
@@ -521,10 +570,14 @@ def main() -> None:
                         f"{_p(r.setups, 0.95)}, failures: {r.failures[:3]}",
                         flush=True,
                     )
+                    for late in r.late:
+                        print(f"  late: {late}", flush=True)
                     # Let the round's calls end and their rooms go before the next one.
                     time.sleep(5)
             finally:
                 deployment.stop()
+                if args.logs:
+                    shutil.copytree(deployment.net.workdir / "logs", args.logs, dirs_exist_ok=True)
     except Interrupted as exc:
         sys.exit(f"bench_multihost: stopped ({exc}); cleaned up")
     printed = "\n\n".join(

@@ -364,6 +364,10 @@ RECORDINGS_SETTLE_SECONDS = env.integer("PARLOIR_RECORDINGS_SETTLE_SECONDS", 5)
 RECORDINGS_MAX_ATTEMPTS = env.integer("PARLOIR_RECORDINGS_MAX_ATTEMPTS", 3)
 RECORDINGS_EXPORT_HOURS = env.integer("PARLOIR_RECORDINGS_EXPORT_HOURS", 24)
 RECORDINGS_REPLAY_MINUTES = env.integer("PARLOIR_RECORDINGS_REPLAY_MINUTES", 120)
+# How much lower the CPU priority of the recordings' tools (janus-pp-rec, ffmpeg) is than
+# their worker's: a recording can wait a minute, a call being set up cannot. At the top
+# of the hour the last slot's recordings are composed while the next slot's calls start.
+RECORDINGS_NICE = env.integer("PARLOIR_RECORDINGS_NICE", 10)
 
 # --- Security (docs/security.md). Every value here has a safe default in production.
 

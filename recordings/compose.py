@@ -155,6 +155,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _child_setup(nice: int) -> Callable[[], None]:
+    def setup() -> None:
+        _die_with_parent()
+        if nice:
+            os.nice(nice)
+
+    return setup
+
+
 @dataclass
 class Outcome:
     returncode: int
@@ -169,7 +178,9 @@ class Runner:
     """Runs tools, several at once, calling ``heartbeat`` every ``interval`` seconds while
     they work: the worker renews its lease there, and a heartbeat that raises (lease lost)
     kills the tools. With ``check``, the first tool that fails stops the others: a video
-    process that died must not leave the audio one blocked on its FIFO."""
+    process that died must not leave the audio one blocked on its FIFO. ``nice``: how much
+    lower than ours the tools' CPU priority is (the worker's setting:
+    PARLOIR_RECORDINGS_NICE)."""
 
     def __init__(
         self,
@@ -177,11 +188,13 @@ class Runner:
         interval: float = 5.0,
         timeout: float = 3600.0,
         log_dir: Path | None = None,
+        nice: int = 0,
     ) -> None:
         self.heartbeat = heartbeat
         self.interval = interval
         self.timeout = timeout
         self.log_dir = log_dir
+        self.nice = nice
 
     def run(
         self, *commands: Sequence[str], names: Sequence[str] = (), check: bool = True
@@ -233,14 +246,13 @@ class Runner:
             )
         return outcomes
 
-    @staticmethod
-    def _start(argv: Sequence[str], log: BinaryIO) -> subprocess.Popen:
+    def _start(self, argv: Sequence[str], log: BinaryIO) -> subprocess.Popen:
         return subprocess.Popen(  # noqa: S603 (fixed tools, arguments we build)
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_child_setup(self.nice),  # noqa: PLW1509
         )
 
     def _log_file(self, name: str) -> BinaryIO:

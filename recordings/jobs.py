@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -388,6 +389,17 @@ def seal(recording: Recording, plaintext: Path, token: str) -> dict:
     }
 
 
+def tools_runner(renew: Callable[[], None], work: Path) -> compose.Runner:
+    """How a job runs its tools: the lease renewed while they work, their logs in the
+    job's folder, their CPU priority lowered (PARLOIR_RECORDINGS_NICE)."""
+    return compose.Runner(
+        heartbeat=renew,
+        interval=max(0.5, min(5.0, settings.RECORDINGS_LEASE_SECONDS / 4)),
+        log_dir=work / "logs",
+        nice=settings.RECORDINGS_NICE,
+    )
+
+
 def process(job: Claim) -> Recording:
     """Run one claimed job to its end: ready, empty, failed (flagged) or back to pending."""
     recording = Recording.objects.select_related(
@@ -402,8 +414,7 @@ def process(job: Claim) -> Recording:
         recording.attempts,
     )
     work = settings.RECORDINGS_WORK_DIR / str(recording.uuid)
-    interval = max(0.5, min(5.0, settings.RECORDINGS_LEASE_SECONDS / 4))
-    runner = compose.Runner(heartbeat=lease.renew, interval=interval, log_dir=work / "logs")
+    runner = tools_runner(lease.renew, work)
     sealed_name = ""
     try:
         # Whatever an earlier attempt left here is incomplete by definition: start again.
