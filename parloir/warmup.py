@@ -3,9 +3,10 @@
 A process started by a rolling upgrade (or after a crash) takes its first calls at once,
 maybe at the top of the hour. Each of these costs tens of milliseconds the first time
 only: importing the Redis channel layer (the first event sent), building the validators
-of the WebSocket frames' schemas, parsing and compiling each template (Django's cached
-loader keeps them after the first render). Paid at start-up, they are not paid by the
-first kiosks and families, in the middle of their call's set-up.
+of the WebSocket frames' schemas (and of the events', where they are checked), parsing
+and compiling each template (Django's cached loader keeps them after the first render).
+Paid at start-up, they are not paid by the first kiosks and families, in the middle of
+their call's set-up.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 def warm_up() -> dict[str, int]:
     """Prepare what the first requests would otherwise prepare; what was prepared, counted."""
     from channels.layers import get_channel_layer
+    from django.conf import settings
     from django.template import engines
     from django.template.exceptions import TemplateSyntaxError
 
@@ -27,7 +29,9 @@ def warm_up() -> dict[str, int]:
 
     started = time.monotonic()
     get_channel_layer()
-    schemas = [*events.EVENT_SCHEMAS.values(), *protocol.CLIENT_FRAMES.values()]
+    schemas = list(protocol.CLIENT_FRAMES.values())
+    if settings.CHECK_EVENT_SCHEMAS:
+        schemas += events.EVENT_SCHEMAS.values()
     for schema in schemas:
         events.validator_for(schema)
     templates = 0
@@ -41,8 +45,10 @@ def warm_up() -> dict[str, int]:
             for path in sorted(directory.rglob("*.html")):
                 try:
                     engine.get_template(str(path.relative_to(directory)))
-                except TemplateSyntaxError:
-                    # Django's own admin ships templates that only extend in its context.
+                except TemplateSyntaxError as exc:
+                    # A package's template that only compiles where it is included: its
+                    # first render will say more than a web process refusing to start.
+                    log.warning("Template %s not compiled ahead: %s", path, exc)
                     continue
                 templates += 1
     done = {"schemas": len(schemas), "templates": templates}

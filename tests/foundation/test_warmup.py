@@ -5,12 +5,17 @@ from parloir import events
 from parloir.warmup import warm_up
 
 
-def test_it_prepares_every_schema_validator_and_template_before_the_first_request():
+def test_it_prepares_every_schema_validator_and_template_before_the_first_request(settings):
     events._VALIDATORS.clear()
     done = warm_up()
     schemas = [*events.EVENT_SCHEMAS.values(), *protocol.CLIENT_FRAMES.values()]
     assert done["schemas"] == len(schemas)
     assert {id(schema) for schema in schemas} <= set(events._VALIDATORS)
+    # Where events are not checked (production), their validators are not needed.
+    settings.CHECK_EVENT_SCHEMAS = False
+    events._VALIDATORS.clear()
+    assert warm_up()["schemas"] == len(protocol.CLIENT_FRAMES)
+    assert set(events._VALIDATORS) == {id(schema) for schema in protocol.CLIENT_FRAMES.values()}
     # The cached loader holds the pages of a call's set-up, compiled.
     loader = engines["django"].engine.template_loaders[0]
     cached = {key.split("-")[0] for key in loader.get_template_cache}
