@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from autobahn.exception import Disconnected as PageGone
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -873,7 +874,13 @@ class CallConsumer(AsyncWebsocketConsumer):
             # out, then the state that says so): sending after the close would make the
             # server drop the connection without its close frame.
             return
-        await self.send(text_data=json.dumps(frame))
+        try:
+            await self.send(text_data=json.dumps(frame))
+        except PageGone:
+            # The page closed its socket while we were answering its last frame (a
+            # hang-up racing Janus's error about the call it ends): nobody is left to
+            # tell, and its disconnect comes next.
+            self.closing = True
 
     async def _error(self, code: str, message: str, *, fatal: bool = False) -> None:
         await self._send({"type": "error", "code": code, "message": message, "fatal": fatal})

@@ -162,3 +162,25 @@ def test_a_socket_without_media_stays_up_when_the_other_side_starts_publishing(c
     assert code == "no_media_node"
     assert peer == {"type": "peer", "role": "kiosk", "status": "media_up"}
     assert pong == {"type": "pong", "id": 9}
+
+
+def test_a_frame_for_a_page_that_closed_its_socket_is_dropped_quietly():
+    """daphne refuses a send on a socket the browser closed (autobahn's Disconnected):
+    an error answering the page's last frame must not become an exception in the
+    application, and nothing more is sent to it."""
+    from autobahn.exception import Disconnected
+
+    from calls.consumers import CallConsumer
+
+    sent = []
+
+    async def gone(message):
+        sent.append(message)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer = CallConsumer()
+    consumer.base_send = gone
+    async_to_sync(consumer._error)("media_error", "The media server did not answer.")
+    assert consumer.closing is True
+    async_to_sync(consumer._error)("media_error", "Again.")
+    assert len(sent) == 1
