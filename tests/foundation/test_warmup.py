@@ -28,8 +28,10 @@ def test_the_web_process_warms_up_as_it_loads(monkeypatch):
     import importlib
     import sys
 
-    called = []
-    monkeypatch.setattr("parloir.warmup.warm_up", lambda: called.append(True))
+    events._VALIDATORS.clear()
+    loader = engines["django"].engine.template_loaders[0]
+    loader.reset()
     monkeypatch.delitem(sys.modules, "parloir.asgi", raising=False)
     importlib.import_module("parloir.asgi")
-    assert called == [True]
+    assert {id(schema) for schema in protocol.CLIENT_FRAMES.values()} <= set(events._VALIDATORS)
+    assert any(key.startswith("portal/code.html") for key in loader.get_template_cache)
