@@ -315,6 +315,7 @@ def one_round(
     )
     setups, kiosk, relative = [], [], []
     steps: dict[str, list[float]] = {}
+    complete: list[tuple[int, dict]] = []  # (call, its step times), to name the late ones
     for call, item in sorted(results.items()):
         if not {"appeler", "kiosk_frame", "relative_frame"} <= set(item):
             failures.append(f"call {call}: incomplete {sorted(item)}")
@@ -322,26 +323,20 @@ def one_round(
         kiosk.append(item["kiosk_frame"] - item["appeler"])
         relative.append(item["relative_frame"] - item["appeler"])
         setups.append(max(kiosk[-1], relative[-1]))
-        for side in ("kiosk", "relative"):
-            for step, at in item.get(f"{side}_marks", {}).items():
-                steps.setdefault(f"{side} {step}", []).append(at - item["appeler"])
-    late = []
-    if setups:
-        median = statistics.median(setups)
-        for call, item in sorted(results.items()):
-            if {"appeler", "kiosk_frame", "relative_frame"} <= set(item):
-                took = max(item["kiosk_frame"], item["relative_frame"]) - item["appeler"]
-                if took > 2 * median:
-                    marks = {
-                        f"{side} {step}": round(at - item["appeler"], 2)
-                        for side in ("kiosk", "relative")
-                        for step, at in item.get(f"{side}_marks", {}).items()
-                    }
-                    late.append(
-                        f"call {call}: {took:.2f} s; kiosk frame "
-                        f"{item['kiosk_frame'] - item['appeler']:.2f} s, relative frame "
-                        f"{item['relative_frame'] - item['appeler']:.2f} s; steps {marks}"
-                    )
+        marks = {
+            f"{side} {step}": at - item["appeler"]
+            for side in ("kiosk", "relative")
+            for step, at in item.get(f"{side}_marks", {}).items()
+        }
+        for step, at in marks.items():
+            steps.setdefault(step, []).append(at)
+        complete.append((call, marks))
+    late = [
+        f"call {call}: {took:.2f} s; kiosk frame {k:.2f} s, relative frame {r:.2f} s; steps "
+        f"{ {step: round(at, 2) for step, at in marks.items()} }"
+        for (call, marks), took, k, r in zip(complete, setups, kiosk, relative, strict=True)
+        if took > 2 * statistics.median(setups)
+    ]
     setup_span = [0.0] * 7
     if setups:
         last_live = start_at + max(setups)
